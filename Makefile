@@ -1,0 +1,38 @@
+# The two commands a new user runs: `make demo` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+DEMO_DIR := .demo/telemetry
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Re-install whenever the project's metadata changes.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(VENV)/.installed $@
+
+demo: $(VENV)/.installed
+	rm -rf $(DEMO_DIR)
+	$(BIN)/waza sample -o $(DEMO_DIR) --sessions 5000 --seed 7
+	$(BIN)/waza analyze $(DEMO_DIR) -o .demo/analysis-report.json
+	@echo "JSON report written to .demo/analysis-report.json"
+
+test: $(VENV)/.installed-test
+	$(BIN)/python -m pytest -q
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check src tests bench
+
+bench: $(VENV)/.installed
+	$(BIN)/python bench/analyze.py
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache

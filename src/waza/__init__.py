@@ -1,0 +1,3 @@
+"""waza: runtime telemetry for AI agent skills."""
+
+__version__ = "0.2.0"

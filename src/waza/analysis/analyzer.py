@@ -1,0 +1,63 @@
+"""TelemetryAnalyzer: metrics over stored telemetry or sessions in memory."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from waza.analysis.report import build_report
+from waza.engine.duckdb_engine import DuckDBEngine
+from waza.errors import UnreadableInputError
+from waza.model import SessionTelemetry
+from waza.store.sources import discover
+from waza.tasks.eval_input import to_eval_input
+
+log = logging.getLogger("waza.telemetry")
+
+PathLike = str | os.PathLike[str]
+
+
+class TelemetryAnalyzer:
+    """Computes the runtime metrics; the same definitions serve files and in-memory sessions."""
+
+    def __init__(self, *, strict: bool = False):
+        self.strict = strict
+
+    def analyze_file(self, path: PathLike, skill_filter: str | None = None) -> dict[str, Any]:
+        """Analyse a file or folder of any supported format, read in place by DuckDB."""
+        report = self.analyze_paths([path], skill_filter)
+        for problem in report["input"]["problems"]:
+            log.warning("skipped %s:%s: %s", problem["path"], problem["line"], problem["reason"])
+        return report
+
+    def analyze_paths(
+        self,
+        paths: Iterable[PathLike],
+        skill_filter: str | None = None,
+        progress: Callable[[float], None] | None = None,
+    ) -> dict[str, Any]:
+        sources, problems = discover(paths)
+        if self.strict and problems:
+            raise UnreadableInputError(str(problems[0]))
+        with DuckDBEngine() as engine:
+            problems += engine.load_sources(sources, progress)
+            if self.strict and problems:
+                raise UnreadableInputError(str(problems[0]))
+            summary = engine.summary(skill_filter)
+        return build_report(
+            summary, skill_filter=skill_filter, sources=sources, problems=problems
+        )
+
+    def analyze_sessions(
+        self, sessions: Iterable[SessionTelemetry], skill_filter: str | None = None
+    ) -> dict[str, Any]:
+        """Analyse sessions held in memory."""
+        with DuckDBEngine() as engine:
+            engine.load_sessions(sessions)
+            summary = engine.summary(skill_filter)
+        return build_report(summary, skill_filter=skill_filter)
+
+    def to_eval_input(self, session: SessionTelemetry) -> dict[str, Any]:
+        return to_eval_input(session)

@@ -1,0 +1,75 @@
+"""The terminal report, laid out like SPEC.md's Output."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+SHOWN_PROBLEMS = 20
+
+
+def rate(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"
+
+
+def whole(value: float | None) -> str:
+    return "-" if value is None else f"{round(value):,}"
+
+
+def one_decimal(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.1f}"
+
+
+def render_report(report: dict[str, Any]) -> Group:
+    metrics = report["metrics"]
+    header = Text.assemble(
+        ("Runtime Telemetry Analysis", "bold"),
+        "\n\n",
+        f"Sessions analyzed: {report['total_sessions']:,}\n",
+        f"Skills invoked: {', '.join(report['skills']) or '-'}",
+    )
+
+    table = Table(title="Runtime Metrics")
+    table.add_column("Metric")
+    table.add_column("Value", justify="right", min_width=14)
+    table.add_row("success_rate", rate(metrics["success_rate"]))
+    table.add_row("avg_duration_ms", whole(metrics["avg_duration_ms"]))
+    table.add_row("total_tool_calls", whole(metrics["total_tool_calls"]))
+    table.add_row("avg_tool_calls_per_session", one_decimal(metrics["avg_tool_calls_per_session"]))
+
+    skills = Table(title="Per-Skill Metrics")
+    for name in ("Skill", "invocations", "success_rate", "avg_duration_ms", "total_tool_calls"):
+        skills.add_column(name, justify="left" if name == "Skill" else "right")
+    for skill, figures in report["skill_breakdown"].items():
+        skills.add_row(
+            skill,
+            whole(figures["invocations"]),
+            rate(figures["success_rate"]),
+            whole(figures["avg_duration_ms"]),
+            whole(figures["total_tool_calls"]),
+        )
+
+    incomplete = Text(
+        f"Incomplete sessions: {report['incomplete_sessions']:,} "
+        "(no end recorded; counted neither as success nor as failure)",
+        style="dim" if not report["incomplete_sessions"] else "yellow",
+    )
+    return Group(header, Text(""), table, skills, incomplete)
+
+
+def render_problems(problems: list[dict[str, Any]]) -> Text:
+    """What was skipped, one place per line, so nothing bad passes silently."""
+    lines = [f"Skipped {len(problems):,} unreadable place(s):"]
+    for problem in problems[:SHOWN_PROBLEMS]:
+        where = problem["path"] if problem["line"] is None else f"{problem['path']}:{problem['line']}"
+        lines.append(f"  {where}: {problem['reason']}")
+    if len(problems) > SHOWN_PROBLEMS:
+        lines.append(f"  ... and {len(problems) - SHOWN_PROBLEMS:,} more (all are in the JSON report)")
+    return Text("\n".join(lines), style="yellow")
+
+
+def print_report(report: dict[str, Any], console: Console) -> None:
+    console.print(render_report(report))

@@ -1,0 +1,19 @@
+"""The ``waza`` command line."""
+
+from __future__ import annotations
+
+import click
+
+from waza import __version__
+from waza.cli.analyze import analyze
+from waza.cli.sample import sample
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="waza")
+def main() -> None:
+    """waza: runtime telemetry for AI agent skills."""
+
+
+main.add_command(analyze)
+main.add_command(sample)

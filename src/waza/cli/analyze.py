@@ -1,0 +1,62 @@
+"""``waza analyze``: metrics from telemetry files and folders."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from waza.analysis.analyzer import TelemetryAnalyzer
+from waza.analysis.render import render_problems, render_report
+from waza.cli.errors import friendly_errors
+from waza.errors import NothingToAnalyzeError
+
+
+@contextmanager
+def _progress(console: Console) -> Iterator[Callable[[float], None] | None]:
+    """A progress bar on stderr, only when a person is watching it."""
+    if not console.is_terminal:
+        yield None
+        return
+    with Progress(
+        TextColumn("Reading telemetry"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(), console=console, transient=True,
+    ) as bar:
+        task = bar.add_task("read", total=100)
+        yield lambda share: bar.update(task, completed=share)
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--skill", help="Only sessions of this skill.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Also write the JSON report to this file.")
+@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True, help="What to print.")
+@click.option("--strict", is_flag=True, help="Fail on any unreadable file or line instead of skipping it.")
+@friendly_errors
+def analyze(paths: tuple[Path, ...], skill: str | None, output: Path | None, output_format: str, strict: bool) -> None:
+    """Analyse telemetry files or folders (any mix of supported formats)."""
+    stderr = Console(stderr=True)
+    with _progress(stderr) as progress:
+        report = TelemetryAnalyzer(strict=strict).analyze_paths(paths, skill, progress)
+    problems = report["input"]["problems"]
+    if problems:
+        stderr.print(render_problems(problems))
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    if report["total_sessions"] == 0:
+        what = f" of skill {skill!r}" if skill else ""
+        raise NothingToAnalyzeError(f"no sessions{what} found in {', '.join(map(str, paths))}")
+    if output_format == "json":
+        click.echo(json.dumps(report, indent=2))
+    else:
+        terminal = Console(file=sys.stdout)
+        # Piped output keeps whole column names rather than an 80-column guess.
+        width = terminal.width if terminal.is_terminal else 120
+        Console(file=sys.stdout, width=width).print(render_report(report))

@@ -1,0 +1,22 @@
+"""``waza sample``: write a realistic event log to try waza on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from waza.cli.errors import friendly_errors
+from waza.sample import write_sample
+
+
+@click.command()
+@click.option("-o", "--output", "directory", required=True, type=click.Path(file_okay=False, path_type=Path), help="Telemetry folder to write into.")
+@click.option("--sessions", type=click.IntRange(min=0), default=1000, show_default=True, help="How many sessions.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same telemetry.")
+@click.option("--days", type=click.IntRange(min=1), default=7, show_default=True, help="Days the sessions spread over.")
+@friendly_errors
+def sample(directory: Path, sessions: int, seed: int, days: int) -> None:
+    """Write sample telemetry (several skills, failing tools, LLM calls, errors, open sessions)."""
+    summary = write_sample(directory, sessions, seed=seed, days=days)
+    click.echo(f"Wrote {summary.sessions:,} sessions ({summary.events:,} events) to {directory}")

@@ -1,0 +1,256 @@
+"""The embedded engine: DuckDB reads the telemetry files in place and computes the metrics."""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from waza.engine import sql
+from waza.model import SessionTelemetry, session_events
+from waza.store.codec import encode_line
+from waza.store.reader import event_lines, session_records
+from waza.store.sources import Format, Problem, Source
+
+Progress = Callable[[float], None]
+
+
+@dataclass
+class Totals:
+    sessions: int
+    completed: int
+    succeeded: int
+    avg_duration_ms: float | None
+    tool_calls: int
+
+
+@dataclass
+class Summary:
+    """What the metric queries return; the report layer turns it into figures."""
+
+    totals: Totals
+    per_skill: dict[str, Totals]
+    first_start: Any
+    last_end: Any
+
+
+class DuckDBEngine:
+    """Folds stored telemetry into a ``sessions`` table and runs the metric queries on it."""
+
+    def __init__(self, *, threads: int | None = None, memory_limit: str | None = None):
+        self._con = duckdb.connect()
+        # Timestamps without an offset mean UTC, whatever the machine's zone.
+        self._con.execute("SET TimeZone = 'UTC'")
+        if threads:
+            self._con.execute(f"SET threads = {int(threads)}")
+        if memory_limit:
+            self._con.execute("SET memory_limit = ?", [memory_limit])
+        self._con.execute("SET preserve_insertion_order = false")
+        self._scratch = tempfile.TemporaryDirectory(prefix="waza-")
+        self._salvaged: dict[str, str] = {}  # scratch copy -> the damaged file it came from
+        self._con.execute("SET temp_directory = ?", [str(Path(self._scratch.name) / "spill")])
+
+    def close(self) -> None:
+        self._con.close()
+        self._scratch.cleanup()
+
+    def __enter__(self) -> DuckDBEngine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- loading -----------------------------------------------------------
+
+    def load_sources(self, sources: list[Source], progress: Progress | None = None) -> list[Problem]:
+        """Read every source into the sessions table; returns the places that could not be read."""
+        problems: list[Problem] = []
+        try:
+            self._create_tables(sources, progress)
+        except duckdb.Error:
+            # Some file breaks the scan as a whole: find it, salvage it, scan again.
+            sources = self._isolate(sources, problems)
+            self._create_tables(sources, progress)
+        problems.extend(self._explain_bad_rows(sources))
+        return problems
+
+    def _create_tables(self, sources: list[Source], progress: Progress | None) -> None:
+        events = [s for s in sources if s.format is Format.EVENTS]
+        records = [s for s in sources if s.format is not Format.EVENTS]
+        self._run(
+            "CREATE OR REPLACE TEMP TABLE event_parts AS " + self._event_parts_sql(events),
+            progress,
+        )
+        self._con.execute(
+            "CREATE OR REPLACE TEMP TABLE session_records AS " + self._session_records_sql(records)
+        )
+        self._con.execute("CREATE OR REPLACE TEMP TABLE sessions AS " + sql.SESSIONS_FROM_PARTS)
+
+    def load_sessions(self, sessions: Iterable[SessionTelemetry]) -> None:
+        """Fill the sessions table from objects in memory (same columns as from files)."""
+        rows = [
+            {
+                "session_id": s.session_id,
+                "start_time": s.start_time,
+                "end_time": s.end_time,
+                "skill_name": s.skill_name,
+                "success": s.success if s.completed else None,
+                "duration_ms": s.duration_ms if s.completed else None,
+                "tool_calls": len(s.tool_calls),
+            }
+            for s in sessions
+        ]
+        self._con.execute(
+            "CREATE OR REPLACE TEMP TABLE sessions (session_id VARCHAR, start_time TIMESTAMPTZ, "
+            "end_time TIMESTAMPTZ, skill_name VARCHAR, success BOOLEAN, duration_ms BIGINT, "
+            "tool_calls BIGINT)"
+        )
+        if rows:
+            self._con.execute(
+                "INSERT INTO sessions SELECT r.session_id, r.start_time, r.end_time, r.skill_name, "
+                "r.success, r.duration_ms, r.tool_calls FROM (SELECT unnest($rows) AS r)",
+                {"rows": rows},
+            )
+
+    # -- metrics -----------------------------------------------------------
+
+    def summary(self, skill: str | None = None) -> Summary:
+        params = {"skill": skill}
+        row = self._con.execute(sql.TOTALS, params).fetchone()
+        assert row is not None
+        per_skill = {
+            name: Totals(*figures)
+            for name, *figures in self._con.execute(sql.PER_SKILL, params).fetchall()
+        }
+        return Summary(Totals(*row[:5]), per_skill, row[5], row[6])
+
+    # -- internals ---------------------------------------------------------
+
+    def _event_parts_sql(self, sources: list[Source]) -> str:
+        scans = [sql.EVENT_SCAN.format(files=files, compression=c) for files, c in _groups(sources)]
+        if not scans:
+            return sql.EVENT_PARTS.format(scan=_EMPTY_EVENTS) + " LIMIT 0"
+        return sql.EVENT_PARTS.format(scan=" UNION ALL BY NAME ".join(scans))
+
+    def _session_records_sql(self, sources: list[Source]) -> str:
+        scans = []
+        for files, compression in _groups([s for s in sources if s.format is Format.SESSION_LINES]):
+            scans.append(sql.SESSION_LINES_SCAN.format(files=files, compression=compression))
+        documents = [s for s in sources if s.format in (Format.EXPORT, Format.SESSION_LIST)]
+        for files, compression in _groups(documents):
+            # A document is one JSON value; let it be as large as the largest file.
+            largest = max(s.size for s in documents) * (20 if compression == "gzip" else 1)
+            scans.append(
+                sql.SESSION_DOCUMENT_SCAN.format(
+                    files=files, compression=compression, max_size=largest + 1024
+                )
+            )
+        if not scans:
+            return sql.SESSION_RECORDS.format(scan=_EMPTY_RECORDS) + " LIMIT 0"
+        return sql.SESSION_RECORDS.format(scan=" UNION ALL ".join(scans))
+
+    def _isolate(self, sources: list[Source], problems: list[Problem]) -> list[Source]:
+        """Scan each file alone; one that fails is replaced by what Python can salvage of it."""
+        readable = []
+        for source in sources:
+            try:
+                self._create_tables([source], None)
+                readable.append(source)
+            except duckdb.Error as exc:
+                readable.append(self._salvage(source, problems, exc))
+        return readable
+
+    def _salvage(self, source: Source, problems: list[Problem], exc: duckdb.Error) -> Source:
+        """Rewrite what Python can still read of a damaged file as a clean event log."""
+        found: list[Problem] = []
+        if source.format is Format.EVENTS:
+            events: Iterator = event_lines(source, found)
+        else:
+            events = (e for s in session_records(source, found) for e in session_events(s))
+        target = Path(self._scratch.name) / f"salvaged-{len(self._salvaged)}.jsonl"
+        with open(target, "wb") as out:
+            for event in events:
+                out.write(encode_line(event.to_dict()) + b"\n")
+        if not found:
+            found.append(Problem(str(source.path), None, _first_line(exc)))
+        problems.extend(found)
+        self._salvaged[str(target)] = str(source.path)
+        return Source(target, Format.EVENTS, False, target.stat().st_size)
+
+    def _explain_bad_rows(self, sources: list[Source]) -> list[Problem]:
+        """Name the line of every unreadable record; only files that have one are re-read."""
+        counts = dict(
+            self._con.execute(
+                "SELECT filename, sum(bad_rows) FROM event_parts GROUP BY filename "
+                "HAVING sum(bad_rows) > 0 UNION ALL "
+                "SELECT filename, count(*) FROM session_records WHERE bad GROUP BY filename"
+            ).fetchall()
+        )
+        problems: list[Problem] = []
+        for source in sources:
+            bad = counts.get(str(source.path))
+            if not bad or str(source.path) in self._salvaged:
+                continue
+            found: list[Problem] = []
+            if source.format is Format.EVENTS:
+                for _ in event_lines(source, found):
+                    pass
+            else:
+                for _ in session_records(source, found):
+                    pass
+            problems.extend(found or [Problem(str(source.path), None, f"{bad} unreadable records")])
+        return problems
+
+    def _run(self, statement: str, progress: Progress | None) -> None:
+        """Execute, reporting DuckDB's own progress estimate while the statement runs."""
+        if progress is None:
+            self._con.execute(statement)
+            return
+        failure: list[BaseException] = []
+
+        def work() -> None:
+            try:
+                self._con.execute(statement)
+            except BaseException as exc:  # re-raised on the calling thread
+                failure.append(exc)
+
+        worker = threading.Thread(target=work, daemon=True)
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.1)
+            share = self._con.query_progress()
+            if share >= 0:
+                progress(share)
+        progress(100.0)
+        if failure:
+            raise failure[0]
+
+
+_EMPTY_RECORDS = "SELECT NULL::VARCHAR AS filename, NULL::JSON AS s"
+_EMPTY_EVENTS = (
+    "SELECT NULL::VARCHAR AS filename, NULL::TIMESTAMPTZ AS timestamp, NULL::VARCHAR AS event_type, "
+    "NULL::VARCHAR AS skill_name, NULL::JSON AS data, NULL::VARCHAR AS session_id"
+)
+
+
+def _groups(sources: list[Source]) -> Iterator[tuple[str, str]]:
+    """SQL lists of file names by compression, as DuckDB wants one compression per scan."""
+    for compressed in (False, True):
+        files = [_quote(str(s.path)) for s in sources if s.compressed is compressed]
+        if files:
+            yield "[" + ", ".join(files) + "]", ("gzip" if compressed else "none")
+
+
+def _quote(text: str) -> str:
+    """A SQL string literal; file names are data, never SQL."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _first_line(exc: Exception) -> str:
+    return f"cannot read: {str(exc).strip().splitlines()[0]}"
+

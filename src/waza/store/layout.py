@@ -1,0 +1,25 @@
+"""Where records live in a telemetry folder: day partitions of append-only segments."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+from datetime import date
+
+SEGMENT_SUFFIXES = (".jsonl", ".jsonl.gz")
+
+
+def partition_name(day: date) -> str:
+    """Folder for one UTC day, so retention is deleting whole partitions."""
+    return f"date={day.isoformat()}"
+
+
+def writer_tag() -> str:
+    """host-pid, cleaned so that no host name can choose a path."""
+    host = re.sub(r"[^A-Za-z0-9_.-]", "_", socket.gethostname())[:64] or "host"
+    return f"{host}-{os.getpid()}"
+
+
+def segment_name(tag: str, started: int, sequence: int) -> str:
+    return f"part-{tag}-{started}-{sequence:05d}.jsonl"

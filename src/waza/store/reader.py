@@ -1,0 +1,120 @@
+"""Reads telemetry into Python objects, for the API and for small inputs.
+
+Analysis of large inputs does not come through here: the engine reads the
+files itself. Both skip the same bad records and report them the same way.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
+
+from waza.errors import UnreadableInputError
+from waza.model import SessionTelemetry, TelemetryEvent, group_events
+from waza.store.sources import Format, Problem, Source, discover
+
+log = logging.getLogger("waza.telemetry")
+
+PathLike = str | os.PathLike[str]
+
+
+def open_text(source: Source) -> IO[str]:
+    if source.compressed:
+        return gzip.open(source.path, "rt", encoding="utf-8", errors="replace")
+    return open(source.path, encoding="utf-8", errors="replace")
+
+
+def event_lines(source: Source, problems: list[Problem]) -> Iterator[TelemetryEvent]:
+    """Valid events of an event-log file; each bad line becomes a Problem."""
+    try:
+        with open_text(source) as stream:
+            for number, line in enumerate(stream, start=1):
+                if not line.strip():
+                    continue
+                try:
+                    event = TelemetryEvent.from_dict(json.loads(line))
+                    if not event.session_id:
+                        raise ValueError("event has no session_id")
+                except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                    problems.append(Problem(str(source.path), number, _reason(exc)))
+                    continue
+                yield event
+    except (OSError, EOFError) as exc:
+        problems.append(Problem(str(source.path), None, f"stopped reading: {exc}"))
+
+
+def session_records(source: Source, problems: list[Problem]) -> Iterator[SessionTelemetry]:
+    """Sessions from a session-shaped file (export, list, or one per line)."""
+    path = str(source.path)
+    try:
+        with open_text(source) as stream:
+            if source.format is Format.SESSION_LINES:
+                records: Iterable[tuple[int | None, Any]] = (
+                    (number, _loads(line)) for number, line in enumerate(stream, 1) if line.strip()
+                )
+            else:
+                document = json.load(stream)
+                if source.format is Format.EXPORT:
+                    document = document.get("sessions") if isinstance(document, dict) else None
+                if not isinstance(document, list):
+                    problems.append(Problem(path, None, "no list of sessions found"))
+                    return
+                records = ((None, item) for item in document)
+            for index, (number, record) in enumerate(records):
+                try:
+                    if isinstance(record, Exception):
+                        raise record
+                    yield SessionTelemetry.from_dict(record)
+                except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                    reason = _reason(exc) if number else f"session #{index + 1}: {_reason(exc)}"
+                    problems.append(Problem(path, number, reason))
+    except (OSError, EOFError, ValueError) as exc:
+        problems.append(Problem(path, None, f"not valid JSON: {exc}"))
+
+
+def _loads(line: str) -> Any:
+    try:
+        return json.loads(line)
+    except ValueError as exc:
+        return exc
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not valid JSON ({exc.msg})"
+    if isinstance(exc, KeyError):
+        return f"missing field {exc.args[0]!r}"
+    return f"invalid record ({exc})"
+
+
+def load_sessions(
+    paths: Iterable[PathLike], *, strict: bool = False
+) -> tuple[list[SessionTelemetry], list[Problem]]:
+    """All sessions under ``paths`` and the places that could not be read."""
+    sources, problems = discover(paths)
+    if strict and problems:
+        raise UnreadableInputError(str(problems[0]))
+    sessions: list[SessionTelemetry] = []
+    events: list[TelemetryEvent] = []
+    for source in sources:
+        if source.format is Format.EVENTS:
+            events.extend(event_lines(source, problems))
+        else:
+            sessions.extend(session_records(source, problems))
+    if strict and problems:
+        raise UnreadableInputError(str(problems[0]))
+    sessions.extend(group_events(events))
+    sessions.sort(key=lambda s: (s.start_time, s.session_id))
+    return sessions, problems
+
+
+def read_sessions(path: PathLike) -> list[SessionTelemetry]:
+    """Sessions from a file or folder of any supported format; bad places are logged."""
+    sessions, problems = load_sessions([path])
+    for problem in problems:
+        log.warning("skipped %s", problem)
+    return sessions

@@ -1,0 +1,123 @@
+"""Finds telemetry files under the given paths and tells their format by content."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import zlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+PEEK_BYTES = 64 * 1024
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+class Format(StrEnum):
+    EVENTS = "events"  # the event log: one event per line
+    SESSION_LINES = "session-lines"  # one session object per line
+    SESSION_LIST = "session-list"  # a JSON array of sessions
+    EXPORT = "export"  # {"exported_at": ..., "sessions": [...]}
+
+
+@dataclass(frozen=True)
+class Source:
+    path: Path
+    format: Format
+    compressed: bool
+    size: int
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A place that could not be read: a whole file (line None) or one line of it."""
+
+    path: str
+    line: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = self.path if self.line is None else f"{self.path}:{self.line}"
+        return f"{where}: {self.reason}"
+
+
+def discover(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Source], list[Problem]]:
+    """Every readable telemetry file under ``paths`` (folders recursively), and what was not."""
+    sources: list[Source] = []
+    problems: list[Problem] = []
+    for given in paths:
+        root = Path(given)
+        if root.is_dir():
+            files = sorted(p for p in root.rglob("*") if p.is_file() and not _hidden(p, root))
+        elif root.is_file():
+            files = [root]
+        else:
+            problems.append(Problem(str(root), None, "no such file or folder"))
+            continue
+        for path in files:
+            found = classify(path)
+            (sources if isinstance(found, Source) else problems).append(found)
+    return sources, problems
+
+
+def classify(path: Path) -> Source | Problem:
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as raw:
+            head = raw.read(PEEK_BYTES)
+        compressed = head.startswith(GZIP_MAGIC)
+        if compressed:
+            head = _gunzip_head(path)
+    except (OSError, EOFError, zlib.error) as exc:
+        return Problem(str(path), None, f"cannot read: {exc}")
+    found = _format_of(head)
+    if isinstance(found, Format):
+        return Source(path, found, compressed, size)
+    return Problem(str(path), None, found)
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def _gunzip_head(path: Path) -> bytes:
+    with gzip.open(path, "rb") as stream:
+        return stream.read(PEEK_BYTES)
+
+
+def _format_of(head: bytes) -> Format | str:
+    """The format of a file from its first bytes, or the reason it is not telemetry."""
+    if b"\x00" in head:
+        return "binary file, not telemetry"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A peek may end inside a multi-byte character; anything earlier is not text.
+        if exc.start < len(head) - 3:
+            return "not UTF-8 text, not telemetry"
+        text = head[: exc.start].decode("utf-8")
+    text = text.lstrip("\ufeff \t\r\n")
+    if not text:
+        return "empty file"
+    if text[0] == "[":
+        return Format.SESSION_LIST
+    if text[0] != "{":
+        return "not JSON telemetry"
+    first_line, newline, _ = text.partition("\n")
+    if newline:
+        try:
+            record = json.loads(first_line)
+        except ValueError:
+            record = None
+        if isinstance(record, dict):
+            if "event_type" in record:
+                return Format.EVENTS
+            if "sessions" in record:
+                return Format.EXPORT
+            if "session_id" in record and "start_time" in record:
+                return Format.SESSION_LINES
+            return Format.EVENTS
+    # A document spread over lines, or one longer than the peek.
+    return Format.EXPORT if '"sessions"' in text else Format.EVENTS
