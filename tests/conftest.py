@@ -1,0 +1,72 @@
+"""Shared fixtures: sample telemetry, and metrics computed from it without waza's readers."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from waza.sample import sample_sessions
+
+
+def expected_metrics(sessions: list[list[dict[str, Any]]], skill: str | None = None) -> dict[str, Any]:
+    """The DESIGN.md metric definitions, computed directly from raw event dicts."""
+    rows = []
+    for events in sessions:
+        by_type = defaultdict(list)
+        for event in events:
+            by_type[event["event_type"]].append(event)
+        times = [datetime.fromisoformat(e["timestamp"]) for e in events]
+        started = by_type["session.started"]
+        start = datetime.fromisoformat(started[0]["timestamp"]) if started else min(times)
+        ended = by_type["session.ended"]
+        end = datetime.fromisoformat(ended[-1]["timestamp"]) if ended else None
+        skill_name = next((e["skill_name"] for e in events if e["skill_name"]), None)
+        micros = None if end is None else (end - start) // (end - start).resolution
+        rows.append(
+            {
+                "skill": skill_name,
+                "completed": end is not None,
+                "success": bool(ended) and ended[-1]["data"].get("success") is True,
+                "duration_ms": None if micros is None else int(micros / 1000),
+                "tools": len(by_type["tool.called"]),
+            }
+        )
+    if skill is not None:
+        rows = [row for row in rows if row["skill"] == skill]
+    completed = [row for row in rows if row["completed"]]
+    tools = sum(row["tools"] for row in rows)
+    return {
+        "total_sessions": len(rows),
+        "completed_sessions": len(completed),
+        "success_rate": sum(row["success"] for row in completed) / len(completed),
+        "avg_duration_ms": sum(row["duration_ms"] for row in completed) / len(completed),
+        "total_tool_calls": tools,
+        "avg_tool_calls_per_session": tools / len(rows),
+        "skills": sorted({row["skill"] for row in rows if row["skill"]}),
+    }
+
+
+def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(json.dumps(record) + "\n" for record in records), encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="session")
+def sample_raw() -> list[list[dict[str, Any]]]:
+    """400 sample sessions as raw event dicts (seed 11)."""
+    return list(sample_sessions(400, seed=11))
+
+
+@pytest.fixture
+def sample_dir(tmp_path: Path, sample_raw: list[list[dict[str, Any]]]) -> Path:
+    """The same sessions written as an event log folder."""
+    from waza.sample import write_sample
+
+    write_sample(tmp_path / "telemetry", 400, seed=11)
+    return tmp_path / "telemetry"
