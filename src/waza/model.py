@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 SESSION_STARTED = "session.started"
@@ -77,10 +77,12 @@ class SessionTelemetry:
 
     @property
     def duration_ms(self) -> int:
-        """Whole milliseconds from start to end (truncated, as earlier versions); 0 if open."""
+        """Whole milliseconds from start to end, truncated toward zero; 0 while open."""
         if self.end_time is None:
             return 0
-        return int((self.end_time - self.start_time).total_seconds() * 1000)
+        # Integer microseconds first: a float of seconds times 1000 can land just below a whole ms.
+        micros = (self.end_time - self.start_time) // timedelta(microseconds=1)
+        return int(micros / 1000)
 
     @property
     def completed(self) -> bool:
