@@ -41,7 +41,7 @@ def _progress(console: Console) -> Iterator[Callable[[float], None] | None]:
 @friendly_errors
 def analyze(paths: tuple[Path, ...], skill: str | None, output: Path | None, output_format: str, strict: bool) -> None:
     """Analyse telemetry files or folders (any mix of supported formats)."""
-    stderr = Console(stderr=True)
+    stderr = Console(stderr=True, soft_wrap=True)
     with _progress(stderr) as progress:
         report = TelemetryAnalyzer(strict=strict).analyze_paths(paths, skill, progress)
     problems = report["input"]["problems"]

@@ -1,0 +1,5 @@
+"""``python -m waza`` runs the command line."""
+
+from waza.cli import main
+
+main()

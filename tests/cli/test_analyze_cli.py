@@ -1,0 +1,175 @@
+"""`waza analyze` as a user runs it: output, exit codes, bad input."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+import zlib
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import expected_metrics, write_jsonl
+from waza.cli import main
+from waza.sample import sample_sessions, write_sample
+
+WAZA = [sys.executable, "-m", "waza"]
+
+
+def waza(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "COLUMNS": "120"}
+    return subprocess.run(
+        [*WAZA, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
+    )
+
+
+def test_terminal_report_looks_like_the_spec(tmp_path: Path) -> None:
+    """Title, counts with separators, skills, the metrics table in SPEC.md's number formats."""
+    write_sample(tmp_path / "t", 1234, seed=5)
+    raw = list(sample_sessions(1234, seed=5))
+    expected = expected_metrics(raw)
+    result = waza("analyze", str(tmp_path / "t"))
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.startswith("Runtime Telemetry Analysis\n")
+    assert "Sessions analyzed: 1,234\n" in out
+    assert f"Skills invoked: {', '.join(expected['skills'])}\n" in out
+    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in out.splitlines()
+            if line.startswith("│") and line.count("│") == 3}
+    assert rows["success_rate"] == f"{expected['success_rate'] * 100:.1f}%"
+    assert rows["avg_duration_ms"] == f"{round(expected['avg_duration_ms']):,}"
+    assert rows["total_tool_calls"] == f"{expected['total_tool_calls']:,}"
+    assert rows["avg_tool_calls_per_session"] == f"{expected['avg_tool_calls_per_session']:.1f}"
+    incomplete = expected["total_sessions"] - expected["completed_sessions"]
+    assert f"Incomplete sessions: {incomplete:,} " in out
+    assert "Per-Skill Metrics" in out
+
+
+def test_json_report_file_keeps_the_earlier_keys(tmp_path: Path) -> None:
+    """-o writes the JSON report with the keys earlier versions wrote, and the skill filter applies."""
+    write_sample(tmp_path / "t", 300, seed=2)
+    target = tmp_path / "out" / "report.json"
+    result = CliRunner().invoke(
+        main, ["analyze", str(tmp_path / "t"), "--skill", "azure-deploy", "-o", str(target)],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0
+    report = json.loads(target.read_text())
+    assert {"total_sessions", "skills", "metrics", "skill_breakdown", "time_range"} <= set(report)
+    expected = expected_metrics(list(sample_sessions(300, seed=2)), "azure-deploy")
+    assert report["total_sessions"] == expected["total_sessions"]
+    assert report["skills"] == ["azure-deploy"]
+
+
+def test_json_on_stdout(tmp_path: Path) -> None:
+    """--format json prints the report as JSON."""
+    write_sample(tmp_path / "t", 50, seed=2)
+    result = CliRunner().invoke(main, ["analyze", str(tmp_path / "t"), "--format", "json"])
+    assert json.loads(result.output)["total_sessions"] == 50
+
+
+def test_nothing_to_analyse_exits_1(tmp_path: Path) -> None:
+    """A skill with no sessions is an error with a one-line message, exit code 1."""
+    write_sample(tmp_path / "t", 20, seed=2)
+    result = waza("analyze", str(tmp_path / "t"), "--skill", "no-such-skill")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        f"Error: no sessions of skill 'no-such-skill' found in {tmp_path / 't'}"
+    ]
+
+
+def test_usage_error_exits_2() -> None:
+    """An unknown option is a usage error."""
+    assert waza("analyze", "--no-such-option", ".").returncode == 2
+
+
+def _readable_events(path: Path) -> list[dict]:
+    """Independently of waza: every complete, valid JSON line that can be decompressed."""
+    data = path.read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        data = zlib.decompressobj(31).decompress(data)
+    events = []
+    for line in data.split(b"\n")[:-1]:  # the part after the last newline is torn
+        try:
+            events.append(json.loads(line))
+        except ValueError:
+            continue
+    return events
+
+
+@pytest.fixture
+def damaged(tmp_path: Path) -> Path:
+    """Good files, a truncated file, a truncated gzip, an empty file, a binary file, one bad line."""
+    folder = tmp_path / "damaged"
+    lines = lambda seed, n: [e for s in sample_sessions(n, seed=seed) for e in s]  # noqa: E731
+    write_jsonl(folder / "good" / "a.jsonl", lines(1, 100))
+    (folder / "good" / "export.json").write_text(json.dumps({
+        "exported_at": "2026-11-20T00:00:00",
+        "sessions": [{"session_id": "legacy-1", "start_time": "2026-11-20T00:00:00",
+                      "end_time": "2026-11-20T00:00:01", "skill_name": "azure-cost",
+                      "tool_calls": [{"tool": "az"}], "success": True, "duration_ms": 1000}],
+    }))
+    torn = write_jsonl(folder / "torn.jsonl", lines(2, 40))
+    torn.write_bytes(torn.read_bytes()[:-25])
+    packed = gzip.compress("".join(json.dumps(e) + "\n" for e in lines(3, 200)).encode())
+    (folder / "torn.jsonl.gz").write_bytes(packed[: len(packed) // 2])
+    (folder / "empty.jsonl").write_bytes(b"")
+    (folder / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
+    one_bad = lines(4, 30)
+    write_jsonl(folder / "one-bad-line.jsonl", one_bad)
+    text = (folder / "one-bad-line.jsonl").read_text().splitlines(keepends=True)
+    text[6] = '{"timestamp": "2026-11-01T00:00:00", "event_type": \n'
+    (folder / "one-bad-line.jsonl").write_text("".join(text))
+    return folder
+
+
+def test_damaged_folder_analyses_the_good_data(damaged: Path) -> None:
+    """Every readable record is analysed, every bad place is named, and the exit code is 0."""
+    result = waza("analyze", str(damaged), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+
+    by_session: dict[str, list[dict]] = defaultdict(list)
+    for path in ["good/a.jsonl", "torn.jsonl", "torn.jsonl.gz", "one-bad-line.jsonl"]:
+        for event in _readable_events(damaged / path):
+            by_session[event["session_id"]].append(event)
+    legacy = [{"timestamp": "2026-11-20T00:00:00", "event_type": "session.started",
+               "skill_name": "azure-cost", "data": {}, "session_id": "legacy-1"},
+              {"timestamp": "2026-11-20T00:00:00", "event_type": "tool.called",
+               "skill_name": None, "data": {}, "session_id": "legacy-1"},
+              {"timestamp": "2026-11-20T00:00:01", "event_type": "session.ended",
+               "skill_name": None, "data": {"success": True}, "session_id": "legacy-1"}]
+    expected = expected_metrics([*by_session.values(), legacy])
+    assert report["total_sessions"] == expected["total_sessions"]
+    assert report["metrics"]["total_tool_calls"] == expected["total_tool_calls"]
+    assert report["metrics"]["success_rate"] == pytest.approx(expected["success_rate"], rel=1e-12)
+    assert report["metrics"]["avg_duration_ms"] == pytest.approx(expected["avg_duration_ms"], rel=1e-12)
+
+    places = {(Path(p["path"]).name, p["line"]) for p in report["input"]["problems"]}
+    torn_line = len((damaged / "torn.jsonl").read_text().splitlines())
+    assert places == {("torn.jsonl", torn_line), ("torn.jsonl.gz", None), ("empty.jsonl", None),
+                      ("image.png", None), ("one-bad-line.jsonl", 7)}
+    for name in ["torn.jsonl", "torn.jsonl.gz", "empty.jsonl", "image.png", "one-bad-line.jsonl"]:
+        assert name in result.stderr
+
+
+def test_damaged_folder_under_strict_exits_1(damaged: Path) -> None:
+    """--strict turns the first bad place into a one-line error and exit code 1."""
+    result = waza("analyze", str(damaged), "--strict")
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("Error: ") and str(damaged) in line
+    assert result.stdout == ""
+
+
+def test_no_traceback_for_a_missing_path(tmp_path: Path) -> None:
+    """A path that does not exist is reported in one line, never as a traceback."""
+    result = waza("analyze", str(tmp_path / "missing"))
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "no such file or folder" in result.stderr
