@@ -59,7 +59,10 @@ def test_folder_collector_writes_an_event_log(page: dict[str, Any]) -> None:
         for line in path.read_text().splitlines()
     ]
     assert [e["event_type"] for e in lines] == [
-        "session.started", "skill.invoked", "tool.called", "session.ended"
+        "session.started",
+        "skill.invoked",
+        "tool.called",
+        "session.ended",
     ]
 
 
@@ -97,11 +100,16 @@ def test_webhook_routes(page: dict[str, Any]) -> None:
     started = client.post("/telemetry/session/start", json={"prompt": "hi", "metadata": {"u": 1}})
     sid = started.get_json()["session_id"]
     answer = client.post(
-        f"/telemetry/session/{sid}/event", json={"event_type": "tool.called", "data": {"tool": "az"}}
+        f"/telemetry/session/{sid}/event",
+        json={"event_type": "tool.called", "data": {"tool": "az"}},
     )
     assert answer.get_json() == {"ok": True}
     session = ns["collector"].get_session(sid)
-    assert (session.prompt, session.metadata, session.tool_calls) == ("hi", {"u": 1}, [{"tool": "az"}])
+    assert (session.prompt, session.metadata, session.tool_calls) == (
+        "hi",
+        {"u": 1},
+        [{"tool": "az"}],
+    )
 
 
 def test_convert_writes_eval_tasks(page: dict[str, Any]) -> None:

@@ -180,9 +180,7 @@ def _starts_new_session(event: TelemetryEvent, current: list[TelemetryEvent]) ->
         return False
     if event.event_type == SESSION_STARTED:
         return True
-    return event.event_type == "skill.invoked" and any(
-        e.event_type == "skill.invoked" for e in current
-    )
+    return event.event_type == "skill.invoked" and any(e.event_type == "skill.invoked" for e in current)
 
 
 def group_events(

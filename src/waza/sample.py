@@ -51,6 +51,29 @@ def _pick(rng: random.Random, weighted: list[tuple[Any, float]]) -> Any:
     return rng.choices([item for item, _ in weighted], [w for _, w in weighted])[0]
 
 
+class _SessionLog:
+    """The events of one sample session, stamped by a clock that the session advances."""
+
+    def __init__(self, session_id: str, clock: datetime):
+        self.session_id = session_id
+        self.clock = clock
+        self.events: list[dict[str, Any]] = []
+
+    def add(self, event_type: str, data: dict[str, Any], skill_name: str | None = None) -> None:
+        self.events.append(
+            {
+                "timestamp": format_time(self.clock),
+                "event_type": event_type,
+                "skill_name": skill_name,
+                "data": data,
+                "session_id": self.session_id,
+            }
+        )
+
+    def wait(self, milliseconds: int) -> None:
+        self.clock += timedelta(milliseconds=milliseconds)
+
+
 def sample_sessions(
     sessions: int, *, seed: int = 0, days: int = 7, start: datetime = SAMPLE_EPOCH
 ) -> Iterator[list[dict[str, Any]]]:
@@ -60,58 +83,42 @@ def sample_sessions(
     skill_weights = [(skill, skill[1]) for skill in SKILLS]
     for _ in range(sessions):
         skill, _, success_chance, typical_tools, tools = _pick(rng, skill_weights)
-        session_id = f"{rng.getrandbits(128):032x}"
-        clock = start + timedelta(seconds=rng.random() * span)
-        events: list[dict[str, Any]] = []
-
-        def add(event_type: str, data: dict[str, Any], skill_name: str | None = None) -> None:
-            events.append(
-                {
-                    "timestamp": format_time(clock),
-                    "event_type": event_type,
-                    "skill_name": skill_name,
-                    "data": data,
-                    "session_id": session_id,
-                }
-            )
-
+        log = _SessionLog(f"{rng.getrandbits(128):032x}", start + timedelta(seconds=rng.random() * span))
         name = f"app-{rng.randrange(1000)}"
         metadata = {
             "user_id": f"user-{rng.randrange(5000)}",
             "environment": "production" if rng.random() < 0.85 else "staging",
         }
-        add(SESSION_STARTED, {"prompt": rng.choice(PROMPTS).format(name=name), "metadata": metadata})
-        add("skill.invoked", {"skill_name": skill}, skill)
-        failed = False
+        log.add(SESSION_STARTED, {"prompt": rng.choice(PROMPTS).format(name=name), "metadata": metadata})
+        log.add("skill.invoked", {"skill_name": skill}, skill)
         error: str | None = None
         for _ in range(max(0, round(rng.gauss(typical_tools, 1.5)))):
             tool = rng.choice(tools)
-            add(TOOL_CALLED, {"tool": tool, "args": [rng.choice(["create", "show", "list"]), name]})
+            log.add(TOOL_CALLED, {"tool": tool, "args": [rng.choice(["create", "show", "list"]), name]})
             took = int(rng.lognormvariate(5.5, 0.8))
-            clock += timedelta(milliseconds=took)
-            ok = rng.random() < 0.96
-            completed: dict[str, Any] = {"tool": tool, "success": ok, "duration_ms": took}
-            if not ok:
-                error_type, message = rng.choice(ERRORS)
-                completed["error"] = f"{error_type}: {message}"
+            log.wait(took)
+            completed: dict[str, Any] = {"tool": tool, "success": rng.random() < 0.96, "duration_ms": took}
+            if not completed["success"]:
+                completed["error"] = "{}: {}".format(*rng.choice(ERRORS))
                 error = error or completed["error"]
-            add("tool.completed", completed)
+            log.add("tool.completed", completed)
         for _ in range(rng.choice([1, 1, 2, 3])):
             model = _pick(rng, MODELS)
             tokens = {"input": rng.randrange(200, 6000), "output": rng.randrange(20, 1200)}
-            add("llm.request", {"model": model, "tokens": tokens})
+            log.add("llm.request", {"model": model, "tokens": tokens})
             latency = int(rng.lognormvariate(6.8, 0.5))
-            clock += timedelta(milliseconds=latency)
-            add("llm.response", {"model": model, "latency_ms": latency})
-        if rng.random() > success_chance:
-            failed = True
+            log.wait(latency)
+            log.add("llm.response", {"model": model, "latency_ms": latency})
+        failed = rng.random() > success_chance
+        if failed:
             error = error or "{}: {}".format(*rng.choice(ERRORS))
-            add("error", {"error_type": error.split(":")[0], "message": error})
+            log.add("error", {"error_type": error.split(":")[0], "message": error})
         if rng.random() >= INCOMPLETE_SHARE:
-            clock += timedelta(milliseconds=rng.randrange(50, 400))
+            log.wait(rng.randrange(50, 400))
             output = f"Failed: {error}" if failed else f"Done: https://{name}.azurewebsites.net"
-            add(SESSION_ENDED, {"output": output, "success": not failed, "error": error if failed else None})
-        yield events
+            ended = {"output": output, "success": not failed, "error": error if failed else None}
+            log.add(SESSION_ENDED, ended)
+        yield log.events
 
 
 def write_sample(

@@ -96,15 +96,31 @@ def test_legacy_export_keeps_its_metrics(tmp_path: Path) -> None:
         end = f"2024-01-0{1 + n % 9}T10:{n:02d}:0{n % 10}.{n * 104729 % 1000000:06d}"
         tools = [{"tool": "az", "args": [str(k)]} for k in range(n % 4)]
         events = [
-            {"timestamp": start, "event_type": "tool.called", "skill_name": None, "data": t, "session_id": f"s{n}"}
+            {
+                "timestamp": start,
+                "event_type": "tool.called",
+                "skill_name": None,
+                "data": t,
+                "session_id": f"s{n}",
+            }
             for t in tools
         ]
-        sessions.append({
-            "session_id": f"s{n}", "start_time": start, "end_time": end,
-            "skill_name": ["azure-deploy", "azure-cost", None][n % 3], "prompt": "p", "output": "o",
-            "events": events, "tool_calls": tools, "success": n % 5 != 0, "error": None,
-            "duration_ms": None, "metadata": {},
-        })
+        sessions.append(
+            {
+                "session_id": f"s{n}",
+                "start_time": start,
+                "end_time": end,
+                "skill_name": ["azure-deploy", "azure-cost", None][n % 3],
+                "prompt": "p",
+                "output": "o",
+                "events": events,
+                "tool_calls": tools,
+                "success": n % 5 != 0,
+                "error": None,
+                "duration_ms": None,
+                "metadata": {},
+            }
+        )
     from datetime import datetime
 
     for s in sessions:  # as those versions computed it

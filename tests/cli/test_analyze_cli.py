@@ -23,9 +23,7 @@ WAZA = [sys.executable, "-m", "waza"]
 
 def waza(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "COLUMNS": "120"}
-    return subprocess.run(
-        [*WAZA, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300
-    )
+    return subprocess.run([*WAZA, *args], capture_output=True, text=True, cwd=cwd, env=env, timeout=300)
 
 
 def test_terminal_report_looks_like_the_spec(tmp_path: Path) -> None:
@@ -39,8 +37,11 @@ def test_terminal_report_looks_like_the_spec(tmp_path: Path) -> None:
     assert out.startswith("Runtime Telemetry Analysis\n")
     assert "Sessions analyzed: 1,234\n" in out
     assert f"Skills invoked: {', '.join(expected['skills'])}\n" in out
-    rows = {line.split("│")[1].strip(): line.split("│")[2].strip() for line in out.splitlines()
-            if line.startswith("│") and line.count("│") == 3}
+    rows = {
+        line.split("│")[1].strip(): line.split("│")[2].strip()
+        for line in out.splitlines()
+        if line.startswith("│") and line.count("│") == 3
+    }
     assert rows["success_rate"] == f"{expected['success_rate'] * 100:.1f}%"
     assert rows["avg_duration_ms"] == f"{round(expected['avg_duration_ms']):,}"
     assert rows["total_tool_calls"] == f"{expected['total_tool_calls']:,}"
@@ -55,7 +56,8 @@ def test_json_report_file_keeps_the_earlier_keys(tmp_path: Path) -> None:
     write_sample(tmp_path / "t", 300, seed=2)
     target = tmp_path / "out" / "report.json"
     result = CliRunner().invoke(
-        main, ["analyze", str(tmp_path / "t"), "--skill", "azure-deploy", "-o", str(target)],
+        main,
+        ["analyze", str(tmp_path / "t"), "--skill", "azure-deploy", "-o", str(target)],
         catch_exceptions=False,
     )
     assert result.exit_code == 0
@@ -108,12 +110,24 @@ def damaged(tmp_path: Path) -> Path:
     folder = tmp_path / "damaged"
     lines = lambda seed, n: [e for s in sample_sessions(n, seed=seed) for e in s]  # noqa: E731
     write_jsonl(folder / "good" / "a.jsonl", lines(1, 100))
-    (folder / "good" / "export.json").write_text(json.dumps({
-        "exported_at": "2026-11-20T00:00:00",
-        "sessions": [{"session_id": "legacy-1", "start_time": "2026-11-20T00:00:00",
-                      "end_time": "2026-11-20T00:00:01", "skill_name": "azure-cost",
-                      "tool_calls": [{"tool": "az"}], "success": True, "duration_ms": 1000}],
-    }))
+    (folder / "good" / "export.json").write_text(
+        json.dumps(
+            {
+                "exported_at": "2026-11-20T00:00:00",
+                "sessions": [
+                    {
+                        "session_id": "legacy-1",
+                        "start_time": "2026-11-20T00:00:00",
+                        "end_time": "2026-11-20T00:00:01",
+                        "skill_name": "azure-cost",
+                        "tool_calls": [{"tool": "az"}],
+                        "success": True,
+                        "duration_ms": 1000,
+                    }
+                ],
+            }
+        )
+    )
     torn = write_jsonl(folder / "torn.jsonl", lines(2, 40))
     torn.write_bytes(torn.read_bytes()[:-25])
     packed = gzip.compress("".join(json.dumps(e) + "\n" for e in lines(3, 200)).encode())
@@ -138,12 +152,29 @@ def test_damaged_folder_analyses_the_good_data(damaged: Path) -> None:
     for path in ["good/a.jsonl", "torn.jsonl", "torn.jsonl.gz", "one-bad-line.jsonl"]:
         for event in _readable_events(damaged / path):
             by_session[event["session_id"]].append(event)
-    legacy = [{"timestamp": "2026-11-20T00:00:00", "event_type": "session.started",
-               "skill_name": "azure-cost", "data": {}, "session_id": "legacy-1"},
-              {"timestamp": "2026-11-20T00:00:00", "event_type": "tool.called",
-               "skill_name": None, "data": {}, "session_id": "legacy-1"},
-              {"timestamp": "2026-11-20T00:00:01", "event_type": "session.ended",
-               "skill_name": None, "data": {"success": True}, "session_id": "legacy-1"}]
+    legacy = [
+        {
+            "timestamp": "2026-11-20T00:00:00",
+            "event_type": "session.started",
+            "skill_name": "azure-cost",
+            "data": {},
+            "session_id": "legacy-1",
+        },
+        {
+            "timestamp": "2026-11-20T00:00:00",
+            "event_type": "tool.called",
+            "skill_name": None,
+            "data": {},
+            "session_id": "legacy-1",
+        },
+        {
+            "timestamp": "2026-11-20T00:00:01",
+            "event_type": "session.ended",
+            "skill_name": None,
+            "data": {"success": True},
+            "session_id": "legacy-1",
+        },
+    ]
     expected = expected_metrics([*by_session.values(), legacy])
     assert report["total_sessions"] == expected["total_sessions"]
     assert report["metrics"]["total_tool_calls"] == expected["total_tool_calls"]
@@ -152,8 +183,13 @@ def test_damaged_folder_analyses_the_good_data(damaged: Path) -> None:
 
     places = {(Path(p["path"]).name, p["line"]) for p in report["input"]["problems"]}
     torn_line = len((damaged / "torn.jsonl").read_text().splitlines())
-    assert places == {("torn.jsonl", torn_line), ("torn.jsonl.gz", None), ("empty.jsonl", None),
-                      ("image.png", None), ("one-bad-line.jsonl", 7)}
+    assert places == {
+        ("torn.jsonl", torn_line),
+        ("torn.jsonl.gz", None),
+        ("empty.jsonl", None),
+        ("image.png", None),
+        ("one-bad-line.jsonl", 7),
+    }
     for name in ["torn.jsonl", "torn.jsonl.gz", "empty.jsonl", "image.png", "one-bad-line.jsonl"]:
         assert name in result.stderr
 

@@ -6,12 +6,11 @@ import gzip
 import json
 from pathlib import Path
 
+from tests.conftest import write_jsonl
 from waza.model import SessionTelemetry, session_events
 from waza.sample import sample_sessions
 from waza.store.reader import load_sessions
 from waza.store.sources import Format, discover
-
-from tests.conftest import write_jsonl
 
 
 def sessions_of(raw) -> list[SessionTelemetry]:
@@ -27,7 +26,9 @@ def test_each_format_is_recognised_by_content(tmp_path: Path) -> None:
     write_jsonl(tmp_path / "a", [e.to_dict() for s in sessions for e in session_events(s)])
     write_jsonl(tmp_path / "b", dicts)
     (tmp_path / "c").write_text(json.dumps(dicts, indent=2))
-    (tmp_path / "d").write_text(json.dumps({"exported_at": "2024-01-01T00:00:00", "sessions": dicts}, indent=2))
+    (tmp_path / "d").write_text(
+        json.dumps({"exported_at": "2024-01-01T00:00:00", "sessions": dicts}, indent=2)
+    )
     (tmp_path / "e").write_bytes(gzip.compress(json.dumps({"sessions": dicts, "exported_at": "x"}).encode()))
     sources, problems = discover([tmp_path])
     found = {s.path.name: (s.format, s.compressed) for s in sources}
@@ -53,6 +54,11 @@ def test_bad_places_are_named(tmp_path: Path) -> None:
     (tmp_path / "log.jsonl").write_text(json.dumps(good) + "\n{oops\n" + json.dumps(good) + "\n")
     sessions, problems = load_sessions([tmp_path, tmp_path / "missing"])
     places = {(Path(p.path).name, p.line) for p in problems}
-    assert places == {("empty.jsonl", None), ("blob.bin", None), ("notes.txt", None),
-                      ("log.jsonl", 2), ("missing", None)}
+    assert places == {
+        ("empty.jsonl", None),
+        ("blob.bin", None),
+        ("notes.txt", None),
+        ("log.jsonl", 2),
+        ("missing", None),
+    }
     assert len(sessions) == 1 and len(sessions[0].events) == 2

@@ -46,9 +46,7 @@ class TelemetryAnalyzer:
             if self.strict and problems:
                 raise UnreadableInputError(str(problems[0]))
             summary = engine.summary(skill_filter)
-        return build_report(
-            summary, skill_filter=skill_filter, sources=sources, problems=problems
-        )
+        return build_report(summary, skill_filter=skill_filter, sources=sources, problems=problems)
 
     def analyze_sessions(
         self, sessions: Iterable[SessionTelemetry], skill_filter: str | None = None

@@ -60,8 +60,6 @@ def build_report(
         report["input"] = {
             "files": len(sources),
             "bytes": sum(source.size for source in sources),
-            "problems": [
-                {"path": p.path, "line": p.line, "reason": p.reason} for p in problems or []
-            ],
+            "problems": [{"path": p.path, "line": p.line, "reason": p.reason} for p in problems or []],
         }
     return report

@@ -25,8 +25,12 @@ def _progress(console: Console) -> Iterator[Callable[[float], None] | None]:
         yield None
         return
     with Progress(
-        TextColumn("Reading telemetry"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(), console=console, transient=True,
+        TextColumn("Reading telemetry"),
+        BarColumn(),
+        TextColumn("{task.percentage:>3.0f}%"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
     ) as bar:
         task = bar.add_task("read", total=100)
         yield lambda share: bar.update(task, completed=share)
@@ -35,11 +39,29 @@ def _progress(console: Console) -> Iterator[Callable[[float], None] | None]:
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--skill", help="Only sessions of this skill.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Also write the JSON report to this file.")
-@click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table", show_default=True, help="What to print.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the JSON report to this file.",
+)
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="What to print.",
+)
 @click.option("--strict", is_flag=True, help="Fail on any unreadable file or line instead of skipping it.")
 @friendly_errors
-def analyze(paths: tuple[Path, ...], skill: str | None, output: Path | None, output_format: str, strict: bool) -> None:
+def analyze(
+    paths: tuple[Path, ...],
+    skill: str | None,
+    output: Path | None,
+    output_format: str,
+    strict: bool,
+) -> None:
     """Analyse telemetry files or folders (any mix of supported formats)."""
     stderr = Console(stderr=True, soft_wrap=True)
     with _progress(stderr) as progress:

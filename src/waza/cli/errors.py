@@ -21,6 +21,7 @@ def friendly_errors(command: F) -> F:
         except WazaError as exc:
             raise click.ClickException(str(exc)) from None
         except OSError as exc:
-            raise click.ClickException(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "))
+            message = f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
+            raise click.ClickException(message) from None
 
     return wrapper  # type: ignore[return-value]

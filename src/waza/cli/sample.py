@@ -11,10 +11,29 @@ from waza.sample import write_sample
 
 
 @click.command()
-@click.option("-o", "--output", "directory", required=True, type=click.Path(file_okay=False, path_type=Path), help="Telemetry folder to write into.")
-@click.option("--sessions", type=click.IntRange(min=0), default=1000, show_default=True, help="How many sessions.")
+@click.option(
+    "-o",
+    "--output",
+    "directory",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Telemetry folder to write into.",
+)
+@click.option(
+    "--sessions",
+    type=click.IntRange(min=0),
+    default=1000,
+    show_default=True,
+    help="How many sessions.",
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same telemetry.")
-@click.option("--days", type=click.IntRange(min=1), default=7, show_default=True, help="Days the sessions spread over.")
+@click.option(
+    "--days",
+    type=click.IntRange(min=1),
+    default=7,
+    show_default=True,
+    help="Days the sessions spread over.",
+)
 @friendly_errors
 def sample(directory: Path, sessions: int, seed: int, days: int) -> None:
     """Write sample telemetry (several skills, failing tools, LLM calls, errors, open sessions)."""

@@ -5,9 +5,9 @@ from __future__ import annotations
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import duckdb
 
@@ -22,11 +22,20 @@ Progress = Callable[[float], None]
 
 @dataclass
 class Totals:
-    sessions: int
-    completed: int
-    succeeded: int
-    avg_duration_ms: float | None
-    tool_calls: int
+    """Additive figures of a group of sessions."""
+
+    sessions: int = 0
+    completed: int = 0
+    succeeded: int = 0
+    duration_ms: int = 0  # sum over completed sessions
+    tool_calls: int = 0
+
+    @property
+    def avg_duration_ms(self) -> float | None:
+        return self.duration_ms / self.completed if self.completed else None
+
+    def __add__(self, other: Totals) -> Totals:
+        return Totals(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
 
 @dataclass
@@ -35,8 +44,8 @@ class Summary:
 
     totals: Totals
     per_skill: dict[str, Totals]
-    first_start: Any
-    last_end: Any
+    first_start: datetime | None
+    last_end: datetime | None
 
 
 class DuckDBEngine:
@@ -83,13 +92,13 @@ class DuckDBEngine:
         events = [s for s in sources if s.format is Format.EVENTS]
         records = [s for s in sources if s.format is not Format.EVENTS]
         self._run(
-            "CREATE OR REPLACE TEMP TABLE event_parts AS " + self._event_parts_sql(events),
+            "CREATE OR REPLACE TEMP TABLE event_sessions AS " + self._event_sessions_sql(events),
             progress,
         )
         self._con.execute(
             "CREATE OR REPLACE TEMP TABLE session_records AS " + self._session_records_sql(records)
         )
-        self._con.execute("CREATE OR REPLACE TEMP TABLE sessions AS " + sql.SESSIONS_FROM_PARTS)
+        self._con.execute("CREATE OR REPLACE TEMP VIEW sessions AS " + sql.SESSIONS_VIEW)
 
     def load_sessions(self, sessions: Iterable[SessionTelemetry]) -> None:
         """Fill the sessions table from objects in memory (same columns as from files)."""
@@ -120,22 +129,24 @@ class DuckDBEngine:
     # -- metrics -----------------------------------------------------------
 
     def summary(self, skill: str | None = None) -> Summary:
-        params = {"skill": skill}
-        row = self._con.execute(sql.TOTALS, params).fetchone()
-        assert row is not None
-        per_skill = {
-            name: Totals(*figures)
-            for name, *figures in self._con.execute(sql.PER_SKILL, params).fetchall()
-        }
-        return Summary(Totals(*row[:5]), per_skill, row[5], row[6])
+        rows = self._con.execute(sql.PER_SKILL, {"skill": skill}).fetchall()
+        groups = {name: Totals(*map(int, figures)) for name, *figures, _, _ in rows}
+        starts = [row[-2] for row in rows if row[-2] is not None]
+        ends = [row[-1] for row in rows if row[-1] is not None]
+        return Summary(
+            totals=sum(groups.values(), Totals()),
+            per_skill={name: totals for name, totals in groups.items() if name is not None},
+            first_start=min(starts, default=None),
+            last_end=max(ends, default=None),
+        )
 
     # -- internals ---------------------------------------------------------
 
-    def _event_parts_sql(self, sources: list[Source]) -> str:
+    def _event_sessions_sql(self, sources: list[Source]) -> str:
         scans = [sql.EVENT_SCAN.format(files=files, compression=c) for files, c in _groups(sources)]
         if not scans:
-            return sql.EVENT_PARTS.format(scan=_EMPTY_EVENTS) + " LIMIT 0"
-        return sql.EVENT_PARTS.format(scan=" UNION ALL BY NAME ".join(scans))
+            return sql.EVENT_SESSIONS.format(scan=_EMPTY_EVENTS) + " LIMIT 0"
+        return sql.EVENT_SESSIONS.format(scan=" UNION ALL BY NAME ".join(scans))
 
     def _session_records_sql(self, sources: list[Source]) -> str:
         scans = []
@@ -184,13 +195,7 @@ class DuckDBEngine:
 
     def _explain_bad_rows(self, sources: list[Source]) -> list[Problem]:
         """Name the line of every unreadable record; only files that have one are re-read."""
-        counts = dict(
-            self._con.execute(
-                "SELECT filename, sum(bad_rows) FROM event_parts GROUP BY filename "
-                "HAVING sum(bad_rows) > 0 UNION ALL "
-                "SELECT filename, count(*) FROM session_records WHERE bad GROUP BY filename"
-            ).fetchall()
-        )
+        counts = dict(self._con.execute(sql.BAD_FILES).fetchall())
         problems: list[Problem] = []
         for source in sources:
             bad = counts.get(str(source.path))
@@ -253,4 +258,3 @@ def _quote(text: str) -> str:
 
 def _first_line(exc: Exception) -> str:
     return f"cannot read: {str(exc).strip().splitlines()[0]}"
-

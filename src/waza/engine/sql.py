@@ -11,25 +11,25 @@ EVENT_COLUMNS = (
     "'data': 'JSON', 'session_id': 'VARCHAR'}}"
 )
 
-# One row per (file, session): partial folds that combine across files, plus
-# the count of unreadable lines in each file (they arrive as rows of NULLs).
-EVENT_PARTS = """
-SELECT filename, session_id,
-  count(*) FILTER (WHERE NOT valid) AS bad_rows,
-  count(*) FILTER (WHERE valid) AS events,
-  min(timestamp) FILTER (WHERE valid AND event_type = 'session.started') AS started_at,
-  min(timestamp) FILTER (WHERE valid) AS first_at,
-  max(timestamp) FILTER (WHERE valid AND event_type = 'session.ended') AS ended_at,
+# One row per session id found in event-log files. Unreadable lines arrive as
+# rows of NULLs (mostly under a NULL session id); the files they came from are
+# kept in bad_files so that only those files are re-read to name the lines.
+EVENT_SESSIONS = """
+SELECT session_id,
+  coalesce(min(timestamp) FILTER (WHERE valid AND event_type = 'session.started'),
+           min(timestamp) FILTER (WHERE valid)) AS start_time,
+  max(timestamp) FILTER (WHERE valid AND event_type = 'session.ended') AS end_time,
   arg_max(coalesce((data -> '$.success')::VARCHAR = 'true', false), timestamp)
     FILTER (WHERE valid AND event_type = 'session.ended') AS success,
   arg_min(skill_name, timestamp) FILTER (WHERE valid AND skill_name IS NOT NULL) AS skill_name,
-  min(timestamp) FILTER (WHERE valid AND skill_name IS NOT NULL) AS skill_at,
-  count(*) FILTER (WHERE valid AND event_type = 'tool.called') AS tool_calls
+  count(*) FILTER (WHERE valid AND event_type = 'tool.called') AS tool_calls,
+  count(*) FILTER (WHERE valid) AS events,
+  list(filename) FILTER (WHERE NOT valid) AS bad_files
 FROM (
   SELECT *, timestamp IS NOT NULL AND event_type IS NOT NULL AND session_id IS NOT NULL AS valid
   FROM ({scan})
 )
-GROUP BY filename, session_id
+GROUP BY session_id
 """
 
 EVENT_SCAN = (
@@ -70,52 +70,43 @@ FROM (
 )
 """
 
-# The sessions table every metric reads. Incomplete sessions have no success and no duration.
-SESSIONS_FROM_PARTS = """
+# The sessions every metric reads. Incomplete sessions have no success and no duration.
+SESSIONS_VIEW = """
 SELECT session_id, start_time, end_time, skill_name,
   CASE WHEN end_time IS NOT NULL THEN coalesce(success, false) END AS success,
   CASE WHEN end_time IS NOT NULL
        THEN trunc(date_diff('microsecond', start_time, end_time) / 1000)::BIGINT END
     AS duration_ms,
-  tool_calls
+  tool_calls::BIGINT AS tool_calls
 FROM (
-  SELECT session_id,
-    coalesce(min(started_at), min(first_at)) AS start_time,
-    max(ended_at) AS end_time,
-    arg_max(success, ended_at) AS success,
-    arg_min(skill_name, skill_at) AS skill_name,
-    sum(tool_calls)::BIGINT AS tool_calls
-  FROM event_parts WHERE events > 0
-  GROUP BY session_id
+  SELECT session_id, start_time, end_time, skill_name, success, tool_calls
+  FROM event_sessions WHERE events > 0
+  UNION ALL
+  SELECT session_id, start_time, end_time, skill_name, success, tool_calls
+  FROM session_records WHERE NOT bad
 )
+"""
+
+# Files holding unreadable records, and how many.
+BAD_FILES = """
+SELECT file, count(*) FROM (SELECT unnest(bad_files) AS file FROM event_sessions
+                            WHERE len(bad_files) > 0)
+GROUP BY file
 UNION ALL
-SELECT session_id, start_time, end_time, skill_name,
-  CASE WHEN end_time IS NOT NULL THEN success END,
-  CASE WHEN end_time IS NOT NULL
-       THEN trunc(date_diff('microsecond', start_time, end_time) / 1000)::BIGINT END,
-  tool_calls::BIGINT
-FROM session_records WHERE NOT bad
+SELECT filename, count(*) FROM session_records WHERE bad GROUP BY filename
 """
 
-TOTALS = """
-SELECT count(*) AS sessions,
-  count(end_time) AS completed,
-  count(*) FILTER (WHERE success) AS succeeded,
-  avg(duration_ms) AS avg_duration_ms,
-  coalesce(sum(tool_calls), 0)::BIGINT AS tool_calls,
-  min(start_time) AS first_start,
-  max(end_time) AS last_end
-FROM sessions WHERE $skill IS NULL OR skill_name = $skill
-"""
-
+# Every figure per skill (NULL: sessions without one), in one pass; totals add these rows up.
 PER_SKILL = """
 SELECT skill_name,
   count(*) AS sessions,
   count(end_time) AS completed,
   count(*) FILTER (WHERE success) AS succeeded,
-  avg(duration_ms) AS avg_duration_ms,
-  coalesce(sum(tool_calls), 0)::BIGINT AS tool_calls
+  coalesce(sum(duration_ms), 0)::HUGEINT AS duration_ms,
+  coalesce(sum(tool_calls), 0)::BIGINT AS tool_calls,
+  min(start_time) AS first_start,
+  max(end_time) AS last_end
 FROM sessions
-WHERE skill_name IS NOT NULL AND ($skill IS NULL OR skill_name = $skill)
+WHERE $skill IS NULL OR skill_name = $skill
 GROUP BY skill_name ORDER BY skill_name
 """

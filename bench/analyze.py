@@ -1,0 +1,189 @@
+"""How fast `waza analyze` is, next to its two yardsticks, in one process.
+
+For each size the event log (and, for the plain-Python reader, a SPEC.md-style
+export of the same sessions) is generated once and cached in bench/.cache.
+Then, side by side:
+
+  waza         TelemetryAnalyzer().analyze_paths on the event-log folder
+               (what `waza analyze` runs, minus interpreter start-up)
+  duckdb-sql   one hand-written DuckDB query over the same files: the floor
+  plain-python json.load of the export and a loop over the sessions, as
+               earlier waza versions analysed
+
+Each line gives wall time, sessions per second and the peak RSS of this
+process while the run lasted. Usage:
+
+  python bench/analyze.py [--sizes 10000,100000,1000000] [--python-max 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import gc
+import json
+import shutil
+import sys
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from waza.analysis.analyzer import TelemetryAnalyzer
+from waza.model import SessionTelemetry, TelemetryEvent, fold_session
+from waza.sample import sample_sessions, write_sample
+from waza.store.export import write_export
+
+CACHE = Path(__file__).resolve().parent / ".cache"
+SEED = 20261124
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def measure(action: Callable[[], Any]) -> tuple[float, int, Any]:
+    """Wall seconds, peak RSS (sampled every 5 ms) and the result of one run."""
+    gc.collect()
+    peak = rss_bytes()
+    running = True
+
+    def sample() -> None:
+        nonlocal peak
+        while running:
+            peak = max(peak, rss_bytes())
+            time.sleep(0.005)
+
+    watcher = threading.Thread(target=sample, daemon=True)
+    watcher.start()
+    started = time.perf_counter()
+    result = action()
+    elapsed = time.perf_counter() - started
+    running = False
+    watcher.join()
+    return elapsed, max(peak, rss_bytes()), result
+
+
+def event_log(sessions: int) -> Path:
+    folder = CACHE / f"events-{sessions}"
+    if not (folder / ".complete").exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        print(f"  generating {sessions:,} sessions ...", file=sys.stderr, flush=True)
+        write_sample(folder, sessions, seed=SEED)
+        (folder / ".complete").touch()
+    return folder
+
+
+def export_file(sessions: int) -> Path:
+    path = CACHE / f"export-{sessions}.json"
+    if not path.exists():
+        print(f"  writing the export of {sessions:,} sessions ...", file=sys.stderr, flush=True)
+        folded = (
+            fold_session(events[0]["session_id"], [TelemetryEvent.from_dict(e) for e in events])
+            for events in sample_sessions(sessions, seed=SEED)
+        )
+        write_export(folded, path)
+    return path
+
+
+def run_waza(folder: Path) -> tuple[int, float]:
+    report = TelemetryAnalyzer().analyze_paths([folder])
+    return report["total_sessions"], report["metrics"]["success_rate"]
+
+
+HAND_WRITTEN = """
+SELECT count(*), count(*) FILTER (WHERE ok) / count(ended_at)
+FROM (
+  SELECT session_id,
+    max(timestamp) FILTER (WHERE event_type = 'session.ended') AS ended_at,
+    bool_or((data -> '$.success')::VARCHAR = 'true') FILTER (WHERE event_type = 'session.ended') AS ok,
+    coalesce(min(timestamp) FILTER (WHERE event_type = 'session.started'), min(timestamp)) AS started_at,
+    count(*) FILTER (WHERE event_type = 'tool.called') AS tools,
+    min(skill_name) AS skill
+  FROM read_json(?, format = 'newline_delimited', columns = {
+    'timestamp': 'TIMESTAMPTZ', 'event_type': 'VARCHAR', 'skill_name': 'VARCHAR',
+    'data': 'JSON', 'session_id': 'VARCHAR'})
+  GROUP BY session_id
+)
+"""
+
+
+def run_duckdb(folder: Path) -> tuple[int, float]:
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    row = con.execute(HAND_WRITTEN, [f"{folder}/**/*.jsonl"]).fetchone()
+    con.close()
+    return row[0], row[1]
+
+
+def run_plain_python(path: Path) -> tuple[int, float]:
+    """Earlier versions' way: load the whole export, build objects, loop."""
+    with open(path, encoding="utf-8") as stream:
+        document = json.load(stream)
+    sessions = [SessionTelemetry.from_dict(record) for record in document["sessions"]]
+    completed = [s for s in sessions if s.end_time is not None]
+    succeeded = sum(1 for s in completed if s.success)
+    durations = sum(s.duration_ms for s in completed)
+    tools = sum(len(s.tool_calls) for s in sessions)
+    per_skill: dict[str, list[SessionTelemetry]] = {}
+    for session in sessions:
+        per_skill.setdefault(session.skill_name or "", []).append(session)
+    _ = durations, tools, {k: len(v) for k, v in per_skill.items()}, datetime.now()
+    return len(sessions), succeeded / len(completed)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="10000,100000,1000000")
+    parser.add_argument(
+        "--python-max",
+        type=int,
+        default=100_000,
+        help="largest size the plain-Python reader runs at",
+    )
+    args = parser.parse_args()
+    sizes = [int(size) for size in args.sizes.split(",")]
+    CACHE.mkdir(exist_ok=True)
+
+    print(f"duckdb {duckdb.__version__}, python {sys.version.split()[0]}")
+    header = (
+        f"{'sessions':>10} {'engine':<13} {'wall s':>8} {'sessions/s':>12} {'peak RSS':>10} {'vs waza':>8}"
+    )
+    print(header)
+    print("-" * len(header))
+    for size in sizes:
+        folder = event_log(size)
+        runs: dict[str, Callable[[], tuple[int, float]]] = {
+            "waza": functools.partial(run_waza, folder),
+            "duckdb-sql": functools.partial(run_duckdb, folder),
+        }
+        if size <= args.python_max:
+            runs["plain-python"] = functools.partial(run_plain_python, export_file(size))
+        run_duckdb(folder)  # warm the page cache, so no run pays for the first read
+        results: dict[str, tuple[float, int]] = {}
+        answers = {}
+        for name, action in runs.items():
+            wall, peak, answers[name] = measure(action)
+            results[name] = (wall, peak)
+        assert len({count for count, _ in answers.values()}) == 1, answers
+        base = results["waza"][0]
+        for name, (wall, peak) in results.items():
+            print(
+                f"{size:>10,} {name:<13} {wall:>8.2f} {size / wall:>12,.0f} "
+                f"{peak / 2**20:>8,.0f}MB {wall / base:>7.2f}x",
+                flush=True,
+            )
+        print()
+    print("'vs waza' is each run's wall time over waza's: above 1 means slower than waza.")
+
+
+if __name__ == "__main__":
+    main()
