@@ -15,9 +15,7 @@ json_values = st.recursive(
     max_leaves=12,
 )
 json_dicts = st.dictionaries(st.text(max_size=8), json_values, max_size=5)
-moments = st.datetimes(
-    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
-)
+moments = st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC))
 names = st.none() | st.text(min_size=1, max_size=12)
 
 
@@ -69,7 +67,9 @@ def test_fold_rebuilds_a_session_from_its_events(session: SessionTelemetry) -> N
     """Folding a session's event-log form rebuilds it, event for event."""
     folded = fold_session(session.session_id, session_events(session))
     sid = session.session_id
-    expected_events = [TelemetryEvent(e.timestamp, e.event_type, e.skill_name, e.data, sid) for e in session.events]
+    expected_events = [
+        TelemetryEvent(e.timestamp, e.event_type, e.skill_name, e.data, sid) for e in session.events
+    ]
     assert folded.events == expected_events
     assert folded.to_dict() | {"events": []} == session.to_dict() | {"events": []}
 

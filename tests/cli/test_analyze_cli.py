@@ -209,3 +209,29 @@ def test_no_traceback_for_a_missing_path(tmp_path: Path) -> None:
     assert result.returncode == 1
     assert "Traceback" not in result.stderr
     assert "no such file or folder" in result.stderr
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path: Path) -> None:
+    """A progress bar is drawn on stderr when it is a terminal, and never into a pipe."""
+    import pty
+
+    write_sample(tmp_path / "t", 3000, seed=8)
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [*WAZA, "analyze", str(tmp_path / "t")], stdout=subprocess.PIPE, stderr=follower
+    )
+    os.close(follower)
+    drawn = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal closed with the process
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    process.wait(timeout=120)
+    os.close(leader)
+    assert process.returncode == 0
+    assert b"Reading telemetry" in drawn
+    assert "Reading telemetry" not in waza("analyze", str(tmp_path / "t")).stderr

@@ -94,6 +94,7 @@ class DuckDBEngine:
         self._run(
             "CREATE OR REPLACE TEMP TABLE event_sessions AS " + self._event_sessions_sql(events),
             progress,
+            sum(source.size for source in events),
         )
         self._con.execute(
             "CREATE OR REPLACE TEMP TABLE session_records AS " + self._session_records_sql(records)
@@ -211,8 +212,12 @@ class DuckDBEngine:
             problems.extend(found or [Problem(str(source.path), None, f"{bad} unreadable records")])
         return problems
 
-    def _run(self, statement: str, progress: Progress | None) -> None:
-        """Execute, reporting DuckDB's own progress estimate while the statement runs."""
+    def _run(self, statement: str, progress: Progress | None, total_bytes: int) -> None:
+        """Execute; while it runs, report the share of the input read so far.
+
+        DuckDB gives no progress estimate for JSON scans, so the share is the
+        bytes this process has read (Linux ``/proc/self/io``) over the input's size.
+        """
         if progress is None:
             self._con.execute(statement)
             return
@@ -225,12 +230,13 @@ class DuckDBEngine:
                 failure.append(exc)
 
         worker = threading.Thread(target=work, daemon=True)
+        start = _bytes_read()
         worker.start()
         while worker.is_alive():
             worker.join(0.1)
-            share = self._con.query_progress()
-            if share >= 0:
-                progress(share)
+            now = _bytes_read()
+            if start is not None and now is not None and total_bytes:
+                progress(min(99.0, 100.0 * (now - start) / total_bytes))
         progress(100.0)
         if failure:
             raise failure[0]
@@ -254,6 +260,18 @@ def _groups(sources: list[Source]) -> Iterator[tuple[str, str]]:
 def _quote(text: str) -> str:
     """A SQL string literal; file names are data, never SQL."""
     return "'" + text.replace("'", "''") + "'"
+
+
+def _bytes_read() -> int | None:
+    """Bytes this process has read from files so far, where the OS tells."""
+    try:
+        with open("/proc/self/io", encoding="ascii") as counters:
+            for line in counters:
+                if line.startswith("rchar:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
 
 
 def _first_line(exc: Exception) -> str:
