@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections import defaultdict
 from datetime import datetime
@@ -49,6 +50,15 @@ def expected_metrics(sessions: list[list[dict[str, Any]]], skill: str | None = N
         "avg_tool_calls_per_session": tools / len(rows),
         "skills": sorted({row["skill"] for row in rows if row["skill"]}),
     }
+
+
+def read_log(folder: Path) -> list[dict[str, Any]]:
+    """Every line of an event-log folder (plain and gzipped segments), parsed strictly."""
+    lines = []
+    for path in sorted(folder.rglob("*.jsonl*")):
+        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        lines.extend(json.loads(line) for line in data.decode("utf-8").splitlines())
+    return lines
 
 
 def write_jsonl(path: Path, records: list[dict[str, Any]]) -> Path:

@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.conftest import read_log
+
 GUIDE = Path(__file__).resolve().parent.parent / "docs" / "guide.md"
 BLOCK = re.compile(r"<!-- sample: (?P<name>[\w-]+) -->\n```python\n(?P<code>.*?)```", re.S)
 
@@ -53,11 +55,7 @@ def test_quickstart_exports_the_session(page: dict[str, Any]) -> None:
 def test_folder_collector_writes_an_event_log(page: dict[str, Any]) -> None:
     """The folder collector leaves a day-partitioned event log with all four events."""
     run_until("folder", page)
-    lines = [
-        json.loads(line)
-        for path in Path("telemetry/live").rglob("*.jsonl")
-        for line in path.read_text().splitlines()
-    ]
+    lines = read_log(Path("telemetry/live"))
     assert [e["event_type"] for e in lines] == [
         "session.started",
         "skill.invoked",

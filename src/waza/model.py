@@ -9,6 +9,7 @@ from typing import Any
 
 SESSION_STARTED = "session.started"
 SESSION_ENDED = "session.ended"
+SESSION_ABANDONED = "session.abandoned"  # ended by the collector, not the skill: stays incomplete
 TOOL_CALLED = "tool.called"
 
 

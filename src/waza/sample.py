@@ -122,12 +122,12 @@ def sample_sessions(
 
 
 def write_sample(
-    directory: str | os.PathLike[str], sessions: int, *, seed: int = 0, days: int = 7
+    directory: str | os.PathLike[str], sessions: int, *, seed: int = 0, days: int = 7, compress: bool = False
 ) -> SampleSummary:
     """Write ``sessions`` sample sessions into a telemetry folder as an event log."""
     if sessions < 0:
         raise ValueError("sessions must not be negative")
-    sink = FolderSink(directory)
+    sink = FolderSink(directory, compress=compress)
     written = 0
     batch: list[tuple[Any, bytes]] = []
     try:

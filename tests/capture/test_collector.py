@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import subprocess
 import sys
@@ -11,16 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import read_log
 from waza.errors import UnknownSessionError
 from waza.telemetry import RuntimeCollector
-
-
-def log_lines(folder: Path) -> list[dict]:
-    return [
-        json.loads(line)
-        for path in sorted(folder.rglob("*.jsonl"))
-        for line in path.read_text(encoding="utf-8").splitlines()
-    ]
 
 
 def test_end_session_returns_the_finished_session() -> None:
@@ -55,11 +47,11 @@ def test_strict_collector_raises() -> None:
 
 def test_unserialisable_value_is_written_as_repr(tmp_path: Path) -> None:
     """A value JSON cannot hold is stored as its repr and counted; the event is kept."""
-    with RuntimeCollector(tmp_path) as collector:
+    with RuntimeCollector(tmp_path, redact=False) as collector:
         sid = collector.start_session("p")
         collector.record_event(sid, "custom", {"when": object, "n": 1})
         collector.end_session(sid)
-    custom = [e for e in log_lines(tmp_path) if e["event_type"] == "custom"]
+    custom = [e for e in read_log(tmp_path) if e["event_type"] == "custom"]
     assert custom[0]["data"] == {"when": repr(object), "n": 1}
     assert collector.dropped == {"unserialisable_value": 1}
 
@@ -73,7 +65,7 @@ def test_folder_log_reads_back_to_the_same_session(tmp_path: Path) -> None:
         finished = collector.end_session(sid, "done", True)
     (loaded,) = RuntimeCollector.load_from_file(tmp_path)
     assert loaded.to_dict() == finished.to_dict()
-    partition = {p.parent.name for p in tmp_path.rglob("*.jsonl")}
+    partition = {p.parent.name for p in tmp_path.rglob("*.jsonl.gz")}
     assert partition == {f"date={finished.start_time.date().isoformat()}"}
 
 
@@ -84,16 +76,15 @@ def test_flush_makes_records_visible(tmp_path: Path) -> None:
     for n in range(100):
         collector.record_event(sid, "tick", {"n": n})
     assert collector.flush(timeout=10)
-    assert len(log_lines(tmp_path)) == 101
+    assert len(read_log(tmp_path)) == 101
     collector.close()
 
 
 def test_records_after_close_are_counted(tmp_path: Path) -> None:
     """A closed collector drops new records and says so."""
     collector = RuntimeCollector(tmp_path)
-    sid = collector.start_session("p")
     collector.close()
-    collector.record_event(sid, "late")
+    collector.start_session("late")
     assert collector.dropped == {"after_shutdown": 1}
 
 
@@ -116,7 +107,7 @@ def test_sixteen_threads_lose_nothing(tmp_path: Path) -> None:
     collector.close()
 
     seen: dict[int, list[int]] = {w: [] for w in range(threads_count)}
-    for event in log_lines(tmp_path):  # json.loads fails on any torn line
+    for event in read_log(tmp_path):  # json.loads fails on any torn line
         if event["event_type"] == "tick":
             seen[event["data"]["worker"]].append(event["data"]["n"])
     assert all(ns == list(range(per_thread)) for ns in seen.values())
@@ -133,4 +124,4 @@ def test_interpreter_exit_flushes(tmp_path: Path) -> None:
         "c.end_session(s)\n"
     )
     subprocess.run([sys.executable, "-c", script], check=True, timeout=60)
-    assert len(log_lines(tmp_path)) == 502
+    assert len(read_log(tmp_path)) == 502

@@ -131,7 +131,7 @@ def damaged(tmp_path: Path) -> Path:
     torn = write_jsonl(folder / "torn.jsonl", lines(2, 40))
     torn.write_bytes(torn.read_bytes()[:-25])
     packed = gzip.compress("".join(json.dumps(e) + "\n" for e in lines(3, 200)).encode())
-    (folder / "torn.jsonl.gz").write_bytes(packed[: len(packed) // 2])
+    (folder / "torn-packed.jsonl.gz").write_bytes(packed[: len(packed) // 2])
     (folder / "empty.jsonl").write_bytes(b"")
     (folder / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
     one_bad = lines(4, 30)
@@ -149,7 +149,7 @@ def test_damaged_folder_analyses_the_good_data(damaged: Path) -> None:
     report = json.loads(result.stdout)
 
     by_session: dict[str, list[dict]] = defaultdict(list)
-    for path in ["good/a.jsonl", "torn.jsonl", "torn.jsonl.gz", "one-bad-line.jsonl"]:
+    for path in ["good/a.jsonl", "torn.jsonl", "torn-packed.jsonl.gz", "one-bad-line.jsonl"]:
         for event in _readable_events(damaged / path):
             by_session[event["session_id"]].append(event)
     legacy = [
@@ -185,12 +185,12 @@ def test_damaged_folder_analyses_the_good_data(damaged: Path) -> None:
     torn_line = len((damaged / "torn.jsonl").read_text().splitlines())
     assert places == {
         ("torn.jsonl", torn_line),
-        ("torn.jsonl.gz", None),
+        ("torn-packed.jsonl.gz", None),
         ("empty.jsonl", None),
         ("image.png", None),
         ("one-bad-line.jsonl", 7),
     }
-    for name in ["torn.jsonl", "torn.jsonl.gz", "empty.jsonl", "image.png", "one-bad-line.jsonl"]:
+    for name in ["torn.jsonl", "torn-packed.jsonl.gz", "empty.jsonl", "image.png", "one-bad-line.jsonl"]:
         assert name in result.stderr
 
 

@@ -22,6 +22,11 @@ class DropCounter:
             self._counts[reason] += count
         self.warn_once(reason, message or f"telemetry dropped a record ({reason})")
 
+    def count(self, reason: str, count: int = 1) -> None:
+        """Count without logging: for drops that configuration asked for, such as sampling."""
+        with self._lock:
+            self._counts[reason] += count
+
     def warn_once(self, reason: str, message: str) -> None:
         with self._lock:
             if reason in self._warned:

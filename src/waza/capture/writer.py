@@ -1,18 +1,27 @@
-"""A background thread that moves serialised events from a bounded queue into a sink."""
+"""A background thread that turns recorded events into lines in a sink.
+
+The caller's thread only appends the event to a deque; redaction, encoding
+and writing happen here, in batches, so recording stays cheap and a slow disk
+never blocks the skill.
+"""
 
 from __future__ import annotations
 
-import logging
-import queue
 import threading
+from collections import deque
+from collections.abc import Callable
 from datetime import date
+from typing import Any
 
 from waza.capture.drops import DropCounter
+from waza.model import TelemetryEvent
+from waza.store.codec import encode_line
 from waza.store.folder_sink import FolderSink
 
-log = logging.getLogger("waza.telemetry")
+# Wake the writer early once this many records wait, so batches stay moderate.
+HIGH_WATER = 8192
 
-_BATCH = 4096
+Process = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 class _FlushRequest:
@@ -24,13 +33,14 @@ _STOP = object()
 
 
 class BackgroundWriter:
-    """Batches records off the caller's thread; ``flush`` waits until earlier records are on disk."""
+    """Batches events off the caller's thread; ``flush`` waits until earlier ones are on disk."""
 
     def __init__(
         self,
         sink: FolderSink,
         drops: DropCounter,
         *,
+        process: Process | None = None,
         flush_interval: float = 1.0,
         max_queue: int = 1_000_000,
     ):
@@ -40,79 +50,108 @@ class BackgroundWriter:
             raise ValueError("max_queue must be positive")
         self._sink = sink
         self._drops = drops
+        self._process = process
         self._interval = flush_interval
-        self._queue: queue.Queue[object] = queue.Queue(max_queue)
+        self._max_queue = max_queue
+        self._pending: deque[object] = deque()
+        self._retry: list[tuple[date, bytes]] = []  # lines a failed write left behind
+        self._wake = threading.Event()
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="waza-writer", daemon=True)
         self._thread.start()
 
-    def submit(self, day: date, line: bytes) -> None:
+    def submit(self, event: TelemetryEvent) -> None:
         if self._closed:
             self._drops.add("after_shutdown")
             return
-        try:
-            self._queue.put_nowait((day, line))
-        except queue.Full:
+        # deque.append is atomic; the length check is a soft bound, which is enough here.
+        if len(self._pending) >= self._max_queue:
             self._drops.add("queue_full")
+            return
+        self._pending.append(event)
+        if len(self._pending) >= HIGH_WATER:
+            self._wake.set()
 
     def flush(self, timeout: float | None = None) -> bool:
         if self._closed:
             return not self._thread.is_alive()
         request = _FlushRequest()
-        self._queue.put(request)
+        self._pending.append(request)
+        self._wake.set()
         return request.done.wait(timeout)
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Refuse new records, drain what is queued, close the sink. Safe to call twice."""
         if not self._closed:
             self._closed = True
-            self._queue.put(_STOP)
+            self._pending.append(_STOP)
+            self._wake.set()
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
     def _run(self) -> None:
         while True:
-            try:
-                first = self._queue.get(timeout=self._interval)
-            except queue.Empty:
-                continue
-            items = [first]
-            while len(items) < _BATCH:
-                try:
-                    items.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
-            if self._handle(items):
+            self._wake.wait(self._interval)
+            self._wake.clear()
+            if self._drain():
                 return
 
-    def _handle(self, items: list[object]) -> bool:
-        """Write a batch in order; returns True once the stop marker was reached."""
-        pending: list[tuple[date, bytes]] = []
-        for item in items:
-            if isinstance(item, tuple):
-                pending.append(item)
+    def _drain(self) -> bool:
+        """Write everything queued, in order; True once the stop marker was reached."""
+        lines: list[tuple[date, bytes]] = []
+        while self._pending:
+            item = self._pending.popleft()
+            if isinstance(item, TelemetryEvent):
+                line = self._encode(item)
+                if line is not None:
+                    lines.append((item.timestamp.date(), line))
                 continue
-            self._write(pending)
-            pending = []
+            self._write(lines)
+            lines = []
             if item is _STOP:
+                if self._retry:
+                    self._drops.add("write_error", len(self._retry))
                 self._guard(self._sink.shutdown)
                 return True
-            assert isinstance(item, _FlushRequest)
-            self._guard(lambda: self._sink.flush(fsync=True))
-            item.done.set()
-        self._write(pending)
-        # Hand each batch to the OS at once: a hard kill then loses only what is queued.
-        self._guard(self._sink.flush)
+            if isinstance(item, _FlushRequest):
+                self._guard(lambda: self._sink.flush(fsync=True))
+                item.done.set()
+        self._write(lines)
         return False
 
-    def _write(self, pending: list[tuple[date, bytes]]) -> None:
-        if pending and not self._guard(lambda: self._sink.export(pending)):
-            self._drops.add("write_error", len(pending))
+    def _encode(self, event: TelemetryEvent) -> bytes | None:
+        try:
+            record = event.to_dict()
+            if self._process is not None:
+                record = self._process(record)
+            return encode_line(record, self._count_unserialisable)
+        except Exception as exc:  # one bad record must not stop the writer
+            self._drops.add("error", message=f"telemetry could not encode an event: {exc}")
+            return None
 
-    def _guard(self, action) -> bool:
+    def _count_unserialisable(self) -> None:
+        message = "telemetry stored a value JSON cannot hold as its repr()"
+        self._drops.add("unserialisable_value", message=message)
+
+    def _write(self, lines: list[tuple[date, bytes]]) -> None:
+        """Write new lines after any left from a failed write; keep them for retry on failure."""
+        batch = self._retry + lines
+        if not batch:
+            return
+        if self._guard(lambda: self._sink.export(batch)):
+            self._retry = []
+            return
+        self._sink.reset()
+        overflow = len(batch) - self._max_queue
+        if overflow > 0:  # the oldest lines go first when the disk stays unusable
+            self._drops.add("write_error", overflow)
+            batch = batch[overflow:]
+        self._retry = batch
+
+    def _guard(self, action: Callable[[], Any]) -> bool:
         try:
             action()
             return True
         except OSError as exc:
-            self._drops.warn_once("write_error", f"telemetry write failed: {exc}")
+            self._drops.warn_once("write_failed", f"telemetry write failed, will retry: {exc}")
             return False

@@ -34,8 +34,9 @@ from waza.sample import write_sample
     show_default=True,
     help="Days the sessions spread over.",
 )
+@click.option("--gzip", "compress", is_flag=True, help="Close segments as .jsonl.gz, as collectors do.")
 @friendly_errors
-def sample(directory: Path, sessions: int, seed: int, days: int) -> None:
+def sample(directory: Path, sessions: int, seed: int, days: int, compress: bool) -> None:
     """Write sample telemetry (several skills, failing tools, LLM calls, errors, open sessions)."""
-    summary = write_sample(directory, sessions, seed=seed, days=days)
+    summary = write_sample(directory, sessions, seed=seed, days=days, compress=compress)
     click.echo(f"Wrote {summary.sessions:,} sessions ({summary.events:,} events) to {directory}")

@@ -2,68 +2,149 @@
 
 from __future__ import annotations
 
+import gzip
 import os
+import shutil
 import time
 from collections.abc import Iterable
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, timedelta
 from pathlib import Path
-from typing import BinaryIO
 
 from waza.store.layout import partition_name, segment_name, writer_tag
+from waza.store.retention import prune
 
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
+DEFAULT_SEGMENT_SECONDS = 15 * 60
+
+
+@dataclass
+class _Segment:
+    path: Path
+    fd: int
+    size: int
+    opened: float
 
 
 class FolderSink:
     """Writes lines into ``<dir>/date=YYYY-MM-DD/part-<host>-<pid>-<start>-<seq>.jsonl``.
 
-    One writer owns a sink; segments are never shared between processes, so
-    concurrent writers (threads of one collector aside) never interleave lines.
+    One writer owns a sink; segment names are unique per process, so writers
+    never share a file. A segment is closed when it reaches ``segment_bytes`` or
+    ``segment_seconds``, or at shutdown; a closed segment is compressed to
+    ``.jsonl.gz`` (readers prefer the ``.gz`` when a crash left both). With
+    ``retention_days``, partitions older than that are deleted as segments close.
     """
 
-    def __init__(self, directory: str | os.PathLike[str], *, segment_bytes: int = DEFAULT_SEGMENT_BYTES):
-        if segment_bytes <= 0:
-            raise ValueError("segment_bytes must be positive")
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+        segment_seconds: float = DEFAULT_SEGMENT_SECONDS,
+        compress: bool = True,
+        retention_days: int | None = None,
+    ):
+        if segment_bytes <= 0 or segment_seconds <= 0:
+            raise ValueError("segment_bytes and segment_seconds must be positive")
+        if retention_days is not None and retention_days < 1:
+            raise ValueError("retention_days must be at least 1")
         self.directory = Path(directory)
         self.segment_bytes = segment_bytes
+        self.segment_seconds = segment_seconds
+        self.compress = compress
+        self.retention_days = retention_days
         self._tag = writer_tag()
         self._started = time.time_ns() // 1000
         self._sequence = 0
-        self._open: dict[date, tuple[BinaryIO, int]] = {}
+        self._open: dict[date, _Segment] = {}
 
     def export(self, batch: Iterable[tuple[date, bytes]]) -> None:
-        """Append each line (without newline) to the segment of its day."""
+        """Append each line (without newline) to the segment of its day.
+
+        A failed write is undone (the segment is cut back to its size before),
+        so that retrying the batch never leaves a torn or doubled line.
+        """
         by_day: dict[date, list[bytes]] = {}
         for day, line in batch:
             by_day.setdefault(day, []).append(line)
         for day, lines in by_day.items():
-            payload = b"\n".join(lines) + b"\n"
-            handle, written = self._segment(day)
-            handle.write(payload)
-            self._open[day] = (handle, written + len(payload))
+            self._append(day, b"\n".join(lines) + b"\n")
+        self._rotate_aged()
 
     def flush(self, *, fsync: bool = False) -> None:
-        for handle, _ in self._open.values():
-            handle.flush()
-            if fsync:
-                os.fsync(handle.fileno())
+        if fsync:
+            for segment in self._open.values():
+                os.fsync(segment.fd)
 
     def shutdown(self) -> None:
-        self.flush(fsync=True)
-        for handle, _ in self._open.values():
-            handle.close()
+        for day in list(self._open):
+            self._close(day)
+
+    def reset(self) -> None:
+        """Forget open segments after an error (the folder may be gone); later writes reopen."""
+        for segment in self._open.values():
+            try:
+                os.close(segment.fd)
+            except OSError:
+                pass
         self._open.clear()
 
-    def _segment(self, day: date) -> tuple[BinaryIO, int]:
-        current = self._open.get(day)
-        if current and current[1] < self.segment_bytes and not current[0].closed:
-            return current
-        if current:
-            current[0].close()
+    def _append(self, day: date, payload: bytes) -> None:
+        segment = self._segment(day)
+        try:
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(segment.fd, view) :]
+        except OSError:
+            try:
+                os.ftruncate(segment.fd, segment.size)
+            except OSError:
+                pass
+            raise
+        segment.size += len(payload)
+        if segment.size >= self.segment_bytes:
+            self._close(day)
+
+    def _segment(self, day: date) -> _Segment:
+        segment = self._open.get(day)
+        if segment is not None:
+            return segment
         folder = self.directory / partition_name(day)
         folder.mkdir(parents=True, exist_ok=True)
         self._sequence += 1
         path = folder / segment_name(self._tag, self._started, self._sequence)
-        handle = open(path, "ab")  # noqa: SIM115 - kept open across batches, closed on shutdown
-        self._open[day] = (handle, 0)
-        return handle, 0
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        segment = _Segment(path, fd, os.fstat(fd).st_size, time.monotonic())
+        self._open[day] = segment
+        return segment
+
+    def _rotate_aged(self) -> None:
+        now = time.monotonic()
+        for day, segment in list(self._open.items()):
+            if now - segment.opened >= self.segment_seconds:
+                self._close(day)
+
+    def _close(self, day: date) -> None:
+        segment = self._open.pop(day)
+        os.fsync(segment.fd)
+        os.close(segment.fd)
+        if self.compress and segment.size:
+            _compress(segment.path)
+        elif not segment.size:
+            segment.path.unlink(missing_ok=True)
+        if self.retention_days is not None:
+            prune(self.directory, timedelta(days=self.retention_days))
+
+
+def _compress(path: Path) -> None:
+    """Replace ``x.jsonl`` by ``x.jsonl.gz`` without a moment where neither is whole."""
+    target = path.with_name(path.name + ".gz")
+    temporary = path.with_name("." + target.name + ".tmp")  # hidden: readers skip it
+    with open(path, "rb") as source, open(temporary, "wb") as raw:
+        with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as packed:
+            shutil.copyfileobj(source, packed, 1 << 20)
+        raw.flush()
+        os.fsync(raw.fileno())
+    os.replace(temporary, target)
+    path.unlink()

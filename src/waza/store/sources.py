@@ -51,6 +51,9 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Source], lis
         root = Path(given)
         if root.is_dir():
             files = sorted(p for p in root.rglob("*") if p.is_file() and not _hidden(p, root))
+            # A crash while compressing a segment can leave x.jsonl beside a whole x.jsonl.gz.
+            names = {str(p) for p in files}
+            files = [p for p in files if f"{p}.gz" not in names]
         elif root.is_file():
             files = [root]
         else:

@@ -1,0 +1,176 @@
+"""Redaction: personal data and secrets are replaced before a record leaves the process."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+# Values under these keys (any depth, case-insensitive, '-' read as '_') are secrets.
+SENSITIVE_KEYS = frozenset(
+    {
+        "password", "passwd", "pwd", "secret", "token", "api_key", "apikey", "access_key",
+        "access_token", "refresh_token", "id_token", "auth", "authorization", "cookie",
+        "set_cookie", "session_token", "private_key", "client_secret", "credentials",
+        "credential", "x_api_key", "connection_string", "sas_token", "account_key",
+    }
+)  # fmt: skip
+SENSITIVE_SUFFIXES = ("_password", "_secret", "_token", "_api_key", "_apikey", "_private_key")
+
+
+def _luhn_valid(digits: str) -> bool:
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        value = int(char)
+        if position % 2:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return total % 10 == 0
+
+
+def _card(match: re.Match[str]) -> bool:
+    digits = re.sub(r"[ -]", "", match.group())
+    return 13 <= len(digits) <= 19 and _luhn_valid(digits)
+
+
+def _ipv6(match: re.Match[str]) -> bool:
+    try:
+        ipaddress.IPv6Address(match.group())
+    except ValueError:
+        return False
+    return True
+
+
+# (kind, pattern, check): the check confirms a candidate the pattern alone cannot.
+BUILT_IN_PATTERNS: list[tuple[str, str, Callable[[re.Match[str]], bool] | None]] = [
+    ("JWT", r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*", None),
+    ("BEARER_TOKEN", r"(?i:\bbearer\s+[A-Za-z0-9._~+/=-]{8,})", None),
+    ("OPENAI_KEY", r"\bsk-(?:proj-|svcacct-)?[A-Za-z0-9_-]{20,}", None),
+    ("GITHUB_TOKEN", r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})", None),
+    ("AWS_KEY", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", None),
+    ("AZURE_SECRET", r"(?i:\b(?:AccountKey|SharedAccessKey|SharedAccessSignature|sig)=[^;\s&\"']{8,})", None),
+    ("EMAIL", r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b", None),
+    ("CARD", r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])", _card),
+    ("IP", r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w.])", None),
+    ("IP", r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])|(?<![\w:])::(?:[0-9A-Fa-f]{1,4}:?){1,7}(?![\w:])", _ipv6),
+    ("PHONE", r"(?<![\w+])\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]?\d{2,4}){1,3}(?!\w)", None),
+    ("PHONE", r"(?<![\w])\(\d{3}\)\s?\d{3}[ .-]\d{4}(?!\w)|(?<![\w.-])\d{3}[.-]\d{3}[.-]\d{4}(?![\w.-])", None),
+]  # fmt: skip
+
+MODES = ("replace", "pseudonymise")
+MAX_DEPTH = 32
+MAX_STRING = 64 * 1024
+MAX_ITEMS = 10_000
+
+
+class Redactor:
+    """Replaces personal data and secrets in nested data, never changing the caller's objects.
+
+    ``mode="replace"`` writes a typed placeholder (``<EMAIL>``); ``mode="pseudonymise"``
+    writes a keyed HMAC of the value (``<EMAIL:3f9a1c0b2e4d>``), stable for one key, so
+    the same address always maps to the same pseudonym; in that mode values under
+    ``pseudonymise_keys`` (``user_id`` by default) are pseudonymised too, so that
+    per-user counts keep working. ``patterns`` adds ``{kind: regex}``, ``callbacks``
+    adds functions ``str -> str`` run on every string. Depth, string length and
+    container size are bounded so hostile input cannot hang the host.
+    """
+
+    def __init__(
+        self,
+        *,
+        mode: str = "replace",
+        key: bytes | str | None = None,
+        patterns: Mapping[str, str] | None = None,
+        callbacks: Iterable[Callable[[str], str]] = (),
+        sensitive_keys: Iterable[str] = (),
+        pseudonymise_keys: Iterable[str] = ("user_id",),
+        max_depth: int = MAX_DEPTH,
+        max_string: int = MAX_STRING,
+    ):
+        if mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+        if max_depth < 1 or max_string < 16:
+            raise ValueError("max_depth must be at least 1 and max_string at least 16")
+        key = key if key is not None else os.environ.get("WAZA_REDACT_KEY")
+        if mode == "pseudonymise" and not key:
+            raise ValueError("pseudonymise needs a key (key=... or WAZA_REDACT_KEY) to stay stable")
+        self._key = key.encode() if isinstance(key, str) else (key or b"")
+        self.mode = mode
+        self.max_depth = max_depth
+        self.max_string = max_string
+        self._keys = SENSITIVE_KEYS | {_normal(k) for k in sensitive_keys}
+        self._pseudonymised = {_normal(k) for k in pseudonymise_keys}
+        self._callbacks = tuple(callbacks)
+        rules = [*BUILT_IN_PATTERNS, *((kind, regex, None) for kind, regex in (patterns or {}).items())]
+        self._rules = [(kind, re.compile(regex), check) for kind, regex, check in rules]
+        # One alternation finds out cheaply whether a string needs the per-rule pass.
+        self._any = re.compile("|".join(f"(?:{regex})" for _, regex, _ in rules))
+        self.redactions = 0  # how many values were replaced, across all calls
+
+    def __call__(self, value: Any) -> Any:
+        return self._walk(value, 0, set())
+
+    def text(self, value: str) -> str:
+        """Redact one string."""
+        if len(value) > self.max_string:
+            value = value[: self.max_string] + f"...<TRUNCATED {len(value) - self.max_string} chars>"
+        for callback in self._callbacks:
+            value = callback(value)
+        if not self._any.search(value):
+            return value
+        for kind, pattern, check in self._rules:
+            value = pattern.sub(lambda m, k=kind, c=check: self._replace(m, k, c), value)
+        return value
+
+    def pseudonym(self, value: Any, kind: str = "ID") -> str:
+        digest = hmac.new(self._key, str(value).encode("utf-8", "surrogatepass"), hashlib.sha256)
+        return f"<{kind}:{digest.hexdigest()[:12]}>"
+
+    def _replace(self, match: re.Match[str], kind: str, check: Callable | None) -> str:
+        if check is not None and not check(match):
+            return match.group()
+        self.redactions += 1
+        return self.pseudonym(match.group(), kind) if self.mode == "pseudonymise" else f"<{kind}>"
+
+    def _walk(self, value: Any, depth: int, seen: set[int]) -> Any:
+        if isinstance(value, str):
+            return self.text(value)
+        if value is None or isinstance(value, bool | int | float):
+            return value
+        if depth >= self.max_depth:
+            return "<TRUNCATED depth>"
+        if id(value) in seen:
+            return "<CYCLE>"
+        if isinstance(value, Mapping):
+            seen.add(id(value))
+            result = {}
+            for index, (key, item) in enumerate(value.items()):
+                if index >= MAX_ITEMS:
+                    result["<TRUNCATED>"] = f"{len(value) - MAX_ITEMS} more items"
+                    break
+                name = _normal(str(key))
+                if name in self._keys or name.endswith(SENSITIVE_SUFFIXES):
+                    self.redactions += 1
+                    result[str(key)] = "<REDACTED>"
+                elif self.mode == "pseudonymise" and name in self._pseudonymised and item is not None:
+                    result[str(key)] = self.pseudonym(item, "USER" if name == "user_id" else "ID")
+                else:
+                    result[str(key)] = self._walk(item, depth + 1, seen)
+            seen.discard(id(value))
+            return result
+        if isinstance(value, list | tuple | set | frozenset):
+            seen.add(id(value))
+            items = [self._walk(item, depth + 1, seen) for item in list(value)[:MAX_ITEMS]]
+            if len(value) > MAX_ITEMS:
+                items.append(f"<TRUNCATED {len(value) - MAX_ITEMS} items>")
+            seen.discard(id(value))
+            return items
+        return self.text(repr(value))
+
+
+def _normal(key: str) -> str:
+    return key.strip().lower().replace("-", "_")

@@ -1,0 +1,38 @@
+"""Retention: whole day partitions older than a limit are deleted."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+PARTITION = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
+
+
+def partitions(directory: Path) -> list[tuple[date, Path]]:
+    """Day partitions directly under ``directory`` (links are never followed)."""
+    found = []
+    if not directory.is_dir():
+        return found
+    for entry in directory.iterdir():
+        match = PARTITION.match(entry.name)
+        if match and entry.is_dir() and not entry.is_symlink():
+            try:
+                found.append((date.fromisoformat(match.group(1)), entry))
+            except ValueError:
+                continue
+    return sorted(found)
+
+
+def prune(
+    directory: str | Path, older_than: timedelta, *, dry_run: bool = False, today: date | None = None
+) -> list[Path]:
+    """Delete (or, dry, list) partitions whose whole day ended more than ``older_than`` ago."""
+    today = today or datetime.now(UTC).date()
+    cutoff = today - older_than
+    doomed = [path for day, path in partitions(Path(directory)) if day < cutoff]
+    if not dry_run:
+        for path in doomed:
+            shutil.rmtree(path, ignore_errors=True)
+    return doomed
