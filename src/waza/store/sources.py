@@ -106,21 +106,34 @@ def _format_of(head: bytes) -> Format | str:
         return "empty file"
     if text[0] == "[":
         return Format.SESSION_LIST
-    if text[0] != "{":
-        return "not JSON telemetry"
-    first_line, newline, _ = text.partition("\n")
-    if newline:
-        try:
-            record = json.loads(first_line)
-        except ValueError:
-            record = None
-        if isinstance(record, dict):
-            if "event_type" in record:
-                return Format.EVENTS
-            if "sessions" in record:
-                return Format.EXPORT
-            if "session_id" in record and "start_time" in record:
-                return Format.SESSION_LINES
-            return Format.EVENTS
-    # A document spread over lines, or one longer than the peek.
-    return Format.EXPORT if '"sessions"' in text else Format.EVENTS
+    first_line, _, rest = text.partition("\n")
+    record = _json_object(first_line)
+    if record is not None:
+        return _format_of_record(record) or Format.EVENTS
+    if text[0] == "{":
+        # A document spread over lines, or one longer than the peek.
+        return Format.EXPORT if '"sessions"' in text else Format.EVENTS
+    # A bad first line must not cost the good ones after it.
+    for line in rest.split("\n")[:-1]:  # the last piece may be cut by the peek
+        found = _format_of_record(_json_object(line) or {})
+        if found is not None:
+            return found
+    return "not JSON telemetry"
+
+
+def _json_object(line: str) -> dict | None:
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _format_of_record(record: dict) -> Format | None:
+    if "event_type" in record:
+        return Format.EVENTS
+    if "sessions" in record:
+        return Format.EXPORT
+    if "session_id" in record and "start_time" in record:
+        return Format.SESSION_LINES
+    return None
