@@ -420,10 +420,16 @@ class RuntimeCollector:
             self._writer.submit(event)
 
     def _outgoing(self, record: dict[str, Any]) -> dict[str, Any]:
-        """What every record goes through on its way out: content policy, then redaction."""
+        """What every record goes through on its way out: content policy, then redaction.
+
+        Only ``data`` can hold content (prompt, output, error and metadata live there);
+        time, type, skill and session id are the collector's own.
+        """
         if not self.capture_content:
             record = _without_content(record)
-        return self.redactor(record) if self.redactor is not None else record
+        if self.redactor is not None:
+            record = {**record, "data": self.redactor(record["data"])}
+        return record
 
     def _outgoing_session(self, session: SessionTelemetry) -> SessionTelemetry:
         """The session as it may leave the process: rebuilt from its processed events."""

@@ -45,21 +45,30 @@ def _ipv6(match: re.Match[str]) -> bool:
     return True
 
 
-# (kind, pattern, check): the check confirms a candidate the pattern alone cannot.
-BUILT_IN_PATTERNS: list[tuple[str, str, Callable[[re.Match[str]], bool] | None]] = [
-    ("JWT", r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*", None),
-    ("BEARER_TOKEN", r"(?i:\bbearer\s+[A-Za-z0-9._~+/=-]{8,})", None),
-    ("OPENAI_KEY", r"\bsk-(?:proj-|svcacct-)?[A-Za-z0-9_-]{20,}", None),
-    ("GITHUB_TOKEN", r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})", None),
-    ("AWS_KEY", r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", None),
-    ("AZURE_SECRET", r"(?i:\b(?:AccountKey|SharedAccessKey|SharedAccessSignature|sig)=[^;\s&\"']{8,})", None),
-    ("EMAIL", r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b", None),
-    ("CARD", r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])", _card),
-    ("IP", r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w.])", None),
-    ("IP", r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])|(?<![\w:])::(?:[0-9A-Fa-f]{1,4}:?){1,7}(?![\w:])", _ipv6),
-    ("PHONE", r"(?<![\w+])\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]?\d{2,4}){1,3}(?!\w)", None),
-    ("PHONE", r"(?<![\w])\(\d{3}\)\s?\d{3}[ .-]\d{4}(?!\w)|(?<![\w.-])\d{3}[.-]\d{3}[.-]\d{4}(?![\w.-])", None),
+# A cheap test on (text, lowered text, number of digits) that must pass before a
+# rule's regex runs: most strings are short names that no rule can match.
+Gate = Callable[[str, str, int], bool]
+
+# (kind, gate, pattern, check): the check confirms a candidate the pattern alone cannot.
+BUILT_IN_PATTERNS: list[tuple[str, Gate, str, Callable[[re.Match[str]], bool] | None]] = [
+    ("JWT", lambda t, low, d: "eyJ" in t, r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*", None),
+    ("BEARER_TOKEN", lambda t, low, d: "bearer" in low, r"(?i:\bbearer\s+[A-Za-z0-9._~+/=-]{8,})", None),
+    ("OPENAI_KEY", lambda t, low, d: "sk-" in t, r"\bsk-(?:proj-|svcacct-)?[A-Za-z0-9_-]{20,}", None),
+    ("GITHUB_TOKEN", lambda t, low, d: "gh" in t or "github_pat_" in t, r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})", None),
+    ("AWS_KEY", lambda t, low, d: "AKIA" in t or "ASIA" in t, r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", None),
+    ("AZURE_SECRET", lambda t, low, d: "=" in t, r"(?i:\b(?:AccountKey|SharedAccessKey|SharedAccessSignature|sig)=[^;\s&\"']{8,})", None),
+    ("EMAIL", lambda t, low, d: "@" in t, r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b", None),
+    ("CARD", lambda t, low, d: d >= 13, r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])", _card),
+    ("IP", lambda t, low, d: d >= 4 and "." in t, r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w.])", None),
+    ("IP", lambda t, low, d: t.count(":") >= 2, r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])|(?<![\w:])::(?:[0-9A-Fa-f]{1,4}:?){1,7}(?![\w:])", _ipv6),
+    ("PHONE", lambda t, low, d: d >= 7 and "+" in t, r"(?<![\w+])\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]?\d{2,4}){1,3}(?!\w)", None),
+    ("PHONE", lambda t, low, d: d >= 10, r"(?<![\w])\(\d{3}\)\s?\d{3}[ .-]\d{4}(?!\w)|(?<![\w.-])\d{3}[.-]\d{3}[.-]\d{4}(?![\w.-])", None),
 ]  # fmt: skip
+
+_DIGITS = str.maketrans("", "", "0123456789")
+_SEQUENCES = (list, tuple, set, frozenset)
+_PLAIN = frozenset({int, float, bool, type(None)})
+_CACHE_LIMIT = 4096  # short strings repeat (tool and model names): remember their result
 
 MODES = ("replace", "pseudonymise")
 MAX_DEPTH = 32
@@ -105,10 +114,14 @@ class Redactor:
         self._keys = SENSITIVE_KEYS | {_normal(k) for k in sensitive_keys}
         self._pseudonymised = {_normal(k) for k in pseudonymise_keys}
         self._callbacks = tuple(callbacks)
-        rules = [*BUILT_IN_PATTERNS, *((kind, regex, None) for kind, regex in (patterns or {}).items())]
-        self._rules = [(kind, re.compile(regex), check) for kind, regex, check in rules]
-        # One alternation finds out cheaply whether a string needs the per-rule pass.
-        self._any = re.compile("|".join(f"(?:{regex})" for _, regex, _ in rules))
+        always: Gate = lambda text, lowered, digits: True  # noqa: E731
+        custom = [(kind, always, regex, None) for kind, regex in (patterns or {}).items()]
+        self._rules = [
+            (kind, gate, re.compile(regex), check)
+            for kind, gate, regex, check in [*BUILT_IN_PATTERNS, *custom]
+        ]
+        self._cache: dict[str, str] = {}
+        self._keys_seen: dict[str, str | None] = {}
         self.redactions = 0  # how many values were replaced, across all calls
 
     def __call__(self, value: Any) -> Any:
@@ -118,12 +131,21 @@ class Redactor:
         """Redact one string."""
         if len(value) > self.max_string:
             value = value[: self.max_string] + f"...<TRUNCATED {len(value) - self.max_string} chars>"
+        cached = self._cache.get(value)
+        if cached is not None:
+            return cached
+        original = value
         for callback in self._callbacks:
             value = callback(value)
-        if not self._any.search(value):
-            return value
-        for kind, pattern, check in self._rules:
-            value = pattern.sub(lambda m, k=kind, c=check: self._replace(m, k, c), value)
+        lowered = value.lower()
+        digits = len(value) - len(value.translate(_DIGITS))
+        for kind, gate, pattern, check in self._rules:
+            if gate(value, lowered, digits):
+                value = pattern.sub(lambda m, k=kind, c=check: self._replace(m, k, c), value)
+        if len(original) <= 64 and value == original:
+            if len(self._cache) >= _CACHE_LIMIT:
+                self._cache.clear()
+            self._cache[original] = value
         return value
 
     def pseudonym(self, value: Any, kind: str = "ID") -> str:
@@ -137,39 +159,64 @@ class Redactor:
         return self.pseudonym(match.group(), kind) if self.mode == "pseudonymise" else f"<{kind}>"
 
     def _walk(self, value: Any, depth: int, seen: set[int]) -> Any:
-        if isinstance(value, str):
+        kind = type(value)
+        if kind is str:
             return self.text(value)
-        if value is None or isinstance(value, bool | int | float):
+        if kind in _PLAIN:
             return value
         if depth >= self.max_depth:
             return "<TRUNCATED depth>"
         if id(value) in seen:
             return "<CYCLE>"
-        if isinstance(value, Mapping):
+        if kind is dict or (kind not in _SEQUENCES and isinstance(value, Mapping)):
             seen.add(id(value))
-            result = {}
-            for index, (key, item) in enumerate(value.items()):
-                if index >= MAX_ITEMS:
-                    result["<TRUNCATED>"] = f"{len(value) - MAX_ITEMS} more items"
-                    break
-                name = _normal(str(key))
-                if name in self._keys or name.endswith(SENSITIVE_SUFFIXES):
-                    self.redactions += 1
-                    result[str(key)] = "<REDACTED>"
-                elif self.mode == "pseudonymise" and name in self._pseudonymised and item is not None:
-                    result[str(key)] = self.pseudonym(item, "USER" if name == "user_id" else "ID")
-                else:
-                    result[str(key)] = self._walk(item, depth + 1, seen)
-            seen.discard(id(value))
-            return result
-        if isinstance(value, list | tuple | set | frozenset):
+            result = self._walk_mapping(value, depth, seen)
+        elif kind in _SEQUENCES or isinstance(value, _SEQUENCES):
             seen.add(id(value))
-            items = [self._walk(item, depth + 1, seen) for item in list(value)[:MAX_ITEMS]]
+            result = [self._walk(item, depth + 1, seen) for item in list(value)[:MAX_ITEMS]]
             if len(value) > MAX_ITEMS:
-                items.append(f"<TRUNCATED {len(value) - MAX_ITEMS} items>")
-            seen.discard(id(value))
-            return items
-        return self.text(repr(value))
+                result.append(f"<TRUNCATED {len(value) - MAX_ITEMS} items>")
+        elif isinstance(value, str):
+            return self.text(str(value))
+        elif isinstance(value, bool | int | float):
+            return value
+        else:
+            return self.text(repr(value))
+        seen.discard(id(value))
+        return result
+
+    def _walk_mapping(self, value: Mapping[Any, Any], depth: int, seen: set[int]) -> dict[str, Any]:
+        result = {}
+        for index, (key, item) in enumerate(value.items()):
+            if index >= MAX_ITEMS:
+                result["<TRUNCATED>"] = f"{len(value) - MAX_ITEMS} more items"
+                break
+            treatment = self._key_treatment(key)
+            if treatment == "secret":
+                self.redactions += 1
+                result[str(key)] = "<REDACTED>"
+            elif treatment is not None and item is not None:
+                result[str(key)] = self.pseudonym(item, treatment)
+            else:
+                result[str(key)] = self._walk(item, depth + 1, seen)
+        return result
+
+    def _key_treatment(self, key: Any) -> str | None:
+        """ "secret", a pseudonym kind, or None; remembered per key, as keys repeat."""
+        try:
+            return self._keys_seen[key]
+        except (KeyError, TypeError):
+            pass
+        name = _normal(str(key))
+        if name in self._keys or name.endswith(SENSITIVE_SUFFIXES):
+            treatment: str | None = "secret"
+        elif self.mode == "pseudonymise" and name in self._pseudonymised:
+            treatment = "USER" if name == "user_id" else "ID"
+        else:
+            treatment = None
+        if isinstance(key, str) and len(self._keys_seen) < _CACHE_LIMIT:
+            self._keys_seen[key] = treatment
+        return treatment
 
 
 def _normal(key: str) -> str:
