@@ -25,10 +25,14 @@ def one_decimal(value: float | None) -> str:
 
 def render_report(report: dict[str, Any]) -> Group:
     metrics = report["metrics"]
+    estimate = ""
+    if report.get("sampled"):
+        estimate = f"Estimated sessions (sampling): {report['estimated_sessions']:,.0f}\n"
     header = Text.assemble(
         ("Runtime Telemetry Analysis", "bold"),
         "\n\n",
         f"Sessions analyzed: {report['total_sessions']:,}\n",
+        estimate,
         f"Skills invoked: {', '.join(report['skills']) or '-'}",
     )
 
@@ -52,12 +56,49 @@ def render_report(report: dict[str, Any]) -> Group:
             whole(figures["total_tool_calls"]),
         )
 
+    abandoned = report.get("abandoned_sessions", 0)
     incomplete = Text(
         f"Incomplete sessions: {report['incomplete_sessions']:,} "
-        "(no end recorded; counted neither as success nor as failure)",
+        + (f"({abandoned:,} abandoned by the collector) " if abandoned else "")
+        + "(no end recorded; counted neither as success nor as failure)",
         style="dim" if not report["incomplete_sessions"] else "yellow",
     )
-    return Group(header, Text(""), table, skills, incomplete)
+    parts = [header, Text(""), table, skills, incomplete]
+    cut = report.get("cut", {})
+    if any(cut.values()):
+        parts.append(
+            Text(
+                f"Cut by collector limits: {cut['events_dropped']:,} events dropped, "
+                f"{cut['values_truncated']:,} values truncated",
+                style="yellow",
+            )
+        )
+    if "storage" in report:
+        parts.append(render_storage(report["storage"]))
+    return Group(*parts)
+
+
+def size(count: float | None) -> str:
+    if count is None:
+        return "-"
+    for unit in ("B", "KB", "MB", "GB"):
+        if abs(count) < 1024 or unit == "GB":
+            return f"{count:,.0f} {unit}" if unit == "B" else f"{count:,.1f} {unit}"
+        count /= 1024
+    return f"{count:,.1f} TB"
+
+
+def render_storage(storage: dict[str, Any]) -> Group:
+    """Bytes on disk, per session, and the last days, to watch growth and cost."""
+    line = Text(
+        f"Storage: {size(storage['bytes'])} on disk, {size(storage['bytes_per_session'])} per session"
+    )
+    days = Table(title="Per Day")
+    for name in ("Day", "sessions", "bytes"):
+        days.add_column(name, justify="left" if name == "Day" else "right")
+    for row in storage["per_day"][-14:]:
+        days.add_row(row["day"] or "(unpartitioned)", whole(row["sessions"]), size(row["bytes"]))
+    return Group(line, days)
 
 
 def render_problems(problems: list[dict[str, Any]]) -> Text:

@@ -6,13 +6,13 @@ import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import astuple, dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
 
 from waza.engine import sql
-from waza.model import SessionTelemetry, session_events
+from waza.model import SESSION_ABANDONED, SessionTelemetry, session_events
 from waza.store.codec import encode_line
 from waza.store.reader import event_lines, session_records
 from waza.store.sources import Format, Problem, Source
@@ -29,6 +29,10 @@ class Totals:
     succeeded: int = 0
     duration_ms: int = 0  # sum over completed sessions
     tool_calls: int = 0
+    estimated: float = 0.0  # sessions weighted by 1/sample rate
+    abandoned: int = 0
+    events_dropped: int = 0
+    values_truncated: int = 0
 
     @property
     def avg_duration_ms(self) -> float | None:
@@ -44,6 +48,7 @@ class Summary:
 
     totals: Totals
     per_skill: dict[str, Totals]
+    per_day: list[tuple[date, int, float]]
     first_start: datetime | None
     last_end: datetime | None
 
@@ -109,34 +114,45 @@ class DuckDBEngine:
                 "start_time": s.start_time,
                 "end_time": s.end_time,
                 "skill_name": s.skill_name,
-                "success": s.success if s.completed else None,
-                "duration_ms": s.duration_ms if s.completed else None,
+                "success": s.success,
                 "tool_calls": len(s.tool_calls),
+                "sample_rate": _number(s.metadata.get("sample_rate")),
+                "keep_errors": s.metadata.get("sample_keep_errors") is True,
+                "abandoned": any(e.event_type == SESSION_ABANDONED for e in s.events),
             }
             for s in sessions
         ]
         self._con.execute(
-            "CREATE OR REPLACE TEMP TABLE sessions (session_id VARCHAR, start_time TIMESTAMPTZ, "
-            "end_time TIMESTAMPTZ, skill_name VARCHAR, success BOOLEAN, duration_ms BIGINT, "
-            "tool_calls BIGINT)"
+            "CREATE OR REPLACE TEMP TABLE event_sessions (session_id VARCHAR, start_time TIMESTAMPTZ, "
+            "end_time TIMESTAMPTZ, skill_name VARCHAR, success BOOLEAN, tool_calls BIGINT, "
+            "sample_rate DOUBLE, keep_errors BOOLEAN, abandoned BOOLEAN, events_dropped BIGINT, "
+            "values_truncated BIGINT, events BIGINT)"
         )
         if rows:
             self._con.execute(
-                "INSERT INTO sessions SELECT r.session_id, r.start_time, r.end_time, r.skill_name, "
-                "r.success, r.duration_ms, r.tool_calls FROM (SELECT unnest($rows) AS r)",
+                "INSERT INTO event_sessions SELECT r.session_id, r.start_time, r.end_time, r.skill_name, "
+                "r.success, r.tool_calls, r.sample_rate, r.keep_errors, r.abandoned, 0, 0, 1 "
+                "FROM (SELECT unnest($rows) AS r)",
                 {"rows": rows},
             )
+        self._con.execute("CREATE OR REPLACE TEMP TABLE session_records AS " + self._session_records_sql([]))
+        self._con.execute("CREATE OR REPLACE TEMP VIEW sessions AS " + sql.SESSIONS_VIEW)
 
     # -- metrics -----------------------------------------------------------
 
     def summary(self, skill: str | None = None) -> Summary:
-        rows = self._con.execute(sql.PER_SKILL, {"skill": skill}).fetchall()
-        groups = {name: Totals(*map(int, figures)) for name, *figures, _, _ in rows}
+        params = {"skill": skill}
+        rows = self._con.execute(sql.PER_SKILL, params).fetchall()
+        groups = {
+            name: Totals(*(int(x) for x in figures[:5]), float(figures[5]), *(int(x) for x in figures[6:]))
+            for name, *figures, _, _ in rows
+        }
         starts = [row[-2] for row in rows if row[-2] is not None]
         ends = [row[-1] for row in rows if row[-1] is not None]
         return Summary(
             totals=sum(groups.values(), Totals()),
             per_skill={name: totals for name, totals in groups.items() if name is not None},
+            per_day=self._con.execute(sql.PER_DAY, params).fetchall(),
             first_start=min(starts, default=None),
             last_end=max(ends, default=None),
         )
@@ -260,6 +276,10 @@ def _groups(sources: list[Source]) -> Iterator[tuple[str, str]]:
 def _quote(text: str) -> str:
     """A SQL string literal; file names are data, never SQL."""
     return "'" + text.replace("'", "''") + "'"
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _bytes_read() -> int | None:

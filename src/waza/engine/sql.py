@@ -23,10 +23,19 @@ SELECT session_id,
     FILTER (WHERE valid AND event_type = 'session.ended') AS success,
   arg_min(skill_name, timestamp) FILTER (WHERE valid AND skill_name IS NOT NULL) AS skill_name,
   count(*) FILTER (WHERE valid AND event_type = 'tool.called') AS tool_calls,
+  max(TRY_CAST(data ->> '$.metadata.sample_rate' AS DOUBLE))
+    FILTER (WHERE valid AND event_type = 'session.started') AS sample_rate,
+  bool_or((data -> '$.metadata.sample_keep_errors')::VARCHAR = 'true')
+    FILTER (WHERE valid AND event_type = 'session.started') AS keep_errors,
+  count(*) FILTER (WHERE valid AND event_type = 'session.abandoned') > 0 AS abandoned,
+  sum(TRY_CAST(data ->> '$.limits.events_dropped' AS BIGINT)) FILTER (WHERE valid AND ends) AS events_dropped,
+  sum(TRY_CAST(data ->> '$.limits.values_truncated' AS BIGINT)) FILTER (WHERE valid AND ends)
+    AS values_truncated,
   count(*) FILTER (WHERE valid) AS events,
   list(filename) FILTER (WHERE NOT valid) AS bad_files
 FROM (
-  SELECT *, timestamp IS NOT NULL AND event_type IS NOT NULL AND session_id IS NOT NULL AS valid
+  SELECT *, timestamp IS NOT NULL AND event_type IS NOT NULL AND session_id IS NOT NULL AS valid,
+    event_type IN ('session.ended', 'session.abandoned') AS ends
   FROM ({scan})
 )
 GROUP BY session_id
@@ -55,6 +64,7 @@ FROM (SELECT filename, json AS doc FROM read_json_objects({files}, format = 'uns
 
 SESSION_RECORDS = """
 SELECT filename, session_id, start_time, end_time, skill_name, success, tool_calls,
+  sample_rate, keep_errors,
   NOT (session_id IS NOT NULL AND start_time IS NOT NULL
        AND (raw_end IS NULL OR end_time IS NOT NULL)) AS bad
 FROM (
@@ -65,25 +75,40 @@ FROM (
     TRY_CAST(s ->> '$.end_time' AS TIMESTAMPTZ) AS end_time,
     s ->> '$.skill_name' AS skill_name,
     coalesce((s -> '$.success')::VARCHAR, 'true') = 'true' AS success,
-    coalesce(json_array_length(s -> '$.tool_calls'), 0) AS tool_calls
+    coalesce(json_array_length(s -> '$.tool_calls'), 0) AS tool_calls,
+    TRY_CAST(s ->> '$.metadata.sample_rate' AS DOUBLE) AS sample_rate,
+    (s -> '$.metadata.sample_keep_errors')::VARCHAR = 'true' AS keep_errors
   FROM ({scan})
 )
 """
 
-# The sessions every metric reads. Incomplete sessions have no success and no duration.
+# The sessions every metric reads. Incomplete sessions have no success and no
+# duration. A sampled session stands for 1/rate sessions, except that with
+# keep_errors every session that did not succeed was kept, so it stands for one.
 SESSIONS_VIEW = """
-SELECT session_id, start_time, end_time, skill_name,
-  CASE WHEN end_time IS NOT NULL THEN coalesce(success, false) END AS success,
-  CASE WHEN end_time IS NOT NULL
-       THEN trunc(date_diff('microsecond', start_time, end_time) / 1000)::BIGINT END
-    AS duration_ms,
-  tool_calls::BIGINT AS tool_calls
+SELECT *,
+  CASE WHEN sample_rate > 0 AND sample_rate < 1 AND NOT (keep_errors AND NOT coalesce(success, false))
+       THEN 1 / sample_rate ELSE 1 END AS weight
 FROM (
-  SELECT session_id, start_time, end_time, skill_name, success, tool_calls
-  FROM event_sessions WHERE events > 0
-  UNION ALL
-  SELECT session_id, start_time, end_time, skill_name, success, tool_calls
-  FROM session_records WHERE NOT bad
+  SELECT session_id, start_time, end_time, skill_name,
+    CASE WHEN end_time IS NOT NULL THEN coalesce(success, false) END AS success,
+    CASE WHEN end_time IS NOT NULL
+         THEN trunc(date_diff('microsecond', start_time, end_time) / 1000)::BIGINT END
+      AS duration_ms,
+    tool_calls::BIGINT AS tool_calls,
+    sample_rate, coalesce(keep_errors, false) AS keep_errors,
+    abandoned AND end_time IS NULL AS abandoned,
+    coalesce(events_dropped, 0) AS events_dropped,
+    coalesce(values_truncated, 0) AS values_truncated
+  FROM (
+    SELECT session_id, start_time, end_time, skill_name, success, tool_calls, sample_rate,
+      keep_errors, abandoned, events_dropped, values_truncated
+    FROM event_sessions WHERE events > 0
+    UNION ALL
+    SELECT session_id, start_time, end_time, skill_name, success, tool_calls, sample_rate,
+      keep_errors, false, 0, 0
+    FROM session_records WHERE NOT bad
+  )
 )
 """
 
@@ -104,9 +129,20 @@ SELECT skill_name,
   count(*) FILTER (WHERE success) AS succeeded,
   coalesce(sum(duration_ms), 0)::HUGEINT AS duration_ms,
   coalesce(sum(tool_calls), 0)::BIGINT AS tool_calls,
+  sum(weight)::DOUBLE AS estimated,
+  count(*) FILTER (WHERE abandoned) AS abandoned,
+  sum(events_dropped)::BIGINT AS events_dropped,
+  sum(values_truncated)::BIGINT AS values_truncated,
   min(start_time) AS first_start,
   max(end_time) AS last_end
 FROM sessions
 WHERE $skill IS NULL OR skill_name = $skill
 GROUP BY skill_name ORDER BY skill_name
+"""
+
+# Sessions per UTC day of their start.
+PER_DAY = """
+SELECT (start_time AT TIME ZONE 'UTC')::DATE AS day, count(*) AS sessions, sum(weight)::DOUBLE AS estimated
+FROM sessions WHERE $skill IS NULL OR skill_name = $skill
+GROUP BY day ORDER BY day
 """
