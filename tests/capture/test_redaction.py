@@ -1,0 +1,168 @@
+"""Redaction: planted personal data and secrets never reach a written byte; the rest is untouched."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import string
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import read_log
+from waza.capture.redact import Redactor
+from waza.telemetry import RuntimeCollector
+
+LETTERS = string.ascii_letters
+
+
+def luhn_digit(body: str) -> str:
+    total = 0
+    for position, char in enumerate(reversed(body)):
+        value = int(char)
+        if position % 2 == 0:
+            value = value * 2 - 9 if value > 4 else value * 2
+        total += value
+    return str((10 - total % 10) % 10)
+
+
+def word(size: int, alphabet: str = LETTERS) -> st.SearchStrategy[str]:
+    return st.text(alphabet, min_size=size, max_size=size)
+
+
+cards = st.builds(lambda body, sep: sep.join((body + luhn_digit(body))[i : i + 4] for i in range(0, 16, 4)),
+                  word(15, string.digits), st.sampled_from(["", " ", "-"]))  # fmt: skip
+emails = st.builds(lambda a, b, c: f"{a}@{b}.{c}", word(6), word(5), st.sampled_from(["com", "org", "io"]))
+alnum = LETTERS + string.digits
+secrets = st.one_of(
+    emails,
+    cards,
+    st.builds(lambda k: "sk-" + k, word(32, alnum)),
+    st.builds(lambda k: "ghp_" + k, word(36, alnum)),
+    st.builds(lambda k: "AKIA" + k, word(16, string.ascii_uppercase + string.digits)),
+    st.builds(lambda a, b, c: f"eyJ{a}.eyJ{b}.{c}", word(12, alnum), word(20, alnum), word(16, alnum)),
+    st.builds(lambda k: "Bearer " + k, word(24, alnum)),
+    st.builds(lambda k: "DefaultEndpointsProtocol=https;AccountName=x;AccountKey=" + k, word(40, alnum)),
+)
+# Text that no rule can match: letters and spaces only; keys that are not sensitive names.
+clean_text = st.text(LETTERS + " ", max_size=30)
+clean_keys = st.text(LETTERS, min_size=1, max_size=8).filter(
+    lambda k: not Redactor()._key_treatment(k) and k.lower() not in {"tokens"}
+)
+clean_data = st.recursive(
+    st.none() | st.booleans() | st.integers(-1000, 1000) | clean_text,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(clean_keys, inner, max_size=3),
+    max_leaves=10,
+)
+sensitive_keys = st.sampled_from(
+    ["password", "API_KEY", "Authorization", "client-secret", "db_password", "Cookie"]
+)
+
+
+@st.composite
+def dirty_data(draw) -> tuple[object, list[str]]:
+    """Nested data with secrets planted in text and under sensitive keys, and what was planted."""
+    planted: list[str] = []
+
+    def plant_text() -> str:
+        secret = draw(secrets)
+        planted.append(secret)
+        return f"{draw(clean_text)} {secret} {draw(clean_text)}"
+
+    def plant_key() -> dict:
+        value = "v" + draw(word(14))
+        planted.append(value)
+        return {draw(sensitive_keys): value}
+
+    shape = draw(st.lists(st.sampled_from(["text", "key", "nest"]), min_size=1, max_size=5))
+    data: dict[str, object] = {}
+    for index, kind in enumerate(shape):
+        if kind == "text":
+            data[f"t{index}"] = plant_text()
+        elif kind == "key":
+            data[f"k{index}"] = plant_key()
+        else:
+            data[f"n{index}"] = [{"deep": {"deeper": plant_text()}}, plant_key()]
+    return data, planted
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(dirty_data(), clean_data, clean_text, st.lists(secrets, min_size=3, max_size=3))
+def test_no_planted_secret_is_written(dirty, clean, text, more) -> None:
+    """No planted secret survives into any written byte; clean data reads back unchanged."""
+    data, planted = dirty
+    planted += more
+    with tempfile.TemporaryDirectory() as folder:
+        with RuntimeCollector(folder) as collector:
+            sid = collector.start_session(f"{text} {more[0]}", {"note": data, "plain": clean})
+            collector.record_event(sid, "custom", {"dirty": data, "clean": clean})
+            collector.end_session(sid, output=f"done {more[1]}", success=False, error=f"{more[2]} {text}")
+        written = b"".join(
+            gzip.decompress(p.read_bytes()) if p.suffix == ".gz" else p.read_bytes()
+            for p in Path(folder).rglob("*")
+            if p.is_file()
+        )
+        for secret in planted:
+            assert secret.encode() not in written
+        (custom,) = [e for e in read_log(Path(folder)) if e["event_type"] == "custom"]
+        assert custom["data"]["clean"] == clean
+
+
+def test_pseudonyms_are_stable_per_key() -> None:
+    """The same user id maps to the same pseudonym for one key, and to another for another key."""
+    first, again = Redactor(mode="pseudonymise", key="k1"), Redactor(mode="pseudonymise", key="k1")
+    other = Redactor(mode="pseudonymise", key="k2")
+    record = {"user_id": "user-42", "note": "mail bob@example.com"}
+    assert first(record) == again(record)
+    assert first(record)["user_id"] != other(record)["user_id"]
+    assert first(record)["user_id"].startswith("<USER:") and "user-42" not in str(first(record))
+    assert first(record)["note"].startswith("mail <EMAIL:")
+
+
+def test_pseudonymise_needs_a_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pseudonyms without a configured key would not be stable, so it is refused."""
+    monkeypatch.delenv("WAZA_REDACT_KEY", raising=False)
+    with pytest.raises(ValueError):
+        Redactor(mode="pseudonymise")
+
+
+def test_custom_patterns_and_callbacks() -> None:
+    """User patterns and callables run on every string."""
+    redactor = Redactor(patterns={"TICKET": r"\bTCK-\d+\b"}, callbacks=[lambda s: s.replace("acme", "<ORG>")])
+    assert redactor({"m": "acme ticket TCK-1234"}) == {"m": "<ORG> ticket <TICKET>"}
+
+
+def test_hostile_payloads_are_bounded() -> None:
+    """Very deep nesting, cycles and huge strings come back bounded instead of hanging."""
+    deep: dict = {}
+    node = deep
+    for _ in range(10_000):
+        node["x"] = {}
+        node = node["x"]
+    cyclic: dict = {}
+    cyclic["self"] = cyclic
+    redactor = Redactor(max_depth=8, max_string=1000)
+    out = redactor({"deep": deep, "cyclic": cyclic, "big": "a" * 1_000_000})
+    depth, node = 0, out["deep"]
+    while isinstance(node, dict):
+        node, depth = node["x"], depth + 1
+    assert node == "<TRUNCATED depth>" and depth < 8
+    assert out["cyclic"]["self"] == "<CYCLE>"
+    assert len(out["big"]) < 1100 and out["big"].endswith("chars>")
+
+
+def test_capture_content_false_keeps_only_lengths_and_hashes(tmp_path: Path) -> None:
+    """Without content capture, prompts, outputs and tool arguments are replaced by length and hash."""
+    with RuntimeCollector(tmp_path, capture_content=False) as collector:
+        sid = collector.start_session("secret plan")
+        collector.record_event(sid, "tool.called", {"tool": "az", "args": ["deploy", "x"]})
+        collector.end_session(sid, "the answer")
+    started, called, ended = read_log(tmp_path)
+    assert started["data"]["prompt"] == "" and started["data"]["prompt_chars"] == len("secret plan")
+    assert started["data"]["prompt_sha256"] == hashlib.sha256(b"secret plan").hexdigest()
+    assert called["data"]["tool"] == "az" and called["data"]["args"] is None
+    assert ended["data"]["output"] == "" and ended["data"]["output_chars"] == len("the answer")
+    assert b"secret plan" not in b"".join(gzip.decompress(p.read_bytes()) for p in tmp_path.rglob("*.gz"))
