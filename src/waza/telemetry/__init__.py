@@ -2,6 +2,9 @@
 
 from waza.analysis.analyzer import TelemetryAnalyzer
 from waza.capture.collector import RuntimeCollector
+from waza.capture.handle import SessionHandle, current_session
+from waza.capture.limits import Limits
+from waza.capture.redact import Redactor
 from waza.errors import TelemetryError, UnknownSessionError, WazaError
 from waza.model import SessionTelemetry, TelemetryEvent, fold_session, group_events
 from waza.store.folder_sink import FolderSink
@@ -9,13 +12,17 @@ from waza.store.reader import load_sessions
 
 __all__ = [
     "FolderSink",
+    "Limits",
+    "Redactor",
     "RuntimeCollector",
+    "SessionHandle",
     "SessionTelemetry",
     "TelemetryAnalyzer",
     "TelemetryError",
     "TelemetryEvent",
     "UnknownSessionError",
     "WazaError",
+    "current_session",
     "fold_session",
     "group_events",
     "load_sessions",
