@@ -117,6 +117,7 @@ class BackgroundWriter:
                 self._guard(lambda: self._sink.flush(fsync=True))
                 item.done.set()
         self._write(lines)
+        self._guard(self._sink.rotate_aged)
         return False
 
     def _encode(self, event: TelemetryEvent) -> bytes | None:

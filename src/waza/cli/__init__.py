@@ -6,6 +6,7 @@ import click
 
 from waza import __version__
 from waza.cli.analyze import analyze
+from waza.cli.prune import prune
 from waza.cli.sample import sample
 
 
@@ -17,3 +18,4 @@ def main() -> None:
 
 main.add_command(analyze)
 main.add_command(sample)
+main.add_command(prune)

@@ -69,8 +69,16 @@ class FolderSink:
         for day, line in batch:
             by_day.setdefault(day, []).append(line)
         for day, lines in by_day.items():
-            self._append(day, b"\n".join(lines) + b"\n")
-        self._rotate_aged()
+            start = 0
+            while start < len(lines):
+                # Fill the open segment up to its size limit, then the next one.
+                room = self.segment_bytes - self._segment(day).size
+                end, size = start, 0
+                while end < len(lines) and (end == start or size + len(lines[end]) + 1 <= room):
+                    size += len(lines[end]) + 1
+                    end += 1
+                self._append(day, b"\n".join(lines[start:end]) + b"\n")
+                start = end
 
     def flush(self, *, fsync: bool = False) -> None:
         if fsync:
@@ -108,8 +116,13 @@ class FolderSink:
 
     def _segment(self, day: date) -> _Segment:
         segment = self._open.get(day)
-        if segment is not None:
+        if segment is not None and time.monotonic() - segment.opened >= self.segment_seconds:
+            self._close(day)
+            segment = None
+        if segment is not None and os.fstat(segment.fd).st_nlink:
             return segment
+        if segment is not None:  # someone deleted the file or its folder: start a new one
+            os.close(self._open.pop(day).fd)
         folder = self.directory / partition_name(day)
         folder.mkdir(parents=True, exist_ok=True)
         self._sequence += 1
@@ -119,7 +132,8 @@ class FolderSink:
         self._open[day] = segment
         return segment
 
-    def _rotate_aged(self) -> None:
+    def rotate_aged(self) -> None:
+        """Close segments open longer than ``segment_seconds`` (the writer calls this each cycle)."""
         now = time.monotonic()
         for day, segment in list(self._open.items()):
             if now - segment.opened >= self.segment_seconds:
