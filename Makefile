@@ -32,6 +32,8 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests bench
 
 bench: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python bench/capture.py
 	$(BIN)/python bench/analyze.py
 
 clean:

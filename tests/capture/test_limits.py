@@ -59,7 +59,9 @@ def test_long_values_are_cut_and_counted(tmp_path: Path) -> None:
         collector.record_event(sid, "x", {"blob": "b" * 1000, "short": "s"})
         collector.end_session(sid, "o" * 50)
     started, event, ended = read_log(tmp_path)
-    assert started["data"]["prompt"].startswith("p" * 100) and "TRUNCATED 400 chars" in started["data"]["prompt"]
+    assert (
+        started["data"]["prompt"].startswith("p" * 100) and "TRUNCATED 400 chars" in started["data"]["prompt"]
+    )
     assert event["data"]["short"] == "s" and len(event["data"]["blob"]) < 150
     assert ended["data"]["limits"] == {"values_truncated": 2}
     assert TelemetryAnalyzer().analyze_file(tmp_path)["cut"]["values_truncated"] == 2

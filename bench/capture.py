@@ -1,0 +1,110 @@
+"""What recording an event costs the skill, next to an OpenTelemetry span, in one process.
+
+For each way of capturing, N events are recorded in sessions of 20 from one
+thread, and the run ends when everything is written (close). Columns:
+
+  caller us       wall time per event on the recording thread
+  caller cpu us   CPU time of the recording thread per event
+  total cpu us    CPU time of the whole process per event, background writer included
+  vs memory       caller us over the in-memory collector's
+  otel/this       OpenTelemetry span's caller us over this one's (how many times cheaper)
+
+Usage:  python bench/capture.py [--events 200000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+from waza.telemetry import RuntimeCollector
+
+PER_SESSION = 20
+
+
+def payload(n: int) -> dict:
+    return {"tool": "az", "args": ["webapp", "create", "--name", f"app-{n % 1000}"], "n": n}
+
+
+def run_collector(*, folder: bool = False, **options) -> Callable[[int], None]:
+    def run(events: int) -> None:
+        with tempfile.TemporaryDirectory() as scratch:
+            collector = RuntimeCollector(scratch if folder else None, **options)
+            for start in range(0, events, PER_SESSION):
+                sid = collector.start_session("Deploy app to Azure", {"user_id": "u1"})
+                for n in range(start, start + PER_SESSION - 2):
+                    collector.record_event(sid, "tool.called", payload(n))
+                collector.end_session(sid, "done", True)
+            run.caller_done = (time.perf_counter(), time.thread_time())
+            collector.close()
+
+    return run
+
+
+class _NoopExporter(SpanExporter):
+    def export(self, spans) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+def run_otel() -> Callable[[int], None]:
+    def run(events: int) -> None:
+        provider = TracerProvider()
+        provider.add_span_processor(BatchSpanProcessor(_NoopExporter()))
+        tracer = provider.get_tracer("bench")
+        for start in range(0, events, PER_SESSION):
+            with tracer.start_as_current_span("invoke_agent", attributes={"user_id": "u1"}):
+                for n in range(start, start + PER_SESSION - 2):
+                    with tracer.start_as_current_span("tool.called") as span:
+                        for key, value in payload(n).items():
+                            span.set_attribute(key, value)
+        run.caller_done = (time.perf_counter(), time.thread_time())
+        provider.shutdown()
+
+    return run
+
+
+def measure(run: Callable[[int], None], events: int) -> tuple[float, float, float]:
+    wall0, thread0, process0 = time.perf_counter(), time.thread_time(), time.process_time()
+    run(events)
+    wall1, thread1 = run.caller_done
+    process1 = time.process_time()
+    per = 1e6 / events
+    return (wall1 - wall0) * per, (thread1 - thread0) * per, (process1 - process0) * per
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    events = parser.parse_args().events
+    runs = {
+        "memory": run_collector(),
+        "folder": run_collector(folder=True, redact=False),
+        "folder+redact": run_collector(folder=True),
+        "sampled-out": run_collector(folder=True, sample_rate=0.0, keep_errors=False),
+        "otel-span": run_otel(),
+    }
+    for run in runs.values():  # warm up imports, regex caches and allocators
+        measure(run, min(events, 20_000))
+    results = {name: measure(run, events) for name, run in runs.items()}
+    memory, otel = results["memory"][0], results["otel-span"][0]
+    print(f"python {sys.version.split()[0]}, {events:,} events per run (sessions of {PER_SESSION})")
+    header = f"{'capture':<14} {'caller us':>10} {'caller cpu us':>14} {'total cpu us':>13} {'vs memory':>10} {'otel/this':>10}"
+    print(header)
+    print("-" * len(header))
+    for name, (wall, thread, process) in results.items():
+        print(
+            f"{name:<14} {wall:>10.2f} {thread:>14.2f} {process:>13.2f} "
+            f"{wall / memory:>9.2f}x {otel / wall:>9.1f}x"
+        )
+    redaction = results["folder+redact"][2] - results["folder"][2]
+    print(f"\nredaction adds {redaction:.2f} us of CPU per event (on the writer thread).")
+
+
+if __name__ == "__main__":
+    main()
