@@ -94,7 +94,11 @@ def main() -> None:
     results = {name: measure(run, events) for name, run in runs.items()}
     memory, otel = results["memory"][0], results["otel-span"][0]
     print(f"python {sys.version.split()[0]}, {events:,} events per run (sessions of {PER_SESSION})")
-    header = f"{'capture':<14} {'caller us':>10} {'caller cpu us':>14} {'total cpu us':>13} {'vs memory':>10} {'otel/this':>10}"
+    columns = [("capture", 14), ("caller us", 10), ("caller cpu us", 14), ("total cpu us", 13)]
+    columns += [("vs memory", 10), ("otel/this", 10)]
+    header = " ".join(
+        f"{name:<{width}}" if i == 0 else f"{name:>{width}}" for i, (name, width) in enumerate(columns)
+    )
     print(header)
     print("-" * len(header))
     for name, (wall, thread, process) in results.items():

@@ -29,7 +29,8 @@ for n in range(200_000):
         peaks.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 collector.close()
 print(*peaks)
-print(collector.dropped.get("abandoned_open_session_limit", 0), collector.dropped.get("abandoned_shutdown", 0))
+dropped = collector.dropped
+print(dropped.get("abandoned_open_session_limit", 0), dropped.get("abandoned_shutdown", 0))
 """
 
 
