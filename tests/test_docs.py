@@ -119,3 +119,13 @@ def test_convert_writes_eval_tasks(page: dict[str, Any]) -> None:
     assert task["inputs"]["prompt"] == "Deploy my app to Azure"
     assert task["captured"]["output"] == "Deployed to https://myapp.azurewebsites.net"
     assert task["expected"]["outcomes"] == [{"type": "task_completed"}]
+
+
+def test_production_sample_samples_and_redacts(page: dict[str, Any]) -> None:
+    """The production sample keeps a sample of sessions and writes no e-mail address."""
+    run_until("production-check", page)
+    lines = read_log(Path("prod-telemetry"))
+    kept = {line["session_id"] for line in lines}
+    assert 0 < len(kept) < 40
+    assert "contoso.com" not in json.dumps(lines)
+    assert any(line["data"].get("latency_ms") == 640 for line in lines)
