@@ -104,9 +104,9 @@ def _format_of(head: bytes) -> Format | str:
     text = text.lstrip("\ufeff \t\r\n")
     if not text:
         return "empty file"
-    if text[0] == "[":
-        return Format.SESSION_LIST
     first_line, _, rest = text.partition("\n")
+    if text[0] == "[" and not (_is_json(first_line) and rest.strip()):
+        return Format.SESSION_LIST  # a document, unless its first line is a whole value
     record = _json_object(first_line)
     if record is not None:
         return _format_of_record(record) or Format.EVENTS
@@ -119,6 +119,14 @@ def _format_of(head: bytes) -> Format | str:
         if found is not None:
             return found
     return "not JSON telemetry"
+
+
+def _is_json(line: str) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
 
 
 def _json_object(line: str) -> dict | None:
