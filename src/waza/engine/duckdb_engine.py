@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 
 from waza.engine import sql
-from waza.model import SESSION_ABANDONED, SessionTelemetry, session_events
+from waza.model import SessionTelemetry, session_events
 from waza.store.codec import encode_line
 from waza.store.reader import event_lines, session_records
 from waza.store.sources import Format, Problem, Source
@@ -107,36 +107,17 @@ class DuckDBEngine:
         self._con.execute("CREATE OR REPLACE TEMP VIEW sessions AS " + sql.SESSIONS_VIEW)
 
     def load_sessions(self, sessions: Iterable[SessionTelemetry]) -> None:
-        """Fill the sessions table from objects in memory (same columns as from files)."""
-        rows = [
-            {
-                "session_id": s.session_id,
-                "start_time": s.start_time,
-                "end_time": s.end_time,
-                "skill_name": s.skill_name,
-                "success": s.success,
-                "tool_calls": len(s.tool_calls),
-                "sample_rate": _number(s.metadata.get("sample_rate")),
-                "keep_errors": s.metadata.get("sample_keep_errors") is True,
-                "abandoned": any(e.event_type == SESSION_ABANDONED for e in s.events),
-            }
-            for s in sessions
-        ]
-        self._con.execute(
-            "CREATE OR REPLACE TEMP TABLE event_sessions (session_id VARCHAR, start_time TIMESTAMPTZ, "
-            "end_time TIMESTAMPTZ, skill_name VARCHAR, success BOOLEAN, tool_calls BIGINT, "
-            "sample_rate DOUBLE, keep_errors BOOLEAN, abandoned BOOLEAN, events_dropped BIGINT, "
-            "values_truncated BIGINT, events BIGINT)"
-        )
-        if rows:
-            self._con.execute(
-                "INSERT INTO event_sessions SELECT r.session_id, r.start_time, r.end_time, r.skill_name, "
-                "r.success, r.tool_calls, r.sample_rate, r.keep_errors, r.abandoned, 0, 0, 1 "
-                "FROM (SELECT unnest($rows) AS r)",
-                {"rows": rows},
-            )
-        self._con.execute("CREATE OR REPLACE TEMP TABLE session_records AS " + self._session_records_sql([]))
-        self._con.execute("CREATE OR REPLACE TEMP VIEW sessions AS " + sql.SESSIONS_VIEW)
+        """Fill the sessions view from objects in memory.
+
+        The sessions are written out as an event log and read back by the same
+        SQL as files, so that both paths share every definition.
+        """
+        scratch = Path(self._scratch.name) / "in-memory.jsonl"
+        with open(scratch, "wb") as out:
+            for session in sessions:
+                for event in session_events(session):
+                    out.write(encode_line(event.to_dict()) + b"\n")
+        self.load_sources([Source(scratch, Format.EVENTS, False, scratch.stat().st_size)])
 
     # -- metrics -----------------------------------------------------------
 
@@ -160,27 +141,27 @@ class DuckDBEngine:
     # -- internals ---------------------------------------------------------
 
     def _event_sessions_sql(self, sources: list[Source]) -> str:
-        scans = [sql.EVENT_SCAN.format(files=files, compression=c) for files, c in _groups(sources)]
+        scans = [sql.fill(sql.EVENT_SCAN, files=files, compression=c) for files, c in _groups(sources)]
         if not scans:
-            return sql.EVENT_SESSIONS.format(scan=_EMPTY_EVENTS) + " LIMIT 0"
-        return sql.EVENT_SESSIONS.format(scan=" UNION ALL BY NAME ".join(scans))
+            return sql.fill(sql.EVENT_SESSIONS, scan=_EMPTY_EVENTS) + " LIMIT 0"
+        return sql.fill(sql.EVENT_SESSIONS, scan=" UNION ALL BY NAME ".join(scans))
 
     def _session_records_sql(self, sources: list[Source]) -> str:
         scans = []
         for files, compression in _groups([s for s in sources if s.format is Format.SESSION_LINES]):
-            scans.append(sql.SESSION_LINES_SCAN.format(files=files, compression=compression))
+            scans.append(sql.fill(sql.SESSION_LINES_SCAN, files=files, compression=compression))
         documents = [s for s in sources if s.format in (Format.EXPORT, Format.SESSION_LIST)]
         for files, compression in _groups(documents):
             # A document is one JSON value; let it be as large as the largest file.
             largest = max(s.size for s in documents) * (20 if compression == "gzip" else 1)
             scans.append(
-                sql.SESSION_DOCUMENT_SCAN.format(
-                    files=files, compression=compression, max_size=largest + 1024
+                sql.fill(
+                    sql.SESSION_DOCUMENT_SCAN, files=files, compression=compression, max_size=largest + 1024
                 )
             )
         if not scans:
-            return sql.SESSION_RECORDS.format(scan=_EMPTY_RECORDS) + " LIMIT 0"
-        return sql.SESSION_RECORDS.format(scan=" UNION ALL ".join(scans))
+            return sql.fill(sql.SESSION_RECORDS, scan=_EMPTY_RECORDS) + " LIMIT 0"
+        return sql.fill(sql.SESSION_RECORDS, scan=" UNION ALL ".join(scans))
 
     def _isolate(self, sources: list[Source], problems: list[Problem]) -> list[Source]:
         """Scan each file alone; one that fails is replaced by what Python can salvage of it."""
@@ -261,7 +242,7 @@ class DuckDBEngine:
 _EMPTY_RECORDS = "SELECT NULL::VARCHAR AS filename, NULL::JSON AS s"
 _EMPTY_EVENTS = (
     "SELECT NULL::VARCHAR AS filename, NULL::TIMESTAMPTZ AS timestamp, NULL::VARCHAR AS event_type, "
-    "NULL::VARCHAR AS skill_name, NULL::JSON AS data, NULL::VARCHAR AS session_id"
+    f"NULL::VARCHAR AS skill_name, NULL::{sql.DATA_FIELDS} AS data, NULL::VARCHAR AS session_id"
 )
 
 
@@ -276,10 +257,6 @@ def _groups(sources: list[Source]) -> Iterator[tuple[str, str]]:
 def _quote(text: str) -> str:
     """A SQL string literal; file names are data, never SQL."""
     return "'" + text.replace("'", "''") + "'"
-
-
-def _number(value: object) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
 def _bytes_read() -> int | None:
