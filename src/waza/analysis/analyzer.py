@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 from collections.abc import Callable, Iterable
@@ -9,6 +10,7 @@ from typing import Any
 
 from waza.analysis.report import build_report
 from waza.engine.duckdb_engine import DuckDBEngine
+from waza.engine.slicing import Slice
 from waza.errors import UnreadableInputError
 from waza.model import SessionTelemetry
 from waza.store.sources import discover
@@ -25,9 +27,11 @@ class TelemetryAnalyzer:
     def __init__(self, *, strict: bool = False):
         self.strict = strict
 
-    def analyze_file(self, path: PathLike, skill_filter: str | None = None) -> dict[str, Any]:
+    def analyze_file(
+        self, path: PathLike, skill_filter: str | None = None, *, scope: Slice | None = None
+    ) -> dict[str, Any]:
         """Analyse a file or folder of any supported format, read in place by DuckDB."""
-        report = self.analyze_paths([path], skill_filter)
+        report = self.analyze_paths([path], skill_filter, scope=scope)
         for problem in report["input"]["problems"]:
             log.warning("skipped %s:%s: %s", problem["path"], problem["line"], problem["reason"])
         return report
@@ -37,25 +41,39 @@ class TelemetryAnalyzer:
         paths: Iterable[PathLike],
         skill_filter: str | None = None,
         progress: Callable[[float], None] | None = None,
+        *,
+        scope: Slice | None = None,
     ) -> dict[str, Any]:
+        """Analyse files and folders; ``scope`` selects and breaks down sessions."""
+        scope = _scoped(scope, skill_filter)
         sources, problems = discover(paths)
         if self.strict and problems:
             raise UnreadableInputError(str(problems[0]))
         with DuckDBEngine() as engine:
-            problems += engine.load_sources(sources, progress)
+            problems += engine.load_sources(sources, progress, scope.metadata_keys)
             if self.strict and problems:
                 raise UnreadableInputError(str(problems[0]))
-            summary = engine.summary(skill_filter)
-        return build_report(summary, skill_filter=skill_filter, sources=sources, problems=problems)
+            summary = engine.summary(scope)
+        return build_report(summary, scope=scope, sources=sources, problems=problems)
 
     def analyze_sessions(
-        self, sessions: Iterable[SessionTelemetry], skill_filter: str | None = None
+        self,
+        sessions: Iterable[SessionTelemetry],
+        skill_filter: str | None = None,
+        *,
+        scope: Slice | None = None,
     ) -> dict[str, Any]:
-        """Analyse sessions held in memory."""
+        """Analyse sessions held in memory, with the same definitions as files."""
+        scope = _scoped(scope, skill_filter)
         with DuckDBEngine() as engine:
-            engine.load_sessions(sessions)
-            summary = engine.summary(skill_filter)
-        return build_report(summary, skill_filter=skill_filter)
+            engine.load_sessions(sessions, scope.metadata_keys)
+            summary = engine.summary(scope)
+        return build_report(summary, scope=scope)
 
     def to_eval_input(self, session: SessionTelemetry) -> dict[str, Any]:
         return to_eval_input(session)
+
+
+def _scoped(scope: Slice | None, skill_filter: str | None) -> Slice:
+    scope = scope or Slice()
+    return dataclasses.replace(scope, skill=skill_filter) if skill_filter is not None else scope

@@ -43,18 +43,11 @@ def render_report(report: dict[str, Any]) -> Group:
     table.add_row("avg_duration_ms", whole(metrics["avg_duration_ms"]))
     table.add_row("total_tool_calls", whole(metrics["total_tool_calls"]))
     table.add_row("avg_tool_calls_per_session", one_decimal(metrics["avg_tool_calls_per_session"]))
+    for name in ("p50", "p90", "p95", "p99"):
+        table.add_row(f"duration_ms_{name}", whole(metrics[f"duration_ms_{name}"]))
+    table.add_row("distinct_users", whole(metrics["distinct_users"]))
 
-    skills = Table(title="Per-Skill Metrics")
-    for name in ("Skill", "invocations", "success_rate", "avg_duration_ms", "total_tool_calls"):
-        skills.add_column(name, justify="left" if name == "Skill" else "right")
-    for skill, figures in report["skill_breakdown"].items():
-        skills.add_row(
-            skill,
-            whole(figures["invocations"]),
-            rate(figures["success_rate"]),
-            whole(figures["avg_duration_ms"]),
-            whole(figures["total_tool_calls"]),
-        )
+    skills = group_table("Per-Skill Metrics", "Skill", report["skill_breakdown"])
 
     abandoned = report.get("abandoned_sessions", 0)
     incomplete = Text(
@@ -63,7 +56,14 @@ def render_report(report: dict[str, Any]) -> Group:
         + "(no end recorded; counted neither as success nor as failure)",
         style="dim" if not report["incomplete_sessions"] else "yellow",
     )
-    parts = [header, Text(""), table, skills, incomplete]
+    parts = [header, Text(""), table, skills]
+    if "breakdown" in report:
+        by = report["breakdown"]
+        parts.append(group_table(f"By {by['by']}", by["by"], by["groups"]))
+    parts.append(incomplete)
+    if report.get("per_day"):
+        parts.append(render_trend(report["per_day"]))
+    parts.append(render_outliers(report))
     cut = report.get("cut", {})
     if any(cut.values()):
         parts.append(
@@ -76,6 +76,67 @@ def render_report(report: dict[str, Any]) -> Group:
     if "storage" in report:
         parts.append(render_storage(report["storage"]))
     return Group(*parts)
+
+
+def group_table(title: str, label: str, groups: dict[str | None, dict[str, Any]]) -> Table:
+    """One row per skill or breakdown value."""
+    table = Table(title=title)
+    names = ("invocations", "success_rate", "avg_duration_ms", "duration_ms_p95", "total_tool_calls", "users")
+    table.add_column(label)
+    for name in names:
+        table.add_column(name, justify="right")
+    for key, figures in groups.items():
+        table.add_row(
+            "(none)" if key is None else str(key),
+            whole(figures["invocations"]),
+            rate(figures["success_rate"]),
+            whole(figures["avg_duration_ms"]),
+            whole(figures["duration_ms_p95"]),
+            whole(figures["total_tool_calls"]),
+            whole(figures["distinct_users"]),
+        )
+    return table
+
+
+BARS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float | None]) -> str:
+    """One character per value, scaled between the smallest and largest."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return ""
+    low, high = min(known), max(known)
+    span = (high - low) or 1.0
+    return "".join(" " if v is None else BARS[round((v - low) / span * (len(BARS) - 1))] for v in values)
+
+
+def render_trend(per_day: list[dict[str, Any]]) -> Text:
+    """Daily trends as sparklines, oldest day first."""
+    first, last = per_day[0]["day"], per_day[-1]["day"]
+    rows = [
+        ("sessions", [row["sessions"] for row in per_day]),
+        ("success_rate", [row["success_rate"] for row in per_day]),
+        ("avg_duration_ms", [row["avg_duration_ms"] for row in per_day]),
+        ("distinct_users", [row["distinct_users"] for row in per_day]),
+    ]
+    lines = [f"Per day, {first} to {last}:"]
+    lines += [f"  {name:<16} {sparkline(values)}" for name, values in rows]
+    return Text("\n".join(lines))
+
+
+def render_outliers(report: dict[str, Any]) -> Text:
+    lines = ["Slowest sessions:"]
+    lines += [
+        f"  {s['session_id']}  {s['skill'] or '-'}  {s['duration_ms']:,} ms"
+        for s in report["slowest_sessions"]
+    ]
+    lines.append("Most tool calls:")
+    lines += [
+        f"  {s['session_id']}  {s['skill'] or '-'}  {s['tool_calls']:,} calls"
+        for s in report["most_tool_calls"]
+    ]
+    return Text("\n".join(lines))
 
 
 def size(count: float | None) -> str:

@@ -1,4 +1,7 @@
-"""Turns what the engine computed into the JSON report (the keys earlier versions wrote, and more)."""
+"""Turns what the engine computed into the JSON report (the keys earlier versions wrote, and more).
+
+The report's schema is documented in docs/report.md.
+"""
 
 from __future__ import annotations
 
@@ -6,63 +9,114 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from waza.engine.duckdb_engine import Summary, Totals
+from waza.engine.duckdb_engine import Figures, Summary
+from waza.engine.slicing import Slice
 from waza.model import format_time
 from waza.store.retention import PARTITION
 from waza.store.sources import Problem, Source
+
+PERCENTILES = ("p50", "p90", "p95", "p99")
 
 
 def _ratio(part: int | float, whole: int | float) -> float | None:
     return part / whole if whole else None
 
 
-def _figures(totals: Totals) -> dict[str, Any]:
+def _time(moment: datetime | None) -> str | None:
+    return format_time(moment) if moment is not None else None
+
+
+def _percentiles(figures: Figures) -> dict[str, float | None]:
+    values = figures.duration_percentiles or [None] * len(PERCENTILES)
+    return {f"duration_ms_{name}": value for name, value in zip(PERCENTILES, values, strict=True)}
+
+
+def _metrics(figures: Figures) -> dict[str, Any]:
     return {
-        "success_rate": _ratio(totals.succeeded, totals.completed),
-        "avg_duration_ms": totals.avg_duration_ms,
-        "total_tool_calls": totals.tool_calls,
-        "avg_tool_calls_per_session": _ratio(totals.tool_calls, totals.sessions),
+        "success_rate": _ratio(figures.succeeded, figures.completed),
+        "avg_duration_ms": figures.avg_duration_ms,
+        "total_tool_calls": figures.tool_calls,
+        "avg_tool_calls_per_session": _ratio(figures.tool_calls, figures.sessions),
+        **_percentiles(figures),
+        "distinct_users": figures.users,
     }
 
 
-def _time(moment: datetime | None) -> str | None:
-    return format_time(moment) if moment is not None else None
+def _group(figures: Figures) -> dict[str, Any]:
+    """The figures of one skill or one breakdown value."""
+    return {
+        "invocations": figures.sessions,
+        "success_rate": _ratio(figures.succeeded, figures.completed),
+        "avg_duration_ms": figures.avg_duration_ms,
+        "total_tool_calls": figures.tool_calls,
+        "incomplete_sessions": figures.sessions - figures.completed,
+        "estimated_sessions": figures.estimated,
+        **_percentiles(figures),
+        "distinct_users": figures.users,
+    }
+
+
+def _filters(scope: Slice) -> dict[str, Any]:
+    return {
+        "skill": scope.skill,
+        "since": _time(scope.since),
+        "until": _time(scope.until),
+        "where": {key: value for key, value in scope.where},
+        "by": scope.by,
+        "user_key": scope.user_key,
+    }
 
 
 def build_report(
     summary: Summary,
     *,
-    skill_filter: str | None = None,
+    scope: Slice | None = None,
     sources: list[Source] | None = None,
     problems: list[Problem] | None = None,
 ) -> dict[str, Any]:
     """The report as a plain dict, ready for ``json.dump``."""
+    scope = scope or Slice()
     totals = summary.totals
-    breakdown = {
-        skill: {
-            "invocations": figures.sessions,
-            "success_rate": _ratio(figures.succeeded, figures.completed),
-            "avg_duration_ms": figures.avg_duration_ms,
-            "total_tool_calls": figures.tool_calls,
-            "incomplete_sessions": figures.sessions - figures.completed,
-        }
-        for skill, figures in summary.per_skill.items()
-    }
-    sampled = abs(totals.estimated - totals.sessions) > 1e-9
     report: dict[str, Any] = {
         "total_sessions": totals.sessions,
         "skills": sorted(summary.per_skill),
-        "metrics": _figures(totals),
-        "skill_breakdown": breakdown,
-        "time_range": {"start": _time(summary.first_start), "end": _time(summary.last_end)},
+        "metrics": _metrics(totals),
+        "skill_breakdown": {skill: _group(figures) for skill, figures in summary.per_skill.items()},
+        "time_range": {"start": _time(totals.first_start), "end": _time(totals.last_end)},
         "completed_sessions": totals.completed,
         "incomplete_sessions": totals.sessions - totals.completed,
         "abandoned_sessions": totals.abandoned,
         "estimated_sessions": totals.estimated,
-        "sampled": sampled,
+        "sampled": abs(totals.estimated - totals.sessions) > 1e-9,
         "cut": {"events_dropped": totals.events_dropped, "values_truncated": totals.values_truncated},
-        "skill_filter": skill_filter,
+        "slowest_sessions": [
+            {"session_id": sid, "skill": skill, "duration_ms": value} for sid, skill, value in summary.slowest
+        ],
+        "most_tool_calls": [
+            {"session_id": sid, "skill": skill, "tool_calls": value}
+            for sid, skill, value in summary.most_tools
+        ],
+        "per_day": [
+            {
+                "day": row["day"].isoformat(),
+                "sessions": row["sessions"],
+                "estimated_sessions": row["estimated"],
+                "success_rate": _ratio(row["succeeded"], row["completed"]),
+                "avg_duration_ms": row["avg_duration_ms"],
+                "distinct_users": row["users"],
+            }
+            for row in summary.per_day
+        ],
+        "skill_filter": scope.skill,
+        "filters": _filters(scope),
     }
+    if summary.breakdown is not None:
+        report["breakdown"] = {
+            "by": scope.by,
+            "groups": {
+                str(key) if key is not None else None: _group(f) for key, f in summary.breakdown.items()
+            },
+        }
     if sources is not None:
         stored = sum(source.size for source in sources)
         report["input"] = {
@@ -70,7 +124,7 @@ def build_report(
             "bytes": stored,
             "problems": [{"path": p.path, "line": p.line, "reason": p.reason} for p in problems or []],
         }
-        report["storage"] = _storage(summary, sources, stored)
+        report["storage"] = _storage(report, sources, stored)
     return report
 
 
@@ -82,7 +136,7 @@ def _partition_day(path: Path) -> str | None:
     return None
 
 
-def _storage(summary: Summary, sources: list[Source], stored: int) -> dict[str, Any]:
+def _storage(report: dict[str, Any], sources: list[Source], stored: int) -> dict[str, Any]:
     """Bytes on disk overall, per session and per day, so growth can be watched.
 
     Bytes are counted per ``date=`` partition of the event log (files outside
@@ -92,18 +146,13 @@ def _storage(summary: Summary, sources: list[Source], stored: int) -> dict[str, 
     for source in sources:
         day = _partition_day(source.path)
         bytes_by_day[day] = bytes_by_day.get(day, 0) + source.size
-    sessions_by_day = {day.isoformat(): (count, estimated) for day, count, estimated in summary.per_day}
+    sessions_by_day = {row["day"]: row["sessions"] for row in report["per_day"]}
     days = sorted(set(sessions_by_day) | {day for day in bytes_by_day if day is not None})
-    per_day: list[dict[str, Any]] = []
-    for day in days:
-        count, estimated = sessions_by_day.get(day, (0, 0.0))
-        row = {"day": day, "sessions": count, "estimated_sessions": estimated}
-        per_day.append(row | {"bytes": bytes_by_day.get(day, 0)})
+    per_day = [
+        {"day": day, "sessions": sessions_by_day.get(day, 0), "bytes": bytes_by_day.get(day, 0)}
+        for day in days
+    ]
     if None in bytes_by_day:
-        per_day.append({"day": None, "sessions": 0, "estimated_sessions": 0.0, "bytes": bytes_by_day[None]})
-    sessions = summary.totals.sessions
-    return {
-        "bytes": stored,
-        "bytes_per_session": stored / sessions if sessions else None,
-        "per_day": per_day,
-    }
+        per_day.append({"day": None, "sessions": 0, "bytes": bytes_by_day[None]})
+    sessions = report["total_sessions"]
+    return {"bytes": stored, "bytes_per_session": _ratio(stored, sessions), "per_day": per_day}

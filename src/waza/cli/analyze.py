@@ -6,6 +6,7 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -15,6 +16,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from waza.analysis.analyzer import TelemetryAnalyzer
 from waza.analysis.render import render_problems, render_report
 from waza.cli.errors import friendly_errors
+from waza.cli.types import KeyValue, Moment
+from waza.engine.slicing import DEFAULT_USER_KEY, Slice
 from waza.errors import NothingToAnalyzeError
 
 
@@ -54,6 +57,18 @@ def _progress(console: Console) -> Iterator[Callable[[float], None] | None]:
     help="What to print.",
 )
 @click.option("--strict", is_flag=True, help="Fail on any unreadable file or line instead of skipping it.")
+@click.option("--since", type=Moment(), help="Sessions started at or after: ISO time, or an age like 7d.")
+@click.option("--until", type=Moment(), help="Sessions started before: ISO time, or an age like 24h.")
+@click.option(
+    "--where", "where", type=KeyValue(), multiple=True, help="Metadata filter KEY=VALUE (repeatable)."
+)
+@click.option("--by", help="Break every figure down by skill, day, or a metadata key.")
+@click.option(
+    "--users-key", default=DEFAULT_USER_KEY, show_default=True, help="Metadata key that identifies users."
+)
+@click.option(
+    "--top", type=click.IntRange(min=0), default=5, show_default=True, help="Outlier sessions to list."
+)
 @friendly_errors
 def analyze(
     paths: tuple[Path, ...],
@@ -61,11 +76,18 @@ def analyze(
     output: Path | None,
     output_format: str,
     strict: bool,
+    since: datetime | None,
+    until: datetime | None,
+    where: tuple[tuple[str, str], ...],
+    by: str | None,
+    users_key: str,
+    top: int,
 ) -> None:
     """Analyse telemetry files or folders (any mix of supported formats)."""
+    scope = Slice(skill=skill, since=since, until=until, where=where, by=by, user_key=users_key, top=top)
     stderr = Console(stderr=True, soft_wrap=True)
     with _progress(stderr) as progress:
-        report = TelemetryAnalyzer(strict=strict).analyze_paths(paths, skill, progress)
+        report = TelemetryAnalyzer(strict=strict).analyze_paths(paths, progress=progress, scope=scope)
     problems = report["input"]["problems"]
     if problems:
         stderr.print(render_problems(problems))
@@ -74,7 +96,8 @@ def analyze(
         output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if report["total_sessions"] == 0:
         what = f" of skill {skill!r}" if skill else ""
-        raise NothingToAnalyzeError(f"no sessions{what} found in {', '.join(map(str, paths))}")
+        sliced = " matching the filters" if since or until or where else ""
+        raise NothingToAnalyzeError(f"no sessions{what}{sliced} found in {', '.join(map(str, paths))}")
     if output_format == "json":
         click.echo(json.dumps(report, indent=2))
     else:

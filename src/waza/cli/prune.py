@@ -2,30 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 from pathlib import Path
 
 import click
 
 from waza.cli.errors import friendly_errors
+from waza.cli.types import Age
 from waza.store.retention import prune as prune_partitions
-
-UNITS = {"d": "days", "w": "weeks", "h": "hours"}
-
-
-class Age(click.ParamType):
-    """A span such as 30d, 2w or 36h."""
-
-    name = "age"
-
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> timedelta:
-        if isinstance(value, timedelta):
-            return value
-        match = re.fullmatch(r"\s*(\d+)\s*([dwh])\s*", str(value))
-        if not match:
-            self.fail(f"{value!r} is not an age like 30d, 2w or 36h", param, ctx)
-        return timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
 
 
 @click.command()

@@ -5,13 +5,15 @@ from __future__ import annotations
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import astuple, dataclass
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
 from waza.engine import sql
+from waza.engine.slicing import DEFAULT_USER_KEY, Condition, Slice
 from waza.model import SessionTelemetry, session_events
 from waza.store.codec import encode_line
 from waza.store.reader import event_lines, session_records
@@ -21,8 +23,8 @@ Progress = Callable[[float], None]
 
 
 @dataclass
-class Totals:
-    """Additive figures of a group of sessions."""
+class Figures:
+    """Every figure of one group of sessions, as the engine computed it."""
 
     sessions: int = 0
     completed: int = 0
@@ -33,24 +35,26 @@ class Totals:
     abandoned: int = 0
     events_dropped: int = 0
     values_truncated: int = 0
+    users: int = 0
+    duration_percentiles: list[float] | None = None  # p50, p90, p95, p99 of completed sessions
+    first_start: datetime | None = None
+    last_end: datetime | None = None
 
     @property
     def avg_duration_ms(self) -> float | None:
         return self.duration_ms / self.completed if self.completed else None
-
-    def __add__(self, other: Totals) -> Totals:
-        return Totals(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
 
 @dataclass
 class Summary:
     """What the metric queries return; the report layer turns it into figures."""
 
-    totals: Totals
-    per_skill: dict[str, Totals]
-    per_day: list[tuple[date, int, float]]
-    first_start: datetime | None
-    last_end: datetime | None
+    totals: Figures
+    per_skill: dict[str, Figures]
+    breakdown: dict[str | None, Figures] | None
+    per_day: list[dict[str, Any]]
+    slowest: list[tuple[str, str | None, int]]
+    most_tools: list[tuple[str, str | None, int]]
 
 
 class DuckDBEngine:
@@ -67,6 +71,7 @@ class DuckDBEngine:
         self._con.execute("SET preserve_insertion_order = false")
         self._scratch = tempfile.TemporaryDirectory(prefix="waza-")
         self._salvaged: dict[str, str] = {}  # scratch copy -> the damaged file it came from
+        self._metadata: dict[str, str] = {}  # metadata key -> its column in the sessions view
         self._con.execute("SET temp_directory = ?", [str(Path(self._scratch.name) / "spill")])
 
     def close(self) -> None:
@@ -81,8 +86,18 @@ class DuckDBEngine:
 
     # -- loading -----------------------------------------------------------
 
-    def load_sources(self, sources: list[Source], progress: Progress | None = None) -> list[Problem]:
-        """Read every source into the sessions table; returns the places that could not be read."""
+    def load_sources(
+        self,
+        sources: list[Source],
+        progress: Progress | None = None,
+        metadata_keys: Iterable[str] = (DEFAULT_USER_KEY,),
+    ) -> list[Problem]:
+        """Read every source into the sessions view; returns the places that could not be read.
+
+        ``metadata_keys`` are the metadata values kept per session for slicing.
+        """
+        keys = [*sql.SAMPLING_KEYS, *(k for k in metadata_keys if k not in sql.SAMPLING_KEYS)]
+        self._metadata = {key: f"m_{index}" for index, key in enumerate(keys)}
         problems: list[Problem] = []
         try:
             self._create_tables(sources, progress)
@@ -104,9 +119,22 @@ class DuckDBEngine:
         self._con.execute(
             "CREATE OR REPLACE TEMP TABLE session_records AS " + self._session_records_sql(records)
         )
-        self._con.execute("CREATE OR REPLACE TEMP VIEW sessions AS " + sql.SESSIONS_VIEW)
+        view = sql.fill(
+            sql.SESSIONS_VIEW,
+            metadata_names=", ".join(self._metadata.values()),
+            sample_rate=self._metadata["sample_rate"],
+            keep_errors=self._metadata["sample_keep_errors"],
+        )
+        self._con.execute("CREATE OR REPLACE TEMP VIEW sessions AS " + view)
 
-    def load_sessions(self, sessions: Iterable[SessionTelemetry]) -> None:
+    def _metadata_columns(self, template: str) -> str:
+        return ",\n  ".join(
+            sql.fill(template, key=_quote(key), name=name) for key, name in self._metadata.items()
+        )
+
+    def load_sessions(
+        self, sessions: Iterable[SessionTelemetry], metadata_keys: Iterable[str] = (DEFAULT_USER_KEY,)
+    ) -> None:
         """Fill the sessions view from objects in memory.
 
         The sessions are written out as an event log and read back by the same
@@ -117,34 +145,85 @@ class DuckDBEngine:
             for session in sessions:
                 for event in session_events(session):
                     out.write(encode_line(event.to_dict()) + b"\n")
-        self.load_sources([Source(scratch, Format.EVENTS, False, scratch.stat().st_size)])
+        self.load_sources(
+            [Source(scratch, Format.EVENTS, False, scratch.stat().st_size)], None, metadata_keys
+        )
 
     # -- metrics -----------------------------------------------------------
 
-    def summary(self, skill: str | None = None) -> Summary:
-        params = {"skill": skill}
-        rows = self._con.execute(sql.PER_SKILL, params).fetchall()
-        groups = {
-            name: Totals(*(int(x) for x in figures[:5]), float(figures[5]), *(int(x) for x in figures[6:]))
-            for name, *figures, _, _ in rows
-        }
-        starts = [row[-2] for row in rows if row[-2] is not None]
-        ends = [row[-1] for row in rows if row[-1] is not None]
-        return Summary(
-            totals=sum(groups.values(), Totals()),
-            per_skill={name: totals for name, totals in groups.items() if name is not None},
-            per_day=self._con.execute(sql.PER_DAY, params).fetchall(),
-            first_start=min(starts, default=None),
-            last_end=max(ends, default=None),
+    def summary(self, scope: Slice | None = None) -> Summary:
+        """Every figure over the sessions in ``scope``."""
+        scope = scope or Slice()
+        where = self._condition(scope)
+        users = self._metadata.get(scope.user_key, "NULL")
+        breakdown = {None: "NULL", "skill": "skill_name", "day": "(start_time AT TIME ZONE 'UTC')::DATE"}.get(
+            scope.by, self._metadata.get(scope.by or "", "NULL")
         )
+        figures_sql = sql.fill(
+            sql.FIGURES,
+            where=where.sql,
+            users=users,
+            breakdown=f"({breakdown})::VARCHAR",
+            breakdown_set=", (breakdown)" if scope.by else "",
+            by_key="grouping(breakdown)" if scope.by else "1",
+            breakdown_value="breakdown" if scope.by else "NULL",
+        )
+        cursor = self._con.execute(figures_sql, where.params)
+        columns = [d[0] for d in cursor.description]
+        totals, per_skill, per_key = Figures(), {}, {}
+        for row in cursor.fetchall():
+            record = dict(zip(columns, row, strict=True))
+            by_skill, by_key, skill, key = (
+                record.pop(c) for c in ("by_skill", "by_key", "skill_name", "breakdown")
+            )
+            figures = _figures(record)
+            if not by_skill:
+                if skill is not None:
+                    per_skill[skill] = figures
+            elif not by_key:
+                per_key[key] = figures
+            else:
+                totals = figures
+        day_sql = sql.fill(sql.PER_DAY, where=where.sql, users=users)
+        cursor = self._con.execute(day_sql, where.params)
+        day_columns = [d[0] for d in cursor.description]
+        per_day = [dict(zip(day_columns, row, strict=True)) for row in cursor.fetchall()]
+        top = {"where": where.sql, "limit": int(scope.top)}
+        return Summary(
+            totals=totals,
+            per_skill=dict(sorted(per_skill.items())),
+            breakdown=dict(sorted(per_key.items(), key=lambda item: (item[0] is None, item[0] or "")))
+            if scope.by
+            else None,
+            per_day=per_day,
+            slowest=self._con.execute(sql.fill(sql.SLOWEST, **top), where.params).fetchall(),
+            most_tools=self._con.execute(sql.fill(sql.MOST_TOOLS, **top), where.params).fetchall(),
+        )
+
+    def _condition(self, scope: Slice) -> Condition:
+        parts, params = ["true"], {}
+        if scope.skill is not None:
+            parts.append("skill_name = $skill")
+            params["skill"] = scope.skill
+        if scope.since is not None:
+            parts.append("start_time >= $since")
+            params["since"] = scope.since
+        if scope.until is not None:
+            parts.append("start_time < $until")
+            params["until"] = scope.until
+        for index, (key, value) in enumerate(scope.where):
+            parts.append(f"{self._metadata[key]} = $where_{index}")
+            params[f"where_{index}"] = value
+        return Condition(" AND ".join(parts), params)
 
     # -- internals ---------------------------------------------------------
 
     def _event_sessions_sql(self, sources: list[Source]) -> str:
         scans = [sql.fill(sql.EVENT_SCAN, files=files, compression=c) for files, c in _groups(sources)]
+        columns = self._metadata_columns(sql.EVENT_METADATA)
         if not scans:
-            return sql.fill(sql.EVENT_SESSIONS, scan=_EMPTY_EVENTS) + " LIMIT 0"
-        return sql.fill(sql.EVENT_SESSIONS, scan=" UNION ALL BY NAME ".join(scans))
+            return sql.fill(sql.EVENT_SESSIONS, scan=_EMPTY_EVENTS, metadata_columns=columns) + " LIMIT 0"
+        return sql.fill(sql.EVENT_SESSIONS, scan=" UNION ALL BY NAME ".join(scans), metadata_columns=columns)
 
     def _session_records_sql(self, sources: list[Source]) -> str:
         scans = []
@@ -159,9 +238,21 @@ class DuckDBEngine:
                     sql.SESSION_DOCUMENT_SCAN, files=files, compression=compression, max_size=largest + 1024
                 )
             )
+        names = ", ".join(self._metadata.values())
+        columns = self._metadata_columns(sql.RECORD_METADATA)
         if not scans:
-            return sql.fill(sql.SESSION_RECORDS, scan=_EMPTY_RECORDS) + " LIMIT 0"
-        return sql.fill(sql.SESSION_RECORDS, scan=" UNION ALL ".join(scans))
+            return (
+                sql.fill(
+                    sql.SESSION_RECORDS, scan=_EMPTY_RECORDS, metadata_names=names, metadata_columns=columns
+                )
+                + " LIMIT 0"
+            )
+        return sql.fill(
+            sql.SESSION_RECORDS,
+            scan=" UNION ALL ".join(scans),
+            metadata_names=names,
+            metadata_columns=columns,
+        )
 
     def _isolate(self, sources: list[Source], problems: list[Problem]) -> list[Source]:
         """Scan each file alone; one that fails is replaced by what Python can salvage of it."""
@@ -257,6 +348,20 @@ def _groups(sources: list[Source]) -> Iterator[tuple[str, str]]:
 def _quote(text: str) -> str:
     """A SQL string literal; file names are data, never SQL."""
     return "'" + text.replace("'", "''") + "'"
+
+
+def _figures(record: dict[str, Any]) -> Figures:
+    numbers = {
+        k: (float(v) if k == "estimated" else int(v))
+        for k, v in record.items()
+        if k not in ("duration_percentiles", "first_start", "last_end") and v is not None
+    }
+    return Figures(
+        **numbers,
+        duration_percentiles=record["duration_percentiles"],
+        first_start=record["first_start"],
+        last_end=record["last_end"],
+    )
 
 
 def _bytes_read() -> int | None:

@@ -31,8 +31,6 @@ EVENT_COLUMNS = (
 # One row per session id found in event-log files. Unreadable lines arrive as
 # rows of NULLs (mostly under a NULL session id); the files they came from are
 # kept in bad_files so that only those files are re-read to name the lines.
-# Tool, LLM and error events are kept per session as small lists, so that every
-# figure can be sliced by session (skill, time, metadata) without a second scan.
 EVENT_SESSIONS = """
 SELECT session_id,
   coalesce(min(timestamp) FILTER (WHERE valid AND event_type = 'session.started'),
@@ -42,25 +40,11 @@ SELECT session_id,
     FILTER (WHERE valid AND event_type = 'session.ended') AS success,
   arg_min(skill_name, timestamp) FILTER (WHERE valid AND skill_name IS NOT NULL) AS skill_name,
   count(*) FILTER (WHERE valid AND event_type = 'tool.called') AS tool_calls,
-  arg_min(data.metadata, timestamp) FILTER (WHERE valid AND event_type = 'session.started') AS metadata,
+  {metadata_columns},
   count(*) FILTER (WHERE valid AND event_type = 'session.abandoned') > 0 AS abandoned,
   sum(TRY_CAST(data.limits ->> 'events_dropped' AS BIGINT)) FILTER (WHERE valid AND ends) AS events_dropped,
   sum(TRY_CAST(data.limits ->> 'values_truncated' AS BIGINT)) FILTER (WHERE valid AND ends)
     AS values_truncated,
-  list(data.tool) FILTER (WHERE valid AND event_type = 'tool.called') AS called,
-  list({'tool': data.tool, 'success': data.success = 'true',
-        'duration_ms': TRY_CAST(data.duration_ms AS DOUBLE), 'error': data.error})
-    FILTER (WHERE valid AND event_type = 'tool.completed') AS tools,
-  list({'model': data.model,
-        'input_tokens': TRY_CAST(coalesce(data.tokens ->> 'input', data.tokens ->> 'prompt_tokens',
-                                          data.tokens ->> 'input_tokens') AS BIGINT),
-        'output_tokens': TRY_CAST(coalesce(data.tokens ->> 'output', data.tokens ->> 'completion_tokens',
-                                           data.tokens ->> 'output_tokens') AS BIGINT)})
-    FILTER (WHERE valid AND event_type = 'llm.request') AS llm_requests,
-  list({'model': data.model, 'latency_ms': TRY_CAST(data.latency_ms AS DOUBLE)})
-    FILTER (WHERE valid AND event_type = 'llm.response') AS llm_responses,
-  list({'type': coalesce(data.error_type, 'error'), 'message': data.message})
-    FILTER (WHERE valid AND event_type = 'error') AS errors,
   count(*) FILTER (WHERE valid) AS events,
   list(filename) FILTER (WHERE NOT valid) AS bad_files
 FROM (
@@ -93,7 +77,7 @@ FROM (SELECT filename, json AS doc FROM read_json_objects({files}, format = 'uns
 """
 
 SESSION_RECORDS = """
-SELECT filename, session_id, start_time, end_time, skill_name, success, tool_calls, metadata,
+SELECT filename, session_id, start_time, end_time, skill_name, success, tool_calls, {metadata_names},
   NOT (session_id IS NOT NULL AND start_time IS NOT NULL
        AND (raw_end IS NULL OR end_time IS NOT NULL)) AS bad
 FROM (
@@ -105,19 +89,15 @@ FROM (
     s ->> '$.skill_name' AS skill_name,
     coalesce((s -> '$.success')::VARCHAR, 'true') = 'true' AS success,
     coalesce(json_array_length(s -> '$.tool_calls'), 0) AS tool_calls,
-    s -> '$.metadata' AS metadata
+    {metadata_columns}
   FROM ({scan})
 )
 """
 
-# Session-shaped records carry no tool, LLM or error details in this form.
-_NO_DETAILS = """NULL AS called, NULL AS tools, NULL AS llm_requests, NULL AS llm_responses,
-    NULL AS errors"""
-
 # The sessions every metric reads. Incomplete sessions have no success and no
 # duration. A sampled session stands for 1/rate sessions, except that with
 # keep_errors every session that did not succeed was kept, so it stands for one.
-SESSIONS_VIEW = f"""
+SESSIONS_VIEW = """
 SELECT *,
   CASE WHEN sample_rate > 0 AND sample_rate < 1 AND NOT (keep_errors AND NOT coalesce(success, false))
        THEN 1 / sample_rate ELSE 1 END AS weight
@@ -128,20 +108,19 @@ FROM (
          THEN trunc(date_diff('microsecond', start_time, end_time) / 1000)::BIGINT END
       AS duration_ms,
     tool_calls::BIGINT AS tool_calls,
-    metadata,
-    TRY_CAST(metadata ->> 'sample_rate' AS DOUBLE) AS sample_rate,
-    coalesce((metadata -> 'sample_keep_errors')::VARCHAR = 'true', false) AS keep_errors,
+    TRY_CAST({sample_rate} AS DOUBLE) AS sample_rate,
+    coalesce({keep_errors} = 'true', false) AS keep_errors,
+    {metadata_names},
     abandoned AND end_time IS NULL AS abandoned,
     coalesce(events_dropped, 0) AS events_dropped,
-    coalesce(values_truncated, 0) AS values_truncated,
-    called, tools, llm_requests, llm_responses, errors
+    coalesce(values_truncated, 0) AS values_truncated
   FROM (
-    SELECT session_id, start_time, end_time, skill_name, success, tool_calls, metadata,
-      abandoned, events_dropped, values_truncated, called, tools, llm_requests, llm_responses, errors
+    SELECT session_id, start_time, end_time, skill_name, success, tool_calls, {metadata_names},
+      abandoned, events_dropped, values_truncated
     FROM event_sessions WHERE events > 0
     UNION ALL BY NAME
-    SELECT session_id, start_time, end_time, skill_name, success, tool_calls, metadata,
-      false AS abandoned, 0 AS events_dropped, 0 AS values_truncated, {_NO_DETAILS}
+    SELECT session_id, start_time, end_time, skill_name, success, tool_calls, {metadata_names},
+      false AS abandoned, 0 AS events_dropped, 0 AS values_truncated
     FROM session_records WHERE NOT bad
   )
 )
@@ -156,9 +135,18 @@ UNION ALL
 SELECT filename, count(*) FROM session_records WHERE bad GROUP BY filename
 """
 
-# Every figure per skill (NULL: sessions without one), in one pass; totals add these rows up.
-PER_SKILL = """
-SELECT skill_name,
+# Metadata values kept per session: the sampling ones, and those a report asks for.
+SAMPLING_KEYS = ("sample_rate", "sample_keep_errors")
+EVENT_METADATA = (
+    "any_value(data.metadata ->> {key}) FILTER (WHERE valid AND event_type = 'session.started') AS {name}"
+)
+RECORD_METADATA = "s -> '$.metadata' ->> {key} AS {name}"
+
+# Every figure of one group of sessions. GROUPING SETS give the overall row,
+# one row per skill and, with a breakdown, one row per value of it, in one pass.
+# Percentiles interpolate linearly between closest ranks (quantile_cont).
+FIGURES = """
+SELECT grouping(skill_name) AS by_skill, {by_key} AS by_key, skill_name, {breakdown_value} AS breakdown,
   count(*) AS sessions,
   count(end_time) AS completed,
   count(*) FILTER (WHERE success) AS succeeded,
@@ -168,16 +156,29 @@ SELECT skill_name,
   count(*) FILTER (WHERE abandoned) AS abandoned,
   sum(events_dropped)::BIGINT AS events_dropped,
   sum(values_truncated)::BIGINT AS values_truncated,
+  count(DISTINCT users) AS users,
+  quantile_cont(duration_ms, [0.5, 0.9, 0.95, 0.99]) AS duration_percentiles,
   min(start_time) AS first_start,
   max(end_time) AS last_end
-FROM sessions
-WHERE $skill IS NULL OR skill_name = $skill
-GROUP BY skill_name ORDER BY skill_name
+FROM (SELECT *, {breakdown} AS breakdown, {users} AS users FROM sessions WHERE {where})
+GROUP BY GROUPING SETS ((), (skill_name){breakdown_set})
 """
 
 # Sessions per UTC day of their start.
 PER_DAY = """
-SELECT (start_time AT TIME ZONE 'UTC')::DATE AS day, count(*) AS sessions, sum(weight)::DOUBLE AS estimated
-FROM sessions WHERE $skill IS NULL OR skill_name = $skill
+SELECT (start_time AT TIME ZONE 'UTC')::DATE AS day, count(*) AS sessions, sum(weight)::DOUBLE AS estimated,
+  count(end_time) AS completed, count(*) FILTER (WHERE success) AS succeeded,
+  avg(duration_ms) AS avg_duration_ms, count(DISTINCT {users}) AS users
+FROM sessions WHERE {where}
 GROUP BY day ORDER BY day
+"""
+
+# The sessions that stand out, with a stable order among equals.
+SLOWEST = """
+SELECT session_id, skill_name, duration_ms FROM sessions
+WHERE {where} AND duration_ms IS NOT NULL ORDER BY duration_ms DESC, session_id LIMIT {limit}
+"""
+MOST_TOOLS = """
+SELECT session_id, skill_name, tool_calls FROM sessions
+WHERE {where} AND tool_calls > 0 ORDER BY tool_calls DESC, session_id LIMIT {limit}
 """

@@ -1,0 +1,59 @@
+"""Option types shared by commands: ages (30d), moments (ISO time or an age ago), KEY=VALUE."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import click
+
+from waza.model import parse_time
+
+UNITS = {"d": "days", "w": "weeks", "h": "hours", "m": "minutes"}
+
+
+class Age(click.ParamType):
+    """A span such as 30d, 2w, 36h or 15m."""
+
+    name = "age"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> timedelta:
+        if isinstance(value, timedelta):
+            return value
+        match = re.fullmatch(r"\s*(\d+)\s*([dwhm])\s*", str(value))
+        if not match:
+            self.fail(f"{value!r} is not an age like 30d, 2w, 36h or 15m", param, ctx)
+        return timedelta(**{UNITS[match.group(2)]: int(match.group(1))})
+
+
+class Moment(click.ParamType):
+    """An ISO 8601 time (UTC unless it has an offset), or an age meaning that long ago."""
+
+    name = "time"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> datetime:
+        if isinstance(value, datetime):
+            return parse_time(value)
+        text = str(value)
+        if re.fullmatch(r"\s*\d+\s*[dwhm]\s*", text):
+            return datetime.now(UTC) - Age().convert(text, param, ctx)
+        try:
+            return parse_time(text)
+        except ValueError:
+            self.fail(f"{text!r} is neither an ISO time nor an age like 7d or 24h", param, ctx)
+
+
+class KeyValue(click.ParamType):
+    """KEY=VALUE, for metadata filters."""
+
+    name = "key=value"
+
+    def convert(
+        self, value: object, param: click.Parameter | None, ctx: click.Context | None
+    ) -> tuple[str, str]:
+        if isinstance(value, tuple):
+            return value
+        key, sep, text = str(value).partition("=")
+        if not sep or not key.strip():
+            self.fail(f"{value!r} is not KEY=VALUE", param, ctx)
+        return key.strip(), text
