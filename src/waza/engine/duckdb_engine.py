@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tempfile
 import threading
 from collections.abc import Callable, Iterable, Iterator
@@ -121,16 +122,17 @@ class DuckDBEngine:
         )
         view = sql.fill(
             sql.SESSIONS_VIEW,
-            metadata_names=", ".join(self._metadata.values()),
-            sample_rate=self._metadata["sample_rate"],
-            keep_errors=self._metadata["sample_keep_errors"],
+            metadata_columns=", ".join(
+                f"meta[{index}] AS {name}" for index, name in enumerate(self._metadata.values(), start=1)
+            ),
+            sample_rate="meta[1]",  # the sampling keys come first
+            keep_errors="meta[2]",
         )
-        self._con.execute("CREATE OR REPLACE TEMP VIEW sessions AS " + view)
+        self._con.execute("CREATE OR REPLACE TEMP TABLE sessions AS " + view)
 
     def _metadata_columns(self, template: str) -> str:
-        return ",\n  ".join(
-            sql.fill(template, key=_quote(key), name=name) for key, name in self._metadata.items()
-        )
+        paths = ", ".join(_quote("$." + json.dumps(key)) for key in self._metadata)
+        return sql.fill(template, paths=f"[{paths}]")
 
     def load_sessions(
         self, sessions: Iterable[SessionTelemetry], metadata_keys: Iterable[str] = (DEFAULT_USER_KEY,)
@@ -238,21 +240,10 @@ class DuckDBEngine:
                     sql.SESSION_DOCUMENT_SCAN, files=files, compression=compression, max_size=largest + 1024
                 )
             )
-        names = ", ".join(self._metadata.values())
         columns = self._metadata_columns(sql.RECORD_METADATA)
         if not scans:
-            return (
-                sql.fill(
-                    sql.SESSION_RECORDS, scan=_EMPTY_RECORDS, metadata_names=names, metadata_columns=columns
-                )
-                + " LIMIT 0"
-            )
-        return sql.fill(
-            sql.SESSION_RECORDS,
-            scan=" UNION ALL ".join(scans),
-            metadata_names=names,
-            metadata_columns=columns,
-        )
+            return sql.fill(sql.SESSION_RECORDS, scan=_EMPTY_RECORDS, metadata_columns=columns) + " LIMIT 0"
+        return sql.fill(sql.SESSION_RECORDS, scan=" UNION ALL ".join(scans), metadata_columns=columns)
 
     def _isolate(self, sources: list[Source], problems: list[Problem]) -> list[Source]:
         """Scan each file alone; one that fails is replaced by what Python can salvage of it."""
@@ -284,7 +275,13 @@ class DuckDBEngine:
 
     def _explain_bad_rows(self, sources: list[Source]) -> list[Problem]:
         """Name the line of every unreadable record; only files that have one are re-read."""
-        counts = dict(self._con.execute(sql.BAD_FILES).fetchall())
+        counts = dict(self._con.execute(sql.BAD_RECORD_FILES).fetchall())
+        (bad_rows,) = self._con.execute("SELECT coalesce(sum(bad_rows), 0) FROM event_sessions").fetchone()
+        if bad_rows:  # clean data pays for no second look
+            events = [s for s in sources if s.format is Format.EVENTS]
+            for files, compression in _groups(events):
+                statement = sql.fill(sql.BAD_EVENT_FILES, files=files, compression=compression)
+                counts.update(self._con.execute(statement).fetchall())
         problems: list[Problem] = []
         for source in sources:
             bad = counts.get(str(source.path))
@@ -332,7 +329,7 @@ class DuckDBEngine:
 
 _EMPTY_RECORDS = "SELECT NULL::VARCHAR AS filename, NULL::JSON AS s"
 _EMPTY_EVENTS = (
-    "SELECT NULL::VARCHAR AS filename, NULL::TIMESTAMPTZ AS timestamp, NULL::VARCHAR AS event_type, "
+    "SELECT NULL::TIMESTAMPTZ AS timestamp, NULL::VARCHAR AS event_type, "
     f"NULL::VARCHAR AS skill_name, NULL::{sql.DATA_FIELDS} AS data, NULL::VARCHAR AS session_id"
 )
 

@@ -19,47 +19,38 @@ def fill(template: str, **values: object) -> str:
 
 # The fields of ``data`` that metrics read, all as text or JSON: DuckDB parses each
 # line once, and a value of an unexpected type becomes text, never a rejected line.
-DATA_FIELDS = (
-    "STRUCT(tool VARCHAR, success VARCHAR, duration_ms VARCHAR, error VARCHAR, model VARCHAR, "
-    "tokens JSON, latency_ms VARCHAR, error_type VARCHAR, message VARCHAR, metadata JSON, limits JSON)"
-)
+DATA_FIELDS = "STRUCT(success VARCHAR, metadata JSON, limits JSON)"
 EVENT_COLUMNS = (
     "{'timestamp': 'TIMESTAMPTZ', 'event_type': 'VARCHAR', 'skill_name': 'VARCHAR', "
     f"'data': '{DATA_FIELDS}', 'session_id': 'VARCHAR'}}"
 )
 
 # One row per session id found in event-log files. Unreadable lines arrive as
-# rows of NULLs (mostly under a NULL session id); the files they came from are
-# kept in bad_files so that only those files are re-read to name the lines.
+# rows of NULLs (mostly under a NULL session id) and are counted in bad_rows;
+# only when there are any, BAD_EVENT_FILES finds the files that hold them.
+# The aggregates skip such rows by themselves: min, max and count(timestamp)
+# ignore a NULL time, and a NULL event type matches no filter.
 EVENT_SESSIONS = """
 SELECT session_id,
-  coalesce(min(timestamp) FILTER (WHERE valid AND event_type = 'session.started'),
-           min(timestamp) FILTER (WHERE valid)) AS start_time,
-  max(timestamp) FILTER (WHERE valid AND event_type = 'session.ended') AS end_time,
-  arg_max(coalesce(data.success = 'true', false), timestamp)
-    FILTER (WHERE valid AND event_type = 'session.ended') AS success,
-  arg_min(skill_name, timestamp) FILTER (WHERE valid AND skill_name IS NOT NULL) AS skill_name,
-  count(*) FILTER (WHERE valid AND event_type = 'tool.called') AS tool_calls,
+  coalesce(min(timestamp) FILTER (WHERE event_type = 'session.started'), min(timestamp)) AS start_time,
+  max(timestamp) FILTER (WHERE event_type = 'session.ended') AS end_time,
+  arg_max(coalesce(data.success = 'true', false), timestamp) FILTER (WHERE event_type = 'session.ended')
+    AS success,
+  arg_min(skill_name, timestamp) FILTER (WHERE skill_name IS NOT NULL) AS skill_name,
+  count(timestamp) FILTER (WHERE event_type = 'tool.called') AS tool_calls,
   {metadata_columns},
-  count(*) FILTER (WHERE valid AND event_type = 'session.abandoned') > 0 AS abandoned,
-  sum(TRY_CAST(data.limits ->> 'events_dropped' AS BIGINT)) FILTER (WHERE valid AND ends) AS events_dropped,
-  sum(TRY_CAST(data.limits ->> 'values_truncated' AS BIGINT)) FILTER (WHERE valid AND ends)
-    AS values_truncated,
-  count(*) FILTER (WHERE valid) AS events,
-  list(filename) FILTER (WHERE NOT valid) AS bad_files
-FROM (
-  SELECT *, timestamp IS NOT NULL AND event_type IS NOT NULL AND session_id IS NOT NULL AS valid,
-    event_type IN ('session.ended', 'session.abandoned') AS ends
-  FROM ({scan})
-)
+  bool_or(event_type = 'session.abandoned') AS abandoned,
+  any_value(data.limits) FILTER (WHERE data.limits IS NOT NULL) AS limits,
+  count(timestamp) FILTER (WHERE event_type IS NOT NULL) AS events,
+  count(*) FILTER (WHERE timestamp IS NULL OR event_type IS NULL OR session_id IS NULL) AS bad_rows
+FROM ({scan})
 GROUP BY session_id
 """
 
 EVENT_SCAN = (
     "SELECT * FROM read_json({files}, format = 'newline_delimited', columns = "
     + EVENT_COLUMNS
-    + ", compression = '{compression}', ignore_errors = true, filename = true, "
-    "maximum_object_size = 268435456)"
+    + ", compression = '{compression}', ignore_errors = true, maximum_object_size = 268435456)"
 )
 
 # Session-shaped files, one JSON object per session, whatever the container.
@@ -77,7 +68,7 @@ FROM (SELECT filename, json AS doc FROM read_json_objects({files}, format = 'uns
 """
 
 SESSION_RECORDS = """
-SELECT filename, session_id, start_time, end_time, skill_name, success, tool_calls, {metadata_names},
+SELECT filename, session_id, start_time, end_time, skill_name, success, tool_calls, meta,
   NOT (session_id IS NOT NULL AND start_time IS NOT NULL
        AND (raw_end IS NULL OR end_time IS NOT NULL)) AS bad
 FROM (
@@ -110,37 +101,39 @@ FROM (
     tool_calls::BIGINT AS tool_calls,
     TRY_CAST({sample_rate} AS DOUBLE) AS sample_rate,
     coalesce({keep_errors} = 'true', false) AS keep_errors,
-    {metadata_names},
-    abandoned AND end_time IS NULL AS abandoned,
-    coalesce(events_dropped, 0) AS events_dropped,
-    coalesce(values_truncated, 0) AS values_truncated
+    {metadata_columns},
+    coalesce(abandoned, false) AND end_time IS NULL AS abandoned,
+    coalesce(TRY_CAST(limits ->> 'events_dropped' AS BIGINT), 0) AS events_dropped,
+    coalesce(TRY_CAST(limits ->> 'values_truncated' AS BIGINT), 0) AS values_truncated
   FROM (
-    SELECT session_id, start_time, end_time, skill_name, success, tool_calls, {metadata_names},
-      abandoned, events_dropped, values_truncated
-    FROM event_sessions WHERE events > 0
+    SELECT session_id, start_time, end_time, skill_name, success, tool_calls, meta, abandoned, limits
+    FROM event_sessions WHERE events > 0 AND session_id IS NOT NULL
     UNION ALL BY NAME
-    SELECT session_id, start_time, end_time, skill_name, success, tool_calls, {metadata_names},
-      false AS abandoned, 0 AS events_dropped, 0 AS values_truncated
+    SELECT session_id, start_time, end_time, skill_name, success, tool_calls, meta,
+      false AS abandoned, NULL::JSON AS limits
     FROM session_records WHERE NOT bad
   )
 )
 """
 
-# Files holding unreadable records, and how many.
-BAD_FILES = """
-SELECT file, count(*) FROM (SELECT unnest(bad_files) AS file FROM event_sessions
-                            WHERE len(bad_files) > 0)
-GROUP BY file
-UNION ALL
-SELECT filename, count(*) FROM session_records WHERE bad GROUP BY filename
+# Event-log files holding unreadable lines, and how many (run only when there are some).
+BAD_EVENT_FILES = """
+SELECT filename, count(*) FROM read_json({files}, format = 'newline_delimited',
+  columns = {'timestamp': 'TIMESTAMPTZ', 'event_type': 'VARCHAR', 'session_id': 'VARCHAR'},
+  compression = '{compression}', ignore_errors = true, filename = true, maximum_object_size = 268435456)
+WHERE timestamp IS NULL OR event_type IS NULL OR session_id IS NULL
+GROUP BY filename
 """
+BAD_RECORD_FILES = "SELECT filename, count(*) FROM session_records WHERE bad GROUP BY filename"
 
 # Metadata values kept per session: the sampling ones, and those a report asks for.
 SAMPLING_KEYS = ("sample_rate", "sample_keep_errors")
+# All wanted values come from one parse of the metadata: a list, one item per key.
 EVENT_METADATA = (
-    "any_value(data.metadata ->> {key}) FILTER (WHERE valid AND event_type = 'session.started') AS {name}"
+    "any_value(json_extract_string(data.metadata, {paths})) "
+    "FILTER (WHERE event_type = 'session.started' AND timestamp IS NOT NULL) AS meta"
 )
-RECORD_METADATA = "s -> '$.metadata' ->> {key} AS {name}"
+RECORD_METADATA = "json_extract_string(s -> '$.metadata', {paths}) AS meta"
 
 # Every figure of one group of sessions. GROUPING SETS give the overall row,
 # one row per skill and, with a breakdown, one row per value of it, in one pass.
