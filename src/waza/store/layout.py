@@ -7,8 +7,6 @@ import re
 import socket
 from datetime import date
 
-SEGMENT_SUFFIXES = (".jsonl", ".jsonl.gz")
-
 
 def partition_name(day: date) -> str:
     """Folder for one UTC day, so retention is deleting whole partitions."""
