@@ -8,6 +8,7 @@ import os
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from waza.analysis.details import Prices, detail_sections
 from waza.analysis.report import build_report
 from waza.engine.duckdb_engine import DuckDBEngine
 from waza.engine.slicing import Slice
@@ -43,8 +44,14 @@ class TelemetryAnalyzer:
         progress: Callable[[float], None] | None = None,
         *,
         scope: Slice | None = None,
+        details: bool = False,
+        prices: Prices | None = None,
     ) -> dict[str, Any]:
-        """Analyse files and folders; ``scope`` selects and breaks down sessions."""
+        """Analyse files and folders; ``scope`` selects and breaks down sessions.
+
+        ``details`` adds figures per tool, per LLM model (costed with ``prices``)
+        and per error type, at the price of reading the event log a second time.
+        """
         scope = _scoped(scope, skill_filter)
         sources, problems = discover(paths)
         if self.strict and problems:
@@ -54,7 +61,11 @@ class TelemetryAnalyzer:
             if self.strict and problems:
                 raise UnreadableInputError(str(problems[0]))
             summary = engine.summary(scope)
-        return build_report(summary, scope=scope, sources=sources, problems=problems)
+            found = engine.details(scope) if details or prices else None
+        report = build_report(summary, scope=scope, sources=sources, problems=problems)
+        if found is not None:
+            report.update(detail_sections(found, prices))
+        return report
 
     def analyze_sessions(
         self,

@@ -61,6 +61,8 @@ def render_report(report: dict[str, Any]) -> Group:
         by = report["breakdown"]
         parts.append(group_table(f"By {by['by']}", by["by"], by["groups"]))
     parts.append(incomplete)
+    if "tools" in report:
+        parts.extend(render_details(report))
     if report.get("per_day"):
         parts.append(render_trend(report["per_day"]))
     parts.append(render_outliers(report))
@@ -137,6 +139,42 @@ def render_outliers(report: dict[str, Any]) -> Text:
         for s in report["most_tool_calls"]
     ]
     return Text("\n".join(lines))
+
+
+def render_details(report: dict[str, Any]) -> list[Table]:
+    """Tools, LLM models and error types, when the report has them."""
+    tools = Table(title="Tools")
+    for name in ("Tool", "calls", "failure_rate", "duration_ms_p95", "top_error"):
+        tools.add_column(name, justify="left" if name in ("Tool", "top_error") else "right")
+    for row in report["tools"]:
+        tools.add_row(
+            row["tool"],
+            whole(row["calls"]),
+            rate(row["failure_rate"]),
+            whole(row["duration_ms_p95"]),
+            (row["top_error"] or "-")[:60],
+        )
+    models = Table(title="LLM Models")
+    names = ("Model", "requests", "input_tokens", "output_tokens", "latency_p50", "latency_p95", "cost")
+    for name in names:
+        models.add_column(name, justify="left" if name == "Model" else "right")
+    for row in report["llm"]:
+        cost = "-" if row["cost"] is None else f"{row['cost']:,.2f}"
+        models.add_row(
+            row["model"] or "(none)",
+            whole(row["requests"]),
+            whole(row["input_tokens"]),
+            whole(row["output_tokens"]),
+            whole(row["latency_ms_p50"]),
+            whole(row["latency_ms_p95"]),
+            cost,
+        )
+    errors = Table(title="Errors by Type")
+    for name in ("Type", "count", "example"):
+        errors.add_column(name, justify="right" if name == "count" else "left")
+    for row in report["errors"]:
+        errors.add_row(row["error_type"], whole(row["count"]), (row["example"] or "-")[:70])
+    return [tools, models, errors]
 
 
 def size(count: float | None) -> str:

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from waza.analysis.analyzer import TelemetryAnalyzer
+from waza.analysis.details import load_prices
 from waza.analysis.render import render_problems, render_report
 from waza.cli.errors import friendly_errors
 from waza.cli.types import KeyValue, Moment
@@ -69,6 +70,12 @@ def _progress(console: Console) -> Iterator[Callable[[float], None] | None]:
 @click.option(
     "--top", type=click.IntRange(min=0), default=5, show_default=True, help="Outlier sessions to list."
 )
+@click.option("--details", is_flag=True, help="Add figures per tool, LLM model and error type (reads twice).")
+@click.option(
+    "--prices",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="YAML price table (model: {input: .., output: ..} per 1k tokens); implies --details.",
+)
 @friendly_errors
 def analyze(
     paths: tuple[Path, ...],
@@ -82,12 +89,17 @@ def analyze(
     by: str | None,
     users_key: str,
     top: int,
+    details: bool,
+    prices: Path | None,
 ) -> None:
     """Analyse telemetry files or folders (any mix of supported formats)."""
     scope = Slice(skill=skill, since=since, until=until, where=where, by=by, user_key=users_key, top=top)
     stderr = Console(stderr=True, soft_wrap=True)
     with _progress(stderr) as progress:
-        report = TelemetryAnalyzer(strict=strict).analyze_paths(paths, progress=progress, scope=scope)
+        price_table = load_prices(prices) if prices else None
+        report = TelemetryAnalyzer(strict=strict).analyze_paths(
+            paths, progress=progress, scope=scope, details=details, prices=price_table
+        )
     problems = report["input"]["problems"]
     if problems:
         stderr.print(render_problems(problems))

@@ -73,6 +73,7 @@ class DuckDBEngine:
         self._scratch = tempfile.TemporaryDirectory(prefix="waza-")
         self._salvaged: dict[str, str] = {}  # scratch copy -> the damaged file it came from
         self._metadata: dict[str, str] = {}  # metadata key -> its column in the sessions view
+        self._event_sources: list[Source] = []
         self._con.execute("SET temp_directory = ?", [str(Path(self._scratch.name) / "spill")])
 
     def close(self) -> None:
@@ -107,6 +108,7 @@ class DuckDBEngine:
             sources = self._isolate(sources, problems)
             self._create_tables(sources, progress)
         problems.extend(self._explain_bad_rows(sources))
+        self._event_sources = [s for s in sources if s.format is Format.EVENTS]
         return problems
 
     def _create_tables(self, sources: list[Source], progress: Progress | None) -> None:
@@ -201,6 +203,24 @@ class DuckDBEngine:
             slowest=self._con.execute(sql.fill(sql.SLOWEST, **top), where.params).fetchall(),
             most_tools=self._con.execute(sql.fill(sql.MOST_TOOLS, **top), where.params).fetchall(),
         )
+
+    def details(self, scope: Slice | None = None) -> dict[str, list[dict[str, Any]]]:
+        """Per tool, per model and per error type, over the sessions in ``scope``.
+
+        Reads the event log a second time, for its tool, LLM and error events only.
+        """
+        where = self._condition(scope or Slice())
+        scans = [sql.fill(sql.DETAIL_SCAN, files=f, compression=c) for f, c in _groups(self._event_sources)]
+        scan = " UNION ALL ".join(scans) if scans else _EMPTY_DETAILS
+        self._con.execute(sql.fill(sql.DETAILS, scan=scan, where=where.sql), where.params)
+        top_errors = dict(self._con.execute(sql.TOOL_ERRORS).fetchall())
+        tools = [row | {"top_error": top_errors.get(row["tool"])} for row in self._records(sql.TOOLS)]
+        return {"tools": tools, "llm": self._records(sql.LLM), "errors": self._records(sql.ERRORS)}
+
+    def _records(self, statement: str) -> list[dict[str, Any]]:
+        cursor = self._con.execute(statement)
+        columns = [d[0] for d in cursor.description]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
     def _condition(self, scope: Slice) -> Condition:
         parts, params = ["true"], {}
@@ -327,6 +347,10 @@ class DuckDBEngine:
             raise failure[0]
 
 
+_EMPTY_DETAILS = (
+    "SELECT NULL::VARCHAR AS session_id, NULL::VARCHAR AS event_type, "
+    f"NULL::{sql.DETAIL_FIELDS} AS data LIMIT 0"
+)
 _EMPTY_RECORDS = "SELECT NULL::VARCHAR AS filename, NULL::JSON AS s"
 _EMPTY_EVENTS = (
     "SELECT NULL::TIMESTAMPTZ AS timestamp, NULL::VARCHAR AS event_type, "

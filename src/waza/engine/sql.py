@@ -175,3 +175,65 @@ MOST_TOOLS = """
 SELECT session_id, skill_name, tool_calls FROM sessions
 WHERE {where} AND tool_calls > 0 ORDER BY tool_calls DESC, session_id LIMIT {limit}
 """
+
+# Tool, LLM and error events of the sessions in a slice: a second read of the
+# event log, done only when details are asked for.
+DETAIL_FIELDS = (
+    "STRUCT(tool VARCHAR, success VARCHAR, duration_ms VARCHAR, error VARCHAR, model VARCHAR, "
+    "tokens JSON, latency_ms VARCHAR, error_type VARCHAR, message VARCHAR)"
+)
+DETAIL_SCAN = (
+    "SELECT session_id, event_type, data FROM read_json({files}, format = 'newline_delimited', "
+    "columns = {'timestamp': 'TIMESTAMPTZ', 'event_type': 'VARCHAR', 'session_id': 'VARCHAR', "
+    f"'data': '{DETAIL_FIELDS}'}}, compression = '{{compression}}', ignore_errors = true, "
+    "maximum_object_size = 268435456) "
+    "WHERE timestamp IS NOT NULL AND event_type IN "
+    "('tool.called', 'tool.completed', 'llm.request', 'llm.response', 'error')"
+)
+DETAILS = """
+CREATE OR REPLACE TEMP TABLE details AS
+SELECT event_type,
+  data.tool AS tool,
+  data.success = 'true' AS ok,
+  TRY_CAST(data.duration_ms AS DOUBLE) AS duration_ms,
+  data.error AS error,
+  data.model AS model,
+  TRY_CAST(coalesce(data.tokens ->> 'input', data.tokens ->> 'input_tokens', data.tokens ->> 'prompt_tokens')
+           AS BIGINT) AS input_tokens,
+  TRY_CAST(coalesce(data.tokens ->> 'output', data.tokens ->> 'output_tokens',
+                    data.tokens ->> 'completion_tokens') AS BIGINT) AS output_tokens,
+  TRY_CAST(data.latency_ms AS DOUBLE) AS latency_ms,
+  coalesce(data.error_type, 'error') AS error_type,
+  data.message AS message
+FROM ({scan}) SEMI JOIN (SELECT session_id FROM sessions WHERE {where}) USING (session_id)
+"""
+TOOLS = """
+SELECT tool,
+  count(*) FILTER (WHERE event_type = 'tool.called') AS calls,
+  count(*) FILTER (WHERE event_type = 'tool.completed') AS completed,
+  count(*) FILTER (WHERE event_type = 'tool.completed' AND NOT coalesce(ok, false)) AS failed,
+  quantile_cont(duration_ms, 0.95) FILTER (WHERE event_type = 'tool.completed') AS duration_ms_p95
+FROM details WHERE event_type IN ('tool.called', 'tool.completed') AND tool IS NOT NULL
+GROUP BY tool ORDER BY calls DESC, tool
+"""
+# The most frequent error of each tool; among equally frequent ones, the first in sort order.
+TOOL_ERRORS = """
+SELECT tool, arg_min(error, (-n, error)) AS top_error
+FROM (SELECT tool, error, count(*) AS n FROM details
+      WHERE event_type = 'tool.completed' AND error IS NOT NULL GROUP BY tool, error)
+GROUP BY tool
+"""
+LLM = """
+SELECT model,
+  count(*) FILTER (WHERE event_type = 'llm.request') AS requests,
+  coalesce(sum(input_tokens) FILTER (WHERE event_type = 'llm.request'), 0)::BIGINT AS input_tokens,
+  coalesce(sum(output_tokens) FILTER (WHERE event_type = 'llm.request'), 0)::BIGINT AS output_tokens,
+  quantile_cont(latency_ms, [0.5, 0.95, 0.99]) FILTER (WHERE event_type = 'llm.response') AS latency
+FROM details WHERE event_type IN ('llm.request', 'llm.response')
+GROUP BY model ORDER BY requests DESC, model NULLS LAST
+"""
+ERRORS = """
+SELECT error_type, count(*) AS count, min(message) AS example
+FROM details WHERE event_type = 'error'
+GROUP BY error_type ORDER BY count DESC, error_type
+"""

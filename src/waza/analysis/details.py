@@ -1,0 +1,79 @@
+"""Figures per tool, per LLM model and per error type, and LLM cost from a price table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from waza.errors import WazaError
+
+# model -> {"input": price per 1,000 input tokens, "output": price per 1,000 output tokens}
+Prices = dict[str, dict[str, float]]
+
+
+def load_prices(path: str | Path) -> Prices:
+    """Read a YAML price table: ``model: {input: 0.002, output: 0.008}`` (per 1,000 tokens)."""
+    try:
+        table = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise WazaError(f"cannot read price table {path}: {exc}") from None
+    if not isinstance(table, dict):
+        raise WazaError(f"price table {path}: expected a mapping of model to prices")
+    prices: Prices = {}
+    for model, entry in table.items():
+        if not isinstance(entry, dict) or not {"input", "output"} <= entry.keys():
+            raise WazaError(f"price table {path}: {model!r} needs 'input' and 'output' prices")
+        try:
+            prices[str(model)] = {"input": float(entry["input"]), "output": float(entry["output"])}
+        except (TypeError, ValueError):
+            raise WazaError(f"price table {path}: prices of {model!r} must be numbers") from None
+    return prices
+
+
+def _cost(model: str | None, input_tokens: int, output_tokens: int, prices: Prices | None) -> float | None:
+    price = (prices or {}).get(model or "")
+    if price is None:
+        return None
+    return input_tokens / 1000 * price["input"] + output_tokens / 1000 * price["output"]
+
+
+def detail_sections(found: dict[str, list[dict[str, Any]]], prices: Prices | None) -> dict[str, Any]:
+    """The report's ``tools``, ``llm`` and ``errors`` sections."""
+    tools = [
+        {
+            "tool": row["tool"],
+            "calls": row["calls"],
+            "completed": row["completed"],
+            "failure_rate": row["failed"] / row["completed"] if row["completed"] else None,
+            "duration_ms_p95": row["duration_ms_p95"],
+            "top_error": row["top_error"],
+        }
+        for row in found["tools"]
+    ]
+    llm = []
+    for row in found["llm"]:
+        latency = row["latency"] or [None, None, None]
+        llm.append(
+            {
+                "model": row["model"],
+                "requests": row["requests"],
+                "input_tokens": row["input_tokens"],
+                "output_tokens": row["output_tokens"],
+                "latency_ms_p50": latency[0],
+                "latency_ms_p95": latency[1],
+                "latency_ms_p99": latency[2],
+                "cost": _cost(row["model"], row["input_tokens"], row["output_tokens"], prices),
+            }
+        )
+    costs = [entry["cost"] for entry in llm if entry["cost"] is not None]
+    return {
+        "tools": tools,
+        "llm": llm,
+        "llm_cost": sum(costs) if prices is not None else None,
+        "errors": [
+            {"error_type": row["error_type"], "count": row["count"], "example": row["example"]}
+            for row in found["errors"]
+        ],
+    }

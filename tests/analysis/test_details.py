@@ -1,0 +1,95 @@
+"""Per-tool, per-model and per-error figures and LLM cost, against values computed here."""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.analysis.test_figures import percentile
+from waza.cli import main
+from waza.engine.slicing import Slice
+from waza.telemetry import TelemetryAnalyzer
+
+PRICES = {"gpt-4.1": {"input": 0.002, "output": 0.008}, "gpt-4.1-mini": {"input": 0.0004, "output": 0.0016}}
+
+
+def events_of(raw, skill=None):
+    for events in raw:
+        session_skill = next(e["skill_name"] for e in events if e["skill_name"])
+        if skill is None or session_skill == skill:
+            yield from events
+
+
+@pytest.mark.parametrize("skill", [None, "azure-diagnostics"])
+def test_tools_models_and_errors(sample_dir: Path, sample_raw, skill) -> None:
+    """Calls, failure rate, p95 and top error per tool; tokens, latency and cost per model; errors by type."""
+    report = TelemetryAnalyzer().analyze_paths(
+        [sample_dir], scope=Slice(skill=skill), details=True, prices=PRICES
+    )
+    events = list(events_of(sample_raw, skill))
+
+    calls = Counter(e["data"]["tool"] for e in events if e["event_type"] == "tool.called")
+    completions = defaultdict(list)
+    for e in events:
+        if e["event_type"] == "tool.completed":
+            completions[e["data"]["tool"]].append(e["data"])
+    assert [t["tool"] for t in report["tools"]] == sorted(calls, key=lambda t: (-calls[t], t))
+    for tool in report["tools"]:
+        done = completions[tool["tool"]]
+        assert tool["calls"] == calls[tool["tool"]]
+        assert tool["failure_rate"] == pytest.approx(sum(not d["success"] for d in done) / len(done))
+        assert tool["duration_ms_p95"] == pytest.approx(percentile([d["duration_ms"] for d in done], 0.95))
+        errors = Counter(d["error"] for d in done if "error" in d)
+        top = min(errors, key=lambda e: (-errors[e], e)) if errors else None
+        assert tool["top_error"] == top
+
+    for model in report["llm"]:
+        requests = [
+            e["data"]
+            for e in events
+            if e["event_type"] == "llm.request" and e["data"]["model"] == model["model"]
+        ]
+        latencies = [
+            e["data"]["latency_ms"]
+            for e in events
+            if e["event_type"] == "llm.response" and e["data"]["model"] == model["model"]
+        ]
+        tokens_in = sum(r["tokens"]["input"] for r in requests)
+        tokens_out = sum(r["tokens"]["output"] for r in requests)
+        assert (model["requests"], model["input_tokens"], model["output_tokens"]) == (
+            len(requests),
+            tokens_in,
+            tokens_out,
+        )
+        assert model["latency_ms_p95"] == pytest.approx(percentile(latencies, 0.95))
+        price = PRICES.get(model["model"])
+        expected_cost = (
+            None if price is None else tokens_in / 1000 * price["input"] + tokens_out / 1000 * price["output"]
+        )
+        assert model["cost"] == pytest.approx(expected_cost)
+    assert report["llm_cost"] == pytest.approx(sum(m["cost"] for m in report["llm"] if m["cost"] is not None))
+
+    by_type = defaultdict(list)
+    for e in events:
+        if e["event_type"] == "error":
+            by_type[e["data"]["error_type"]].append(e["data"]["message"])
+    assert {r["error_type"]: (r["count"], r["example"]) for r in report["errors"]} == {
+        t: (len(messages), min(messages)) for t, messages in by_type.items()
+    }
+
+
+def test_details_are_opt_in(sample_dir: Path) -> None:
+    """Without details the report has no tool section (and reads the log once)."""
+    assert "tools" not in TelemetryAnalyzer().analyze_file(sample_dir)
+
+
+def test_bad_price_table_is_a_one_line_error(sample_dir: Path, tmp_path: Path) -> None:
+    """A price table that is not model -> {input, output} is refused in one line."""
+    table = tmp_path / "prices.yaml"
+    table.write_text("gpt-4.1: {input: cheap}\n")
+    result = CliRunner().invoke(main, ["analyze", str(sample_dir), "--prices", str(table)])
+    assert result.exit_code == 1
+    assert result.output.strip().splitlines()[-1].startswith("Error: price table")
