@@ -15,7 +15,7 @@ import uuid
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from waza.capture.drops import DropCounter
@@ -72,7 +72,6 @@ class _Open:
     buffered: bool  # sampled out but held until its end, in case it fails
     events_dropped: int = 0
     values_truncated: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def cuts(self) -> dict[str, int]:
         cut = {"events_dropped": self.events_dropped, "values_truncated": self.values_truncated}
