@@ -6,6 +6,7 @@ import click
 
 from waza import __version__
 from waza.cli.analyze import analyze
+from waza.cli.compact import compact
 from waza.cli.prune import prune
 from waza.cli.sample import sample
 
@@ -19,3 +20,4 @@ def main() -> None:
 main.add_command(analyze)
 main.add_command(sample)
 main.add_command(prune)
+main.add_command(compact)

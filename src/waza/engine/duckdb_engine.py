@@ -18,7 +18,7 @@ from waza.engine.slicing import DEFAULT_USER_KEY, Condition, Slice
 from waza.model import SessionTelemetry, session_events
 from waza.store.codec import encode_line
 from waza.store.reader import event_lines, session_records
-from waza.store.sources import Format, Problem, Source
+from waza.store.sources import EVENT_FORMATS, Format, Problem, Source
 
 Progress = Callable[[float], None]
 
@@ -108,12 +108,12 @@ class DuckDBEngine:
             sources = self._isolate(sources, problems)
             self._create_tables(sources, progress)
         problems.extend(self._explain_bad_rows(sources))
-        self._event_sources = [s for s in sources if s.format is Format.EVENTS]
+        self._event_sources = [s for s in sources if s.format in EVENT_FORMATS]
         return problems
 
     def _create_tables(self, sources: list[Source], progress: Progress | None) -> None:
-        events = [s for s in sources if s.format is Format.EVENTS]
-        records = [s for s in sources if s.format is not Format.EVENTS]
+        events = [s for s in sources if s.format in EVENT_FORMATS]
+        records = [s for s in sources if s.format not in EVENT_FORMATS]
         self._run(
             "CREATE OR REPLACE TEMP TABLE event_sessions AS " + self._event_sessions_sql(events),
             progress,
@@ -210,7 +210,7 @@ class DuckDBEngine:
         Reads the event log a second time, for its tool, LLM and error events only.
         """
         where = self._condition(scope or Slice())
-        scans = [sql.fill(sql.DETAIL_SCAN, files=f, compression=c) for f, c in _groups(self._event_sources)]
+        scans = _event_scans(self._event_sources, sql.DETAIL_SCAN, sql.PARQUET_DETAIL_SCAN)
         scan = " UNION ALL ".join(scans) if scans else _EMPTY_DETAILS
         self._con.execute(sql.fill(sql.DETAILS, scan=scan, where=where.sql), where.params)
         top_errors = dict(self._con.execute(sql.TOOL_ERRORS).fetchall())
@@ -241,7 +241,7 @@ class DuckDBEngine:
     # -- internals ---------------------------------------------------------
 
     def _event_sessions_sql(self, sources: list[Source]) -> str:
-        scans = [sql.fill(sql.EVENT_SCAN, files=files, compression=c) for files, c in _groups(sources)]
+        scans = _event_scans(sources, sql.EVENT_SCAN, sql.PARQUET_SCAN)
         columns = self._metadata_columns(sql.EVENT_METADATA)
         if not scans:
             return sql.fill(sql.EVENT_SESSIONS, scan=_EMPTY_EVENTS, metadata_columns=columns) + " LIMIT 0"
@@ -279,7 +279,7 @@ class DuckDBEngine:
     def _salvage(self, source: Source, problems: list[Problem], exc: duckdb.Error) -> Source:
         """Rewrite what Python can still read of a damaged file as a clean event log."""
         found: list[Problem] = []
-        if source.format is Format.EVENTS:
+        if source.format in EVENT_FORMATS:
             events: Iterator = event_lines(source, found)
         else:
             events = (e for s in session_records(source, found) for e in session_events(s))
@@ -308,7 +308,7 @@ class DuckDBEngine:
             if not bad or str(source.path) in self._salvaged:
                 continue
             found: list[Problem] = []
-            if source.format is Format.EVENTS:
+            if source.format in EVENT_FORMATS:
                 for _ in event_lines(source, found):
                     pass
             else:
@@ -356,6 +356,16 @@ _EMPTY_EVENTS = (
     "SELECT NULL::TIMESTAMPTZ AS timestamp, NULL::VARCHAR AS event_type, "
     f"NULL::VARCHAR AS skill_name, NULL::{sql.DATA_FIELDS} AS data, NULL::VARCHAR AS session_id"
 )
+
+
+def _event_scans(sources: list[Source], log_scan: str, parquet_scan: str) -> list[str]:
+    """One scan per compression of event-log files, and one for compacted Parquet."""
+    logs = [s for s in sources if s.format is Format.EVENTS]
+    scans = [sql.fill(log_scan, files=files, compression=c) for files, c in _groups(logs)]
+    parquet = [_quote(str(s.path)) for s in sources if s.format is Format.PARQUET]
+    if parquet:
+        scans.append(sql.fill(parquet_scan, files="[" + ", ".join(parquet) + "]"))
+    return scans
 
 
 def _groups(sources: list[Source]) -> Iterator[tuple[str, str]]:

@@ -53,6 +53,13 @@ EVENT_SCAN = (
     + ", compression = '{compression}', ignore_errors = true, maximum_object_size = 268435456)"
 )
 
+# Events compacted to Parquet, with the same columns as the event-log scan.
+PARQUET_SCAN = (
+    "SELECT timestamp, event_type, skill_name, session_id, "
+    "struct_pack(success := data.success, metadata := data.metadata, limits := data.limits) AS data "
+    "FROM read_parquet({files})"
+)
+
 # Session-shaped files, one JSON object per session, whatever the container.
 SESSION_LINES_SCAN = (
     "SELECT filename, json AS s FROM read_json_objects({files}, "
@@ -188,6 +195,13 @@ DETAIL_SCAN = (
     f"'data': '{DETAIL_FIELDS}'}}, compression = '{{compression}}', ignore_errors = true, "
     "maximum_object_size = 268435456) "
     "WHERE timestamp IS NOT NULL AND event_type IN "
+    "('tool.called', 'tool.completed', 'llm.request', 'llm.response', 'error')"
+)
+PARQUET_DETAIL_SCAN = (
+    "SELECT session_id, event_type, struct_pack(tool := data.tool, success := data.success, "
+    "duration_ms := data.duration_ms, error := data.error, model := data.model, tokens := data.tokens, "
+    "latency_ms := data.latency_ms, error_type := data.error_type, message := data.message) AS data "
+    "FROM read_parquet({files}) WHERE timestamp IS NOT NULL AND event_type IN "
     "('tool.called', 'tool.completed', 'llm.request', 'llm.response', 'error')"
 )
 DETAILS = """

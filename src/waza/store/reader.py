@@ -15,7 +15,7 @@ from typing import IO, Any
 
 from waza.errors import UnreadableInputError
 from waza.model import SessionTelemetry, TelemetryEvent, group_events
-from waza.store.sources import Format, Problem, Source, discover
+from waza.store.sources import EVENT_FORMATS, Format, Problem, Source, discover
 
 log = logging.getLogger("waza.telemetry")
 
@@ -30,6 +30,9 @@ def open_text(source: Source) -> IO[str]:
 
 def event_lines(source: Source, problems: list[Problem]) -> Iterator[TelemetryEvent]:
     """Valid events of an event-log file; each bad line becomes a Problem."""
+    if source.format is Format.PARQUET:
+        yield from parquet_events(source, problems)
+        return
     try:
         with open_text(source) as stream:
             for number, line in enumerate(stream, start=1):
@@ -45,6 +48,23 @@ def event_lines(source: Source, problems: list[Problem]) -> Iterator[TelemetryEv
                 yield event
     except (OSError, EOFError) as exc:
         problems.append(Problem(str(source.path), None, f"stopped reading: {exc}"))
+
+
+def parquet_events(source: Source, problems: list[Problem]) -> Iterator[TelemetryEvent]:
+    """Events of a compacted Parquet file (its ``data_json`` keeps each event's data whole)."""
+    import duckdb  # the engine's own reader of Parquet; imported here to keep start-up light
+
+    try:
+        with duckdb.connect() as connection:
+            columns = "timestamp::VARCHAR, event_type, skill_name, data_json, session_id"
+            query = f"SELECT {columns} FROM read_parquet(?)"
+            rows = connection.execute(query, [str(source.path)]).fetchall()
+    except duckdb.Error as exc:
+        problems.append(Problem(str(source.path), None, f"cannot read Parquet: {exc}"))
+        return
+    for timestamp, event_type, skill_name, data, session_id in rows:
+        record = {"timestamp": timestamp, "event_type": event_type, "skill_name": skill_name}
+        yield TelemetryEvent.from_dict(record | {"data": json.loads(data or "{}"), "session_id": session_id})
 
 
 def session_records(source: Source, problems: list[Problem]) -> Iterator[SessionTelemetry]:
@@ -101,7 +121,7 @@ def load_sessions(
     sessions: list[SessionTelemetry] = []
     events: list[TelemetryEvent] = []
     for source in sources:
-        if source.format is Format.EVENTS:
+        if source.format in EVENT_FORMATS:
             events.extend(event_lines(source, problems))
         else:
             sessions.extend(session_records(source, problems))

@@ -31,7 +31,10 @@ def prune(
     """Delete (or, dry, list) partitions whose whole day ended more than ``older_than`` ago."""
     today = today or datetime.now(UTC).date()
     cutoff = today - older_than
-    doomed = [path for day, path in partitions(Path(directory)) if day < cutoff]
+    root = Path(directory)
+    # Compacted days are partitioned the same way, under compacted/.
+    found = partitions(root) + partitions(root / "compacted")
+    doomed = [path for day, path in found if day < cutoff]
     if not dry_run:
         for path in doomed:
             shutil.rmtree(path, ignore_errors=True)

@@ -11,8 +11,11 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
+from waza.store.compaction import COMPACTED, MANIFEST_SUFFIX, committed_parquet, compacted_segments, manifests
+
 PEEK_BYTES = 64 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
+PARQUET_MAGIC = b"PAR1"
 
 
 class Format(StrEnum):
@@ -20,6 +23,10 @@ class Format(StrEnum):
     SESSION_LINES = "session-lines"  # one session object per line
     SESSION_LIST = "session-list"  # a JSON array of sessions
     EXPORT = "export"  # {"exported_at": ..., "sessions": [...]}
+    PARQUET = "parquet"  # events compacted by `waza compact`
+
+
+EVENT_FORMATS = (Format.EVENTS, Format.PARQUET)  # formats holding events, not sessions
 
 
 @dataclass(frozen=True)
@@ -50,10 +57,7 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Source], lis
     for given in paths:
         root = Path(given)
         if root.is_dir():
-            files = sorted(p for p in root.rglob("*") if p.is_file() and not _hidden(p, root))
-            # A crash while compressing a segment can leave x.jsonl beside a whole x.jsonl.gz.
-            names = {str(p) for p in files}
-            files = [p for p in files if f"{p}.gz" not in names]
+            files = _telemetry_files(root)
         elif root.is_file():
             files = [root]
         else:
@@ -65,11 +69,35 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Source], lis
     return sources, problems
 
 
+def _telemetry_files(root: Path) -> list[Path]:
+    """The files of a folder that hold records, each record in exactly one of them.
+
+    A crash while compressing a segment can leave x.jsonl beside a whole x.jsonl.gz;
+    a compacted store's Parquet counts once its manifest exists, and the segments a
+    manifest names are not read again (see store/compaction.py).
+    """
+    files = sorted(p for p in root.rglob("*") if p.is_file() and not _hidden(p, root))
+    names = {str(p) for p in files}
+    stores = {Path(*p.parts[: p.parts.index(COMPACTED)]) for p in files if COMPACTED in p.parts}
+    held = set().union(*(compacted_segments(store) for store in stores))
+    committed = {committed_parquet(m) for store in stores for m in manifests(store)}
+    kept = []
+    for path in files:
+        if f"{path}.gz" in names or path in held or path.name.endswith(MANIFEST_SUFFIX):
+            continue
+        if path.suffix == ".parquet" and COMPACTED in path.parts and path not in committed:
+            continue  # written by a compaction that has not committed
+        kept.append(path)
+    return kept
+
+
 def classify(path: Path) -> Source | Problem:
     try:
         size = path.stat().st_size
         with open(path, "rb") as raw:
             head = raw.read(PEEK_BYTES)
+        if head.startswith(PARQUET_MAGIC):
+            return Source(path, Format.PARQUET, False, size)
         compressed = head.startswith(GZIP_MAGIC)
         if compressed:
             head = _gunzip_head(path)

@@ -1,0 +1,173 @@
+"""Compaction: closed event-log segments become Parquet, one file per day and run.
+
+Layout, beside the day partitions of the event log::
+
+    compacted/date=YYYY-MM-DD/events-<digest>.parquet
+    compacted/date=YYYY-MM-DD/events-<digest>.manifest.json   (the segments it holds)
+
+The manifest is the commit point: a Parquet file counts only once its manifest
+exists, and a segment named in a manifest is never read again, so a crash at
+any step leaves every record counted exactly once. Only closed segments
+(``.jsonl.gz``) are compacted, so writers appending to open ones are never
+disturbed; a segment with an unreadable line is left as it is and reported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from waza.store.retention import partitions
+
+COMPACTED = "compacted"
+MANIFEST_SUFFIX = ".manifest.json"
+
+# Typed copies of the data fields the engine reads, beside the full JSON text.
+DATA_STRUCTURE = json.dumps(
+    {
+        "success": "VARCHAR",
+        "metadata": "JSON",
+        "limits": "JSON",
+        "tool": "VARCHAR",
+        "duration_ms": "VARCHAR",
+        "error": "VARCHAR",
+        "model": "VARCHAR",
+        "tokens": "JSON",
+        "latency_ms": "VARCHAR",
+        "error_type": "VARCHAR",
+        "message": "VARCHAR",
+    }
+)
+
+
+@dataclass
+class CompactionResult:
+    segments: int = 0
+    rows: int = 0
+    files: list[Path] = field(default_factory=list)
+    skipped: dict[str, int] = field(default_factory=dict)  # segment -> unreadable lines
+    removed: int = 0  # segments already compacted, now deleted
+
+
+def manifests(root: Path) -> list[Path]:
+    folder = root / COMPACTED
+    return sorted(folder.rglob(f"*{MANIFEST_SUFFIX}")) if folder.is_dir() else []
+
+
+def compacted_segments(root: Path) -> set[Path]:
+    """Every segment some committed manifest holds."""
+    held: set[Path] = set()
+    for manifest in manifests(root):
+        try:
+            names = json.loads(manifest.read_text(encoding="utf-8"))["segments"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        held.update(root / name for name in names)
+    return held
+
+
+def committed_parquet(manifest: Path) -> Path:
+    return manifest.with_name(manifest.name[: -len(MANIFEST_SUFFIX)] + ".parquet")
+
+
+def compact(directory: str | os.PathLike[str]) -> CompactionResult:
+    """Compact every closed, clean segment of each day; safe to run again or during writes."""
+    root = Path(directory)
+    result = CompactionResult()
+    held = compacted_segments(root)
+    for segment in sorted(held):
+        if segment.exists():  # a crash came between commit and clean-up
+            segment.unlink()
+            result.removed += 1
+    connection = duckdb.connect()
+    connection.execute("SET TimeZone = 'UTC'")
+    try:
+        for day, partition in partitions(root):
+            closed = [p for p in sorted(partition.glob("part-*.jsonl.gz")) if p not in held]
+            clean = _clean(connection, closed, result)
+            if clean:
+                _write(connection, root, day.isoformat(), clean, result)
+    finally:
+        connection.close()
+    return result
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _scan(files: list[Path]) -> str:
+    names = ", ".join(_quote(str(p)) for p in files)
+    return (
+        f"read_json([{names}], format = 'newline_delimited', compression = 'gzip', "
+        "columns = {'timestamp': 'TIMESTAMPTZ', 'event_type': 'VARCHAR', 'skill_name': 'VARCHAR', "
+        "'data': 'JSON', 'session_id': 'VARCHAR'}, ignore_errors = true, filename = true, "
+        "maximum_object_size = 268435456)"
+    )
+
+
+def _clean(
+    connection: duckdb.DuckDBPyConnection, segments: list[Path], result: CompactionResult
+) -> list[Path]:
+    """The segments with no unreadable line; the others are counted and left alone."""
+    if not segments:
+        return []
+    try:
+        bad = dict(
+            connection.execute(
+                f"SELECT filename, count(*) FILTER (WHERE timestamp IS NULL OR event_type IS NULL "
+                f"OR session_id IS NULL) FROM {_scan(segments)} GROUP BY filename"
+            ).fetchall()
+        )
+    except duckdb.Error:  # a damaged file among them: look at each alone
+        return [s for s in segments if _clean(connection, [s], result)] if len(segments) > 1 else []
+    clean = []
+    for segment in segments:
+        if bad.get(str(segment), 0):
+            result.skipped[str(segment)] = bad[str(segment)]
+        else:
+            clean.append(segment)
+    return clean
+
+
+def _write(
+    connection: duckdb.DuckDBPyConnection,
+    root: Path,
+    day: str,
+    segments: list[Path],
+    result: CompactionResult,
+) -> None:
+    names = [str(p.relative_to(root)) for p in segments]
+    digest = hashlib.sha256("\n".join(names).encode()).hexdigest()[:16]
+    folder = root / COMPACTED / f"date={day}"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"events-{digest}.parquet"
+    temporary = folder / f".events-{digest}.parquet.tmp"
+    connection.execute(
+        f"COPY (SELECT timestamp, event_type, skill_name, session_id, data::VARCHAR AS data_json, "
+        f"json_transform(data, {_quote(DATA_STRUCTURE)}) AS data FROM {_scan(segments)} "
+        f"ORDER BY session_id, timestamp) TO {_quote(str(temporary))} (FORMAT parquet, COMPRESSION zstd)"
+    )
+    _fsync(temporary)
+    os.replace(temporary, target)
+    (rows,) = connection.execute(f"SELECT count(*) FROM read_parquet({_quote(str(target))})").fetchone()
+    manifest = target.with_name(target.name[: -len(".parquet")] + MANIFEST_SUFFIX)
+    staged = folder / f".{manifest.name}.tmp"
+    staged.write_text(json.dumps({"segments": names, "rows": rows}, indent=2), encoding="utf-8")
+    _fsync(staged)
+    os.replace(staged, manifest)  # the commit point
+    for segment in segments:
+        segment.unlink(missing_ok=True)
+    result.segments += len(segments)
+    result.rows += rows
+    result.files.append(target)
+
+
+def _fsync(path: Path) -> None:
+    with open(path, "rb") as handle:
+        os.fsync(handle.fileno())
