@@ -1,0 +1,121 @@
+"""Compaction changes no figure: run twice, run during writes, or stopped half-way."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+import threading
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from waza.cli import main
+from waza.engine.slicing import Slice
+from waza.sample import write_sample
+from waza.store.compaction import compact
+from waza.telemetry import RuntimeCollector, TelemetryAnalyzer
+
+
+def figures(folder: Path) -> dict:
+    """The whole report with details, less what describes the files themselves."""
+    report = TelemetryAnalyzer().analyze_paths([folder], scope=Slice(by="day"), details=True)
+    report.pop("input"), report.pop("storage")
+    return report
+
+
+def test_compact_twice_changes_nothing(tmp_path: Path) -> None:
+    """Figures are the same before, after one run, and after a second run that finds nothing."""
+    folder = tmp_path / "t"
+    write_sample(folder, 1500, seed=21, compress=True)
+    before = figures(folder)
+    first = compact(folder)
+    assert first.segments == 7 and not list(folder.glob("date=*/part-*"))
+    assert figures(folder) == before
+    second = compact(folder)
+    assert (second.segments, second.rows) == (0, 0)
+    assert figures(folder) == before
+    loaded = sorted(s.session_id for s in RuntimeCollector.load_from_file(folder))
+    assert len(loaded) == 1500 == len(set(loaded))
+
+
+def test_compact_while_a_writer_appends(tmp_path: Path) -> None:
+    """Compaction running over and over during writes loses and doubles nothing."""
+    folder = tmp_path / "t"
+    collector = RuntimeCollector(folder, segment_seconds=0.05, flush_interval=0.02, redact=False)
+    done = threading.Event()
+
+    def write() -> None:
+        for n in range(3000):
+            sid = collector.start_session("p", {"user_id": f"u{n % 7}"}, skill_name="s")
+            collector.record_event(sid, "tool.called", {"tool": "az"})
+            collector.end_session(sid, "ok", n % 5 != 0)
+        collector.close()
+        done.set()
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    runs = 0
+    while not done.is_set():
+        compact(folder)
+        runs += 1
+    writer.join()
+    compact(folder)
+    report = TelemetryAnalyzer().analyze_file(folder)
+    assert runs > 1
+    assert report["total_sessions"] == report["completed_sessions"] == 3000
+    assert report["metrics"]["total_tool_calls"] == 3000
+    assert report["metrics"]["success_rate"] == 0.8
+    assert report["input"]["problems"] == []
+
+
+def test_a_half_done_compaction_counts_everything_once(tmp_path: Path) -> None:
+    """A Parquet file without its manifest is ignored; segments named in a manifest are not read twice."""
+    folder = tmp_path / "t"
+    write_sample(folder, 800, seed=22, compress=True)
+    before = figures(folder)
+    saved = tmp_path / "saved"
+    shutil.copytree(folder, saved)
+    compact(folder)
+
+    # Stopped after the Parquet, before the manifest: the raw segments still count, the Parquet not.
+    no_manifest = tmp_path / "no-manifest"
+    shutil.copytree(saved, no_manifest)
+    for parquet in (folder / "compacted").rglob("*.parquet"):
+        target = no_manifest / parquet.relative_to(folder)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(parquet, target)
+    assert figures(no_manifest) == before
+
+    # Stopped after the manifest, before the segments were deleted: nothing is counted twice.
+    no_cleanup = tmp_path / "no-cleanup"
+    shutil.copytree(saved, no_cleanup)
+    shutil.copytree(folder / "compacted", no_cleanup / "compacted")
+    assert figures(no_cleanup) == before
+    assert compact(no_cleanup).removed == 7
+    assert figures(no_cleanup) == before
+
+
+def test_segments_with_bad_lines_are_left_alone(tmp_path: Path) -> None:
+    """A segment holding an unreadable line is not compacted, so the line stays reportable."""
+    folder = tmp_path / "t"
+    write_sample(folder, 200, seed=23, compress=True)
+    damaged = sorted(folder.rglob("*.jsonl.gz"))[0]
+    lines = gzip.decompress(damaged.read_bytes()).splitlines(keepends=True)
+    damaged.write_bytes(gzip.compress(b"".join(lines[:3] + [b"{oops\n"] + lines[3:])))
+    result = compact(folder)
+    assert result.skipped == {str(damaged): 1} and damaged.exists()
+    report = TelemetryAnalyzer().analyze_file(folder)
+    assert [(Path(p["path"]).name, p["line"]) for p in report["input"]["problems"]] == [(damaged.name, 4)]
+    assert report["total_sessions"] == 200
+
+
+def test_compact_command(tmp_path: Path) -> None:
+    """waza compact says what it did."""
+    folder = tmp_path / "t"
+    write_sample(folder, 100, seed=24, compress=True)
+    result = CliRunner().invoke(main, ["compact", str(folder)])
+    assert result.exit_code == 0
+    manifests = list(folder.rglob("*.manifest.json"))
+    rows = sum(json.loads(m.read_text())["rows"] for m in manifests)
+    assert f"{rows:,} event(s)" in result.output
