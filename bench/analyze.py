@@ -10,6 +10,7 @@ Then, side by side:
                same overall and per-skill figures: the floor
   plain-python json.load of the export and a loop over the sessions, as
                earlier waza versions analysed
+  waza-parquet (with --compacted) waza on the same sessions after `waza compact`
 
 Each line gives the best wall time of three interleaved rounds, sessions per
 second, and the highest peak RSS of this process while a run lasted. Usage:
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import functools
 import gc
+import gzip
 import json
 import shutil
 import sys
@@ -37,6 +39,7 @@ import duckdb
 from waza.analysis.analyzer import TelemetryAnalyzer
 from waza.model import SessionTelemetry, TelemetryEvent, fold_session
 from waza.sample import sample_sessions, write_sample
+from waza.store.compaction import compact
 from waza.store.export import write_export
 
 CACHE = Path(__file__).resolve().parent / ".cache"
@@ -79,6 +82,22 @@ def event_log(sessions: int) -> Path:
         shutil.rmtree(folder, ignore_errors=True)
         print(f"  generating {sessions:,} sessions ...", file=sys.stderr, flush=True)
         write_sample(folder, sessions, seed=SEED)
+        (folder / ".complete").touch()
+    return folder
+
+
+def compacted_store(sessions: int) -> Path:
+    """The same event log with segments closed as gzip, then compacted to Parquet."""
+    folder = CACHE / f"compacted-{sessions}"
+    if not (folder / ".complete").exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        print(f"  compacting {sessions:,} sessions ...", file=sys.stderr, flush=True)
+        for segment in event_log(sessions).rglob("*.jsonl"):
+            target = folder / segment.relative_to(event_log(sessions))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with open(segment, "rb") as source, gzip.open(f"{target}.gz", "wb", compresslevel=1) as packed:
+                shutil.copyfileobj(source, packed, 1 << 20)
+        compact(folder)
         (folder / ".complete").touch()
     return folder
 
@@ -159,6 +178,9 @@ def main() -> None:
         help="largest size the plain-Python reader runs at",
     )
     parser.add_argument("--rounds", type=int, default=3, help="runs of each engine; the best counts")
+    parser.add_argument(
+        "--compacted", action="store_true", help="also time waza on the store after `waza compact`"
+    )
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     CACHE.mkdir(exist_ok=True)
@@ -177,6 +199,8 @@ def main() -> None:
         }
         if size <= args.python_max:
             runs["plain-python"] = functools.partial(run_plain_python, export_file(size))
+        if args.compacted:
+            runs["waza-parquet"] = functools.partial(run_waza, compacted_store(size))
         run_duckdb(folder)  # warm the page cache, so no run pays for the first read
         results: dict[str, tuple[float, int]] = {}
         answers = {}
