@@ -17,6 +17,7 @@ from waza.engine import sql
 from waza.engine.slicing import DEFAULT_USER_KEY, Condition, Slice
 from waza.model import SessionTelemetry, session_events
 from waza.store.codec import encode_line
+from waza.store.compaction import parts_path
 from waza.store.reader import event_lines, session_records
 from waza.store.sources import EVENT_FORMATS, Format, Problem, Source
 
@@ -132,9 +133,12 @@ class DuckDBEngine:
         )
         self._con.execute("CREATE OR REPLACE TEMP TABLE sessions AS " + view)
 
+    def _paths(self) -> str:
+        """A SQL list of the JSON paths of the metadata keys kept."""
+        return "[" + ", ".join(_quote("$." + json.dumps(key)) for key in self._metadata) + "]"
+
     def _metadata_columns(self, template: str) -> str:
-        paths = ", ".join(_quote("$." + json.dumps(key)) for key in self._metadata)
-        return sql.fill(template, paths=f"[{paths}]")
+        return sql.fill(template, paths=self._paths())
 
     def load_sessions(
         self, sessions: Iterable[SessionTelemetry], metadata_keys: Iterable[str] = (DEFAULT_USER_KEY,)
@@ -241,11 +245,24 @@ class DuckDBEngine:
     # -- internals ---------------------------------------------------------
 
     def _event_sessions_sql(self, sources: list[Source]) -> str:
-        scans = _event_scans(sources, sql.EVENT_SCAN, sql.PARQUET_SCAN)
-        columns = self._metadata_columns(sql.EVENT_METADATA)
-        if not scans:
-            return sql.fill(sql.EVENT_SESSIONS, scan=_EMPTY_EVENTS, metadata_columns=columns) + " LIMIT 0"
-        return sql.fill(sql.EVENT_SESSIONS, scan=" UNION ALL BY NAME ".join(scans), metadata_columns=columns)
+        logs = [s for s in sources if s.format is Format.EVENTS]
+        stores = [s for s in sources if s.format is Format.PARQUET]
+        if not stores:  # one fold over the whole event log: the common, fastest case
+            scans = _event_scans(logs, sql.EVENT_SCAN, sql.PARQUET_SCAN)
+            columns = self._metadata_columns(sql.EVENT_METADATA)
+            scan = " UNION ALL BY NAME ".join(scans) if scans else _EMPTY_EVENTS
+            return sql.fill(sql.EVENT_SESSIONS, scan=scan, metadata_columns=columns)
+        # A compacted store keeps its sessions folded; fold the rest, then merge per session.
+        folded = [s for s in stores if parts_path(s.path).exists()]
+        unfolded = [s for s in sources if s not in folded]
+        parts = []
+        if unfolded:
+            scans = _event_scans(unfolded, sql.EVENT_SCAN, sql.PARQUET_SCAN)
+            parts.append(sql.fill(sql.SESSION_PARTS, scan=" UNION ALL BY NAME ".join(scans)))
+        if folded:
+            files = ", ".join(_quote(str(parts_path(s.path))) for s in folded)
+            parts.append(sql.fill(sql.PARTS_FILES, files=f"[{files}]"))
+        return sql.fill(sql.MERGE_PARTS, parts=" UNION ALL BY NAME ".join(parts), paths=self._paths())
 
     def _session_records_sql(self, sources: list[Source]) -> str:
         scans = []
@@ -354,7 +371,7 @@ _EMPTY_DETAILS = (
 _EMPTY_RECORDS = "SELECT NULL::VARCHAR AS filename, NULL::JSON AS s"
 _EMPTY_EVENTS = (
     "SELECT NULL::TIMESTAMPTZ AS timestamp, NULL::VARCHAR AS event_type, "
-    f"NULL::VARCHAR AS skill_name, NULL::{sql.DATA_FIELDS} AS data, NULL::VARCHAR AS session_id"
+    f"NULL::VARCHAR AS skill_name, NULL::{sql.DATA_FIELDS} AS data, NULL::VARCHAR AS session_id LIMIT 0"
 )
 
 

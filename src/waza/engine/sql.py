@@ -47,6 +47,46 @@ FROM ({scan})
 GROUP BY session_id
 """
 
+# The same fold in two steps, for when a session's events lie in several stores:
+# SESSION_PARTS folds what one store holds (compaction keeps it beside the
+# Parquet it writes), MERGE_PARTS combines the parts of each session. Every
+# part keeps what combining needs: the time of its start, first event, first
+# skill and end.
+SESSION_PARTS = """
+SELECT session_id,
+  min(timestamp) FILTER (WHERE event_type = 'session.started') AS started_at,
+  min(timestamp) AS first_at,
+  max(timestamp) FILTER (WHERE event_type = 'session.ended') AS end_time,
+  arg_max(coalesce(data.success = 'true', false), timestamp) FILTER (WHERE event_type = 'session.ended')
+    AS success,
+  arg_min(skill_name, timestamp) FILTER (WHERE skill_name IS NOT NULL) AS skill_name,
+  min(timestamp) FILTER (WHERE skill_name IS NOT NULL) AS skill_at,
+  count(timestamp) FILTER (WHERE event_type = 'tool.called') AS tool_calls,
+  arg_min(data.metadata, timestamp) FILTER (WHERE event_type = 'session.started') AS metadata,
+  bool_or(event_type = 'session.abandoned') AS abandoned,
+  any_value(data.limits) FILTER (WHERE data.limits IS NOT NULL) AS limits,
+  count(timestamp) FILTER (WHERE event_type IS NOT NULL) AS events,
+  count(*) FILTER (WHERE timestamp IS NULL OR event_type IS NULL OR session_id IS NULL) AS bad_rows
+FROM ({scan})
+GROUP BY session_id
+"""
+MERGE_PARTS = """
+SELECT session_id,
+  coalesce(min(started_at), min(first_at)) AS start_time,
+  max(end_time) AS end_time,
+  arg_max(success, end_time) AS success,
+  arg_min(skill_name, skill_at) AS skill_name,
+  sum(tool_calls) AS tool_calls,
+  json_extract_string(arg_min(metadata, started_at), {paths}) AS meta,
+  bool_or(abandoned) AS abandoned,
+  any_value(limits) AS limits,
+  sum(events) AS events,
+  sum(bad_rows) AS bad_rows
+FROM ({parts})
+GROUP BY session_id
+"""
+PARTS_FILES = "SELECT * FROM read_parquet({files})"
+
 EVENT_SCAN = (
     "SELECT * FROM read_json({files}, format = 'newline_delimited', columns = "
     + EVENT_COLUMNS

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import duckdb
 
+from waza.engine import sql
 from waza.store.retention import partitions
 
 COMPACTED = "compacted"
@@ -73,6 +74,15 @@ def compacted_segments(root: Path) -> set[Path]:
 
 def committed_parquet(manifest: Path) -> Path:
     return manifest.with_name(manifest.name[: -len(MANIFEST_SUFFIX)] + ".parquet")
+
+
+def parts_path(events: Path) -> Path:
+    """Where compaction keeps the per-session partial folds of an events file."""
+    return events.with_name("sessions-" + events.name.removeprefix("events-"))
+
+
+def is_parts_file(path: Path) -> bool:
+    return path.name.startswith("sessions-") and path.suffix == ".parquet" and COMPACTED in path.parts
 
 
 def compact(directory: str | os.PathLike[str]) -> CompactionResult:
@@ -155,6 +165,12 @@ def _write(
     )
     _fsync(temporary)
     os.replace(temporary, target)
+    # Sessions folded as far as these segments allow, so readers need not fold the events again.
+    staged_parts = folder / f".sessions-{digest}.parquet.tmp"
+    parts = sql.fill(sql.SESSION_PARTS, scan=sql.fill(sql.PARQUET_SCAN, files=f"[{_quote(str(target))}]"))
+    connection.execute(f"COPY ({parts}) TO {_quote(str(staged_parts))} (FORMAT parquet, COMPRESSION zstd)")
+    _fsync(staged_parts)
+    os.replace(staged_parts, parts_path(target))
     (rows,) = connection.execute(f"SELECT count(*) FROM read_parquet({_quote(str(target))})").fetchone()
     manifest = target.with_name(target.name[: -len(".parquet")] + MANIFEST_SUFFIX)
     staged = folder / f".{manifest.name}.tmp"

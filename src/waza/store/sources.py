@@ -11,7 +11,14 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from waza.store.compaction import COMPACTED, MANIFEST_SUFFIX, committed_parquet, compacted_segments, manifests
+from waza.store.compaction import (
+    COMPACTED,
+    MANIFEST_SUFFIX,
+    committed_parquet,
+    compacted_segments,
+    is_parts_file,
+    manifests,
+)
 
 PEEK_BYTES = 64 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
@@ -83,7 +90,12 @@ def _telemetry_files(root: Path) -> list[Path]:
     committed = {committed_parquet(m) for store in stores for m in manifests(store)}
     kept = []
     for path in files:
-        if f"{path}.gz" in names or path in held or path.name.endswith(MANIFEST_SUFFIX):
+        if (
+            f"{path}.gz" in names
+            or path in held
+            or path.name.endswith(MANIFEST_SUFFIX)
+            or is_parts_file(path)
+        ):
             continue
         if path.suffix == ".parquet" and COMPACTED in path.parts and path not in committed:
             continue  # written by a compaction that has not committed
