@@ -8,6 +8,7 @@ import shutil
 import threading
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from waza.cli import main
@@ -119,3 +120,23 @@ def test_compact_command(tmp_path: Path) -> None:
     manifests = list(folder.rglob("*.manifest.json"))
     rows = sum(json.loads(m.read_text())["rows"] for m in manifests)
     assert f"{rows:,} event(s)" in result.output
+
+
+def test_sessions_split_between_compacted_and_open_segments(tmp_path: Path, sample_raw) -> None:
+    """A session with events both in the compacted store and in an open segment counts once, whole."""
+    from tests.conftest import expected_metrics
+
+    events = [e for session in sample_raw for e in session]
+    partition = tmp_path / "t" / "date=2026-11-01"
+    partition.mkdir(parents=True)
+    closed = "".join(json.dumps(e) + "\n" for e in events[0::2]).encode()
+    (partition / "part-a-1.jsonl.gz").write_bytes(gzip.compress(closed))
+    (partition / "part-b-1.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events[1::2]))
+    assert compact(tmp_path / "t").segments == 1
+    report = TelemetryAnalyzer().analyze_file(tmp_path / "t")
+    expected = expected_metrics(sample_raw)
+    assert report["total_sessions"] == expected["total_sessions"]
+    assert report["completed_sessions"] == expected["completed_sessions"]
+    assert report["metrics"]["total_tool_calls"] == expected["total_tool_calls"]
+    assert report["metrics"]["avg_duration_ms"] == pytest.approx(expected["avg_duration_ms"], rel=1e-12)
+    assert report["metrics"]["success_rate"] == pytest.approx(expected["success_rate"], rel=1e-12)

@@ -71,6 +71,13 @@ FROM ({scan})
 GROUP BY session_id
 """
 MERGE_PARTS = """
+WITH parts AS ({parts}),
+  split AS (SELECT session_id FROM parts GROUP BY session_id HAVING count(*) > 1)
+SELECT session_id,
+  coalesce(started_at, first_at) AS start_time, end_time, success, skill_name, tool_calls,
+  json_extract_string(metadata, {paths}) AS meta, abandoned, limits, events, bad_rows
+FROM parts ANTI JOIN split USING (session_id)
+UNION ALL
 SELECT session_id,
   coalesce(min(started_at), min(first_at)) AS start_time,
   max(end_time) AS end_time,
@@ -82,7 +89,7 @@ SELECT session_id,
   any_value(limits) AS limits,
   sum(events) AS events,
   sum(bad_rows) AS bad_rows
-FROM ({parts})
+FROM parts SEMI JOIN split USING (session_id)
 GROUP BY session_id
 """
 PARTS_FILES = "SELECT * FROM read_parquet({files})"
