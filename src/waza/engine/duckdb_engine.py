@@ -135,10 +135,7 @@ class DuckDBEngine:
 
     def _paths(self) -> str:
         """A SQL list of the JSON paths of the metadata keys kept."""
-        return "[" + ", ".join(_quote("$." + json.dumps(key)) for key in self._metadata) + "]"
-
-    def _metadata_columns(self, template: str) -> str:
-        return sql.fill(template, paths=self._paths())
+        return "[" + ", ".join(sql.literal("$." + json.dumps(key)) for key in self._metadata) + "]"
 
     def load_sessions(
         self, sessions: Iterable[SessionTelemetry], metadata_keys: Iterable[str] = (DEFAULT_USER_KEY,)
@@ -245,24 +242,25 @@ class DuckDBEngine:
     # -- internals ---------------------------------------------------------
 
     def _event_sessions_sql(self, sources: list[Source]) -> str:
-        logs = [s for s in sources if s.format is Format.EVENTS]
         stores = [s for s in sources if s.format is Format.PARQUET]
-        if not stores:  # one fold over the whole event log: the common, fastest case
-            scans = _event_scans(logs, sql.EVENT_SCAN, sql.PARQUET_SCAN)
-            columns = self._metadata_columns(sql.EVENT_METADATA)
-            scan = " UNION ALL BY NAME ".join(scans) if scans else _EMPTY_EVENTS
-            return sql.fill(sql.EVENT_SESSIONS, scan=scan, metadata_columns=columns)
-        # A compacted store keeps its sessions folded; fold the rest, then merge per session.
+        # A compacted store keeps its sessions folded; the rest is folded here.
         folded = [s for s in stores if parts_path(s.path).exists()]
         unfolded = [s for s in sources if s not in folded]
         parts = []
-        if unfolded:
-            scans = _event_scans(unfolded, sql.EVENT_SCAN, sql.PARQUET_SCAN)
+        if unfolded or not folded:
+            scans = _event_scans(unfolded, sql.EVENT_SCAN, sql.PARQUET_SCAN) or [_EMPTY_EVENTS]
             parts.append(sql.fill(sql.SESSION_PARTS, scan=" UNION ALL BY NAME ".join(scans)))
         if folded:
-            files = ", ".join(_quote(str(parts_path(s.path))) for s in folded)
+            files = ", ".join(sql.literal(str(parts_path(s.path))) for s in folded)
             parts.append(sql.fill(sql.PARTS_FILES, files=f"[{files}]"))
-        return sql.fill(sql.MERGE_PARTS, parts=" UNION ALL BY NAME ".join(parts), paths=self._paths())
+        if len(parts) == 1 and not folded:  # one fold over the whole event log: each part is a session
+            return sql.fill(sql.ONE_PART, parts=parts[0], paths=self._paths())
+        single = sql.fill(
+            sql.ONE_PART, parts="SELECT * FROM parts ANTI JOIN split USING (session_id)", paths=self._paths()
+        )
+        return sql.fill(
+            sql.MERGE_PARTS, parts=" UNION ALL BY NAME ".join(parts), single=single, paths=self._paths()
+        )
 
     def _session_records_sql(self, sources: list[Source]) -> str:
         scans = []
@@ -277,7 +275,7 @@ class DuckDBEngine:
                     sql.SESSION_DOCUMENT_SCAN, files=files, compression=compression, max_size=largest + 1024
                 )
             )
-        columns = self._metadata_columns(sql.RECORD_METADATA)
+        columns = sql.fill(sql.RECORD_METADATA, paths=self._paths())
         if not scans:
             return sql.fill(sql.SESSION_RECORDS, scan=_EMPTY_RECORDS, metadata_columns=columns) + " LIMIT 0"
         return sql.fill(sql.SESSION_RECORDS, scan=" UNION ALL ".join(scans), metadata_columns=columns)
@@ -379,7 +377,7 @@ def _event_scans(sources: list[Source], log_scan: str, parquet_scan: str) -> lis
     """One scan per compression of event-log files, and one for compacted Parquet."""
     logs = [s for s in sources if s.format is Format.EVENTS]
     scans = [sql.fill(log_scan, files=files, compression=c) for files, c in _groups(logs)]
-    parquet = [_quote(str(s.path)) for s in sources if s.format is Format.PARQUET]
+    parquet = [sql.literal(str(s.path)) for s in sources if s.format is Format.PARQUET]
     if parquet:
         scans.append(sql.fill(parquet_scan, files="[" + ", ".join(parquet) + "]"))
     return scans
@@ -388,14 +386,9 @@ def _event_scans(sources: list[Source], log_scan: str, parquet_scan: str) -> lis
 def _groups(sources: list[Source]) -> Iterator[tuple[str, str]]:
     """SQL lists of file names by compression, as DuckDB wants one compression per scan."""
     for compressed in (False, True):
-        files = [_quote(str(s.path)) for s in sources if s.compressed is compressed]
+        files = [sql.literal(str(s.path)) for s in sources if s.compressed is compressed]
         if files:
             yield "[" + ", ".join(files) + "]", ("gzip" if compressed else "none")
-
-
-def _quote(text: str) -> str:
-    """A SQL string literal; file names are data, never SQL."""
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _figures(record: dict[str, Any]) -> Figures:

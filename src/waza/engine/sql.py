@@ -10,6 +10,11 @@ from __future__ import annotations
 import re
 
 
+def literal(text: str) -> str:
+    """A SQL string literal: file names and keys are data, never SQL."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 def fill(template: str, **values: object) -> str:
     """Replace ``{name}`` placeholders by the given values, touching no other brace."""
     return re.sub(
@@ -24,28 +29,6 @@ EVENT_COLUMNS = (
     "{'timestamp': 'TIMESTAMPTZ', 'event_type': 'VARCHAR', 'skill_name': 'VARCHAR', "
     f"'data': '{DATA_FIELDS}', 'session_id': 'VARCHAR'}}"
 )
-
-# One row per session id found in event-log files. Unreadable lines arrive as
-# rows of NULLs (mostly under a NULL session id) and are counted in bad_rows;
-# only when there are any, BAD_EVENT_FILES finds the files that hold them.
-# The aggregates skip such rows by themselves: min, max and count(timestamp)
-# ignore a NULL time, and a NULL event type matches no filter.
-EVENT_SESSIONS = """
-SELECT session_id,
-  coalesce(min(timestamp) FILTER (WHERE event_type = 'session.started'), min(timestamp)) AS start_time,
-  max(timestamp) FILTER (WHERE event_type = 'session.ended') AS end_time,
-  arg_max(coalesce(data.success = 'true', false), timestamp) FILTER (WHERE event_type = 'session.ended')
-    AS success,
-  arg_min(skill_name, timestamp) FILTER (WHERE skill_name IS NOT NULL) AS skill_name,
-  count(timestamp) FILTER (WHERE event_type = 'tool.called') AS tool_calls,
-  {metadata_columns},
-  bool_or(event_type = 'session.abandoned') AS abandoned,
-  any_value(data.limits) FILTER (WHERE data.limits IS NOT NULL) AS limits,
-  count(timestamp) FILTER (WHERE event_type IS NOT NULL) AS events,
-  count(*) FILTER (WHERE timestamp IS NULL OR event_type IS NULL OR session_id IS NULL) AS bad_rows
-FROM ({scan})
-GROUP BY session_id
-"""
 
 # The same fold in two steps, for when a session's events lie in several stores:
 # SESSION_PARTS folds what one store holds (compaction keeps it beside the
@@ -70,13 +53,15 @@ SELECT session_id,
 FROM ({scan})
 GROUP BY session_id
 """
+ONE_PART = """
+SELECT session_id, coalesce(started_at, first_at) AS start_time, end_time, success, skill_name, tool_calls,
+  json_extract_string(metadata, {paths}) AS meta, abandoned, limits, events, bad_rows
+FROM ({parts})
+"""
 MERGE_PARTS = """
 WITH parts AS ({parts}),
   split AS (SELECT session_id FROM parts GROUP BY session_id HAVING count(*) > 1)
-SELECT session_id,
-  coalesce(started_at, first_at) AS start_time, end_time, success, skill_name, tool_calls,
-  json_extract_string(metadata, {paths}) AS meta, abandoned, limits, events, bad_rows
-FROM parts ANTI JOIN split USING (session_id)
+{single}
 UNION ALL
 SELECT session_id,
   coalesce(min(started_at), min(first_at)) AS start_time,
@@ -183,10 +168,6 @@ BAD_RECORD_FILES = "SELECT filename, count(*) FROM session_records WHERE bad GRO
 # Metadata values kept per session: the sampling ones, and those a report asks for.
 SAMPLING_KEYS = ("sample_rate", "sample_keep_errors")
 # All wanted values come from one parse of the metadata: a list, one item per key.
-EVENT_METADATA = (
-    "any_value(json_extract_string(data.metadata, {paths})) "
-    "FILTER (WHERE event_type = 'session.started' AND timestamp IS NOT NULL) AS meta"
-)
 RECORD_METADATA = "json_extract_string(s -> '$.metadata', {paths}) AS meta"
 
 # Every figure of one group of sessions. GROUPING SETS give the overall row,

@@ -107,12 +107,8 @@ def compact(directory: str | os.PathLike[str]) -> CompactionResult:
     return result
 
 
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def _scan(files: list[Path]) -> str:
-    names = ", ".join(_quote(str(p)) for p in files)
+    names = ", ".join(sql.literal(str(p)) for p in files)
     return (
         f"read_json([{names}], format = 'newline_delimited', compression = 'gzip', "
         "columns = {'timestamp': 'TIMESTAMPTZ', 'event_type': 'VARCHAR', 'skill_name': 'VARCHAR', "
@@ -160,18 +156,22 @@ def _write(
     temporary = folder / f".events-{digest}.parquet.tmp"
     connection.execute(
         f"COPY (SELECT timestamp, event_type, skill_name, session_id, data::VARCHAR AS data_json, "
-        f"json_transform(data, {_quote(DATA_STRUCTURE)}) AS data FROM {_scan(segments)} "
-        f"ORDER BY session_id, timestamp) TO {_quote(str(temporary))} (FORMAT parquet, COMPRESSION zstd)"
+        f"json_transform(data, {sql.literal(DATA_STRUCTURE)}) AS data FROM {_scan(segments)} "
+        f"ORDER BY session_id, timestamp) TO {sql.literal(str(temporary))} (FORMAT parquet, COMPRESSION zstd)"
     )
     _fsync(temporary)
     os.replace(temporary, target)
     # Sessions folded as far as these segments allow, so readers need not fold the events again.
     staged_parts = folder / f".sessions-{digest}.parquet.tmp"
-    parts = sql.fill(sql.SESSION_PARTS, scan=sql.fill(sql.PARQUET_SCAN, files=f"[{_quote(str(target))}]"))
-    connection.execute(f"COPY ({parts}) TO {_quote(str(staged_parts))} (FORMAT parquet, COMPRESSION zstd)")
+    parts = sql.fill(
+        sql.SESSION_PARTS, scan=sql.fill(sql.PARQUET_SCAN, files=f"[{sql.literal(str(target))}]")
+    )
+    connection.execute(
+        f"COPY ({parts}) TO {sql.literal(str(staged_parts))} (FORMAT parquet, COMPRESSION zstd)"
+    )
     _fsync(staged_parts)
     os.replace(staged_parts, parts_path(target))
-    (rows,) = connection.execute(f"SELECT count(*) FROM read_parquet({_quote(str(target))})").fetchone()
+    (rows,) = connection.execute(f"SELECT count(*) FROM read_parquet({sql.literal(str(target))})").fetchone()
     manifest = target.with_name(target.name[: -len(".parquet")] + MANIFEST_SUFFIX)
     staged = folder / f".{manifest.name}.tmp"
     staged.write_text(json.dumps({"segments": names, "rows": rows}, indent=2), encoding="utf-8")
