@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from waza.engine.duckdb_engine import Figures, Summary
+from waza.engine.base import Figures, Summary
 from waza.engine.slicing import Slice
 from waza.model import format_time
 from waza.store.retention import PARTITION

@@ -47,7 +47,7 @@ SELECT session_id,
   count(timestamp) FILTER (WHERE event_type = 'tool.called') AS tool_calls,
   arg_min(data.metadata, timestamp) FILTER (WHERE event_type = 'session.started') AS metadata,
   bool_or(event_type = 'session.abandoned') AS abandoned,
-  any_value(data.limits) FILTER (WHERE data.limits IS NOT NULL) AS limits,
+  max(data.limits) AS limits,
   count(timestamp) FILTER (WHERE event_type IS NOT NULL) AS events,
   count(*) FILTER (WHERE timestamp IS NULL OR event_type IS NULL OR session_id IS NULL) AS bad_rows
 FROM ({scan})
@@ -55,7 +55,7 @@ GROUP BY session_id
 """
 ONE_PART = """
 SELECT session_id, coalesce(started_at, first_at) AS start_time, end_time, success, skill_name, tool_calls,
-  json_extract_string(metadata, {paths}) AS meta, abandoned, limits, events, bad_rows
+  {meta} AS meta, abandoned, limits, events, bad_rows
 FROM ({parts})
 """
 MERGE_PARTS = """
@@ -69,9 +69,9 @@ SELECT session_id,
   arg_max(success, end_time) AS success,
   arg_min(skill_name, skill_at) AS skill_name,
   sum(tool_calls) AS tool_calls,
-  json_extract_string(arg_min(metadata, started_at), {paths}) AS meta,
+  {first_meta} AS meta,
   bool_or(abandoned) AS abandoned,
-  any_value(limits) AS limits,
+  max(limits) AS limits,
   sum(events) AS events,
   sum(bad_rows) AS bad_rows
 FROM parts SEMI JOIN split USING (session_id)
@@ -147,9 +147,9 @@ FROM (
   FROM (
     SELECT session_id, start_time, end_time, skill_name, success, tool_calls, meta, abandoned, limits
     FROM event_sessions WHERE events > 0 AND session_id IS NOT NULL
-    UNION ALL BY NAME
+    UNION ALL
     SELECT session_id, start_time, end_time, skill_name, success, tool_calls, meta,
-      false AS abandoned, NULL::JSON AS limits
+      false AS abandoned, NULL::VARCHAR AS limits
     FROM session_records WHERE NOT bad
   )
 )
@@ -178,7 +178,7 @@ SELECT grouping(skill_name) AS by_skill, {by_key} AS by_key, skill_name, {breakd
   count(*) AS sessions,
   count(end_time) AS completed,
   count(*) FILTER (WHERE success) AS succeeded,
-  coalesce(sum(duration_ms), 0)::HUGEINT AS duration_ms,
+  coalesce(sum(duration_ms), 0)::BIGINT AS duration_ms,
   coalesce(sum(tool_calls), 0)::BIGINT AS tool_calls,
   sum(weight)::DOUBLE AS estimated,
   count(*) FILTER (WHERE abandoned) AS abandoned,
@@ -233,7 +233,6 @@ PARQUET_DETAIL_SCAN = (
     "('tool.called', 'tool.completed', 'llm.request', 'llm.response', 'error')"
 )
 DETAILS = """
-CREATE OR REPLACE TEMP TABLE details AS
 SELECT event_type,
   data.tool AS tool,
   data.success = 'true' AS ok,
@@ -260,10 +259,10 @@ GROUP BY tool ORDER BY calls DESC, tool
 """
 # The most frequent error of each tool; among equally frequent ones, the first in sort order.
 TOOL_ERRORS = """
-SELECT tool, arg_min(error, (-n, error)) AS top_error
-FROM (SELECT tool, error, count(*) AS n FROM details
-      WHERE event_type = 'tool.completed' AND error IS NOT NULL GROUP BY tool, error)
-GROUP BY tool
+SELECT tool, error AS top_error
+FROM (SELECT tool, error, row_number() OVER (PARTITION BY tool ORDER BY count(*) DESC, error) AS rank
+      FROM details WHERE event_type = 'tool.completed' AND error IS NOT NULL GROUP BY tool, error)
+WHERE rank = 1
 """
 LLM = """
 SELECT model,

@@ -1,0 +1,288 @@
+"""What every engine shares: the figures it returns and the metric queries it runs.
+
+An engine folds stored telemetry into a ``sessions`` table; from there on the
+statements of ``sql.py`` compute every figure, the same on each engine. An
+engine supplies how to load, how to run a statement and how to keep a result.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from waza.engine import sql
+from waza.engine.slicing import DEFAULT_USER_KEY, Condition, Slice
+from waza.model import SessionTelemetry, session_events
+from waza.store.codec import encode_line
+from waza.store.reader import event_lines, session_records
+from waza.store.sources import EVENT_FORMATS, Format, Problem, Source
+
+Progress = Callable[[float], None]
+
+
+@dataclass
+class Figures:
+    """Every figure of one group of sessions, as the engine computed it."""
+
+    sessions: int = 0
+    completed: int = 0
+    succeeded: int = 0
+    duration_ms: int = 0  # sum over completed sessions
+    tool_calls: int = 0
+    estimated: float = 0.0  # sessions weighted by 1/sample rate
+    abandoned: int = 0
+    events_dropped: int = 0
+    values_truncated: int = 0
+    users: int = 0
+    duration_percentiles: list[float] | None = None  # p50, p90, p95, p99 of completed sessions
+    first_start: datetime | None = None
+    last_end: datetime | None = None
+
+    @property
+    def avg_duration_ms(self) -> float | None:
+        return self.duration_ms / self.completed if self.completed else None
+
+
+@dataclass
+class Summary:
+    """What the metric queries return; the report layer turns it into figures."""
+
+    totals: Figures
+    per_skill: dict[str, Figures]
+    breakdown: dict[str | None, Figures] | None
+    per_day: list[dict[str, Any]]
+    slowest: list[tuple[str, str | None, int]]
+    most_tools: list[tuple[str, str | None, int]]
+
+
+Rows = tuple[list[str], list[tuple[Any, ...]]]
+
+
+class Engine(ABC):
+    """Loads sources into a ``sessions`` table and answers the metric queries on it."""
+
+    def __init__(self) -> None:
+        self._scratch = tempfile.TemporaryDirectory(prefix="waza-")
+        self._salvaged: dict[str, str] = {}  # scratch copy -> the damaged file it came from
+        self._metadata: dict[str, str] = {}  # metadata key -> its column in the sessions table
+        self._event_sources: list[Source] = []
+
+    def close(self) -> None:
+        self._scratch.cleanup()
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- what each engine supplies ------------------------------------------
+
+    @abstractmethod
+    def _load(self, sources: list[Source], progress: Progress | None) -> list[Problem]:
+        """Create the ``sessions`` table from the sources; return what could not be read."""
+
+    @abstractmethod
+    def _rows(self, statement: str, params: dict[str, object] | None = None) -> Rows:
+        """Column names and rows of one statement of ``sql.py``."""
+
+    @abstractmethod
+    def _keep(self, name: str, statement: str, params: dict[str, object] | None = None) -> None:
+        """Keep the result of a statement as a table later statements read."""
+
+    # -- loading -----------------------------------------------------------
+
+    def load_sources(
+        self,
+        sources: list[Source],
+        progress: Progress | None = None,
+        metadata_keys: Iterable[str] = (DEFAULT_USER_KEY,),
+    ) -> list[Problem]:
+        """Read every source into the sessions table; returns the places that could not be read.
+
+        ``metadata_keys`` are the metadata values kept per session for slicing.
+        """
+        keys = [*sql.SAMPLING_KEYS, *(k for k in metadata_keys if k not in sql.SAMPLING_KEYS)]
+        self._metadata = {key: f"m_{index}" for index, key in enumerate(keys)}
+        problems = self._load(sources, progress)
+        self._event_sources = [s for s in sources if s.format in EVENT_FORMATS]
+        return problems
+
+    def load_sessions(
+        self, sessions: Iterable[SessionTelemetry], metadata_keys: Iterable[str] = (DEFAULT_USER_KEY,)
+    ) -> None:
+        """Fill the sessions table from objects in memory.
+
+        The sessions are written out as an event log and read back by the same
+        SQL as files, so that both paths share every definition.
+        """
+        scratch = self._scratch_file("in-memory.jsonl")
+        with open(scratch, "wb") as out:
+            for session in sessions:
+                for event in session_events(session):
+                    out.write(encode_line(event.to_dict()) + b"\n")
+        self.load_sources(
+            [Source(scratch, Format.EVENTS, False, scratch.stat().st_size)], None, metadata_keys
+        )
+
+    def _sessions_statement(self) -> str:
+        """The sessions table over ``event_sessions`` and ``session_records``."""
+        return sql.fill(
+            sql.SESSIONS_VIEW,
+            metadata_columns=", ".join(
+                f"meta[{index}] AS {name}" for index, name in enumerate(self._metadata.values(), start=1)
+            ),
+            sample_rate="meta[1]",  # the sampling keys come first
+            keep_errors="meta[2]",
+        )
+
+    def _json_paths(self) -> list[str]:
+        """The JSON path of each metadata key kept, in column order."""
+        return ["$." + json.dumps(key) for key in self._metadata]
+
+    # -- metrics -----------------------------------------------------------
+
+    def summary(self, scope: Slice | None = None) -> Summary:
+        """Every figure over the sessions in ``scope``."""
+        scope = scope or Slice()
+        where = self._condition(scope)
+        users = self._metadata.get(scope.user_key, "NULL")
+        breakdown = {None: "NULL", "skill": "skill_name", "day": "(start_time AT TIME ZONE 'UTC')::DATE"}.get(
+            scope.by, self._metadata.get(scope.by or "", "NULL")
+        )
+        figures_sql = sql.fill(
+            sql.FIGURES,
+            where=where.sql,
+            users=users,
+            breakdown=f"({breakdown})::VARCHAR",
+            breakdown_set=", (breakdown)" if scope.by else "",
+            by_key="grouping(breakdown)" if scope.by else "1",
+            breakdown_value="breakdown" if scope.by else "NULL",
+        )
+        columns, rows = self._rows(figures_sql, where.params)
+        totals, per_skill, per_key = Figures(), {}, {}
+        for row in rows:
+            record = dict(zip(columns, row, strict=True))
+            by_skill, by_key, skill, key = (
+                record.pop(c) for c in ("by_skill", "by_key", "skill_name", "breakdown")
+            )
+            figures = _figures(record)
+            if not by_skill:
+                if skill is not None:
+                    per_skill[skill] = figures
+            elif not by_key:
+                per_key[key] = figures
+            else:
+                totals = figures
+        per_day = self._records(sql.fill(sql.PER_DAY, where=where.sql, users=users), where.params)
+        top = {"where": where.sql, "limit": int(scope.top)}
+        return Summary(
+            totals=totals,
+            per_skill=dict(sorted(per_skill.items())),
+            breakdown=dict(sorted(per_key.items(), key=lambda item: (item[0] is None, item[0] or "")))
+            if scope.by
+            else None,
+            per_day=per_day,
+            slowest=self._rows(sql.fill(sql.SLOWEST, **top), where.params)[1],
+            most_tools=self._rows(sql.fill(sql.MOST_TOOLS, **top), where.params)[1],
+        )
+
+    def details(self, scope: Slice | None = None) -> dict[str, list[dict[str, Any]]]:
+        """Per tool, per model and per error type, over the sessions in ``scope``.
+
+        Reads the event log a second time, for its tool, LLM and error events only.
+        """
+        where = self._condition(scope or Slice())
+        statement = sql.fill(sql.DETAILS, scan=self._detail_scan(), where=where.sql)
+        self._keep("details", statement, where.params)
+        top_errors = dict(self._rows(sql.TOOL_ERRORS)[1])
+        tools = [row | {"top_error": top_errors.get(row["tool"])} for row in self._records(sql.TOOLS)]
+        return {"tools": tools, "llm": self._records(sql.LLM), "errors": self._records(sql.ERRORS)}
+
+    @abstractmethod
+    def _detail_scan(self) -> str:
+        """A query of the tool, LLM and error events of the event sources loaded."""
+
+    def _records(self, statement: str, params: dict[str, object] | None = None) -> list[dict[str, Any]]:
+        columns, rows = self._rows(statement, params)
+        return [dict(zip(columns, row, strict=True)) for row in rows]
+
+    def _condition(self, scope: Slice) -> Condition:
+        parts, params = ["true"], {}
+        if scope.skill is not None:
+            parts.append("skill_name = $skill")
+            params["skill"] = scope.skill
+        if scope.since is not None:
+            parts.append("start_time >= $since")
+            params["since"] = scope.since
+        if scope.until is not None:
+            parts.append("start_time < $until")
+            params["until"] = scope.until
+        for index, (key, value) in enumerate(scope.where):
+            parts.append(f"{self._metadata[key]} = $where_{index}")
+            params[f"where_{index}"] = value
+        return Condition(" AND ".join(parts), params)
+
+    # -- damaged input -------------------------------------------------------
+
+    def _scratch_file(self, name: str) -> Path:
+        return Path(self._scratch.name) / name
+
+    def _salvage(self, source: Source, problems: list[Problem], error: Exception) -> Source:
+        """Rewrite what Python can still read of a damaged file as a clean event log."""
+        found: list[Problem] = []
+        if source.format in EVENT_FORMATS:
+            events: Iterator = event_lines(source, found)
+        else:
+            events = (e for s in session_records(source, found) for e in session_events(s))
+        target = self._scratch_file(f"salvaged-{len(self._salvaged)}.jsonl")
+        with open(target, "wb") as out:
+            for event in events:
+                out.write(encode_line(event.to_dict()) + b"\n")
+        if not found:
+            found.append(Problem(str(source.path), None, _first_line(error)))
+        problems.extend(found)
+        self._salvaged[str(target)] = str(source.path)
+        return Source(target, Format.EVENTS, False, target.stat().st_size)
+
+    def _name_bad_lines(self, sources: list[Source], counts: dict[str, int]) -> list[Problem]:
+        """The line of every unreadable record, in the files the engine found some in."""
+        problems: list[Problem] = []
+        for source in sources:
+            bad = counts.get(str(source.path))
+            if not bad or str(source.path) in self._salvaged:
+                continue
+            found: list[Problem] = []
+            records = (
+                event_lines(source, found)
+                if source.format in EVENT_FORMATS
+                else session_records(source, found)
+            )
+            for _ in records:
+                pass
+            problems.extend(found or [Problem(str(source.path), None, f"{bad} unreadable records")])
+        return problems
+
+
+def _figures(record: dict[str, Any]) -> Figures:
+    numbers = {
+        k: (float(v) if k == "estimated" else int(v))
+        for k, v in record.items()
+        if k not in ("duration_percentiles", "first_start", "last_end") and v is not None
+    }
+    return Figures(
+        **numbers,
+        duration_percentiles=record["duration_percentiles"],
+        first_start=record["first_start"],
+        last_end=record["last_end"],
+    )
+
+
+def _first_line(error: Exception) -> str:
+    return f"cannot read: {str(error).strip().splitlines()[0]}"
