@@ -25,14 +25,17 @@ demo: $(VENV)/.installed
 	$(BIN)/waza analyze $(DEMO_DIR) -o .demo/analysis-report.json
 	@echo "JSON report written to .demo/analysis-report.json"
 
+# The Spark tests run Spark in local mode, which needs Java.
 test: $(VENV)/.installed-test
+	scripts/ensure-java
 	$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests bench
 
 bench: $(VENV)/.installed
-	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	scripts/ensure-java
+	$(BIN)/python -m pip install --quiet -e '.[bench,spark]'
 	$(BIN)/python bench/capture.py
 	$(BIN)/python bench/analyze.py
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from waza.analysis.details import Prices, detail_sections
 from waza.analysis.report import build_report
-from waza.engine.duckdb_engine import DuckDBEngine
+from waza.engine import open_engine
 from waza.engine.slicing import Slice
 from waza.errors import UnreadableInputError
 from waza.model import SessionTelemetry
@@ -23,15 +23,21 @@ PathLike = str | os.PathLike[str]
 
 
 class TelemetryAnalyzer:
-    """Computes the runtime metrics; the same definitions serve files and in-memory sessions."""
+    """Computes the runtime metrics; the same definitions serve files and in-memory sessions.
 
-    def __init__(self, *, strict: bool = False):
+    ``engine`` is ``"duckdb"`` (in this process, the default) or ``"spark"``
+    (local mode, or the cluster at ``master``); both give the same report.
+    """
+
+    def __init__(self, *, strict: bool = False, engine: str = "duckdb", master: str | None = None):
         self.strict = strict
+        self.engine = engine
+        self.master = master
 
     def analyze_file(
         self, path: PathLike, skill_filter: str | None = None, *, scope: Slice | None = None
     ) -> dict[str, Any]:
-        """Analyse a file or folder of any supported format, read in place by DuckDB."""
+        """Analyse a file or folder of any supported format, read in place."""
         report = self.analyze_paths([path], skill_filter, scope=scope)
         for problem in report["input"]["problems"]:
             log.warning("skipped %s:%s: %s", problem["path"], problem["line"], problem["reason"])
@@ -56,7 +62,7 @@ class TelemetryAnalyzer:
         sources, problems = discover(paths)
         if self.strict and problems:
             raise UnreadableInputError(str(problems[0]))
-        with DuckDBEngine() as engine:
+        with open_engine(self.engine, master=self.master) as engine:
             problems += engine.load_sources(sources, progress, scope.metadata_keys)
             if self.strict and problems:
                 raise UnreadableInputError(str(problems[0]))
@@ -76,7 +82,7 @@ class TelemetryAnalyzer:
     ) -> dict[str, Any]:
         """Analyse sessions held in memory, with the same definitions as files."""
         scope = _scoped(scope, skill_filter)
-        with DuckDBEngine() as engine:
+        with open_engine(self.engine, master=self.master) as engine:
             engine.load_sessions(sessions, scope.metadata_keys)
             summary = engine.summary(scope)
         return build_report(summary, scope=scope)

@@ -18,6 +18,7 @@ from waza.analysis.details import load_prices
 from waza.analysis.render import render_problems, render_report
 from waza.cli.errors import friendly_errors
 from waza.cli.types import KeyValue, Moment
+from waza.engine import ENGINES
 from waza.engine.slicing import DEFAULT_USER_KEY, Slice
 from waza.errors import NothingToAnalyzeError
 
@@ -76,6 +77,16 @@ def _progress(console: Console) -> Iterator[Callable[[float], None] | None]:
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="YAML price table (model: {input: .., output: ..} per 1k tokens); implies --details.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(ENGINES),
+    default="duckdb",
+    show_default=True,
+    help="DuckDB in this process, or Apache Spark (pip install 'waza[spark]').",
+)
+@click.option(
+    "--master", help="Spark master URL (default local[*], or $WAZA_SPARK_MASTER); implies --engine spark."
+)
 @friendly_errors
 def analyze(
     paths: tuple[Path, ...],
@@ -91,13 +102,16 @@ def analyze(
     top: int,
     details: bool,
     prices: Path | None,
+    engine: str,
+    master: str | None,
 ) -> None:
     """Analyse telemetry files or folders (any mix of supported formats)."""
     scope = Slice(skill=skill, since=since, until=until, where=where, by=by, user_key=users_key, top=top)
     stderr = Console(stderr=True, soft_wrap=True)
     with _progress(stderr) as progress:
         price_table = load_prices(prices) if prices else None
-        report = TelemetryAnalyzer(strict=strict).analyze_paths(
+        analyzer = TelemetryAnalyzer(strict=strict, engine="spark" if master else engine, master=master)
+        report = analyzer.analyze_paths(
             paths, progress=progress, scope=scope, details=details, prices=price_table
         )
     problems = report["input"]["problems"]

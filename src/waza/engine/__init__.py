@@ -1,0 +1,20 @@
+"""Engines that fold stored telemetry into sessions and compute the metrics."""
+
+from __future__ import annotations
+
+from waza.engine.base import Engine
+
+ENGINES = ("duckdb", "spark")
+
+
+def open_engine(name: str = "duckdb", *, master: str | None = None) -> Engine:
+    """The engine called ``name``: DuckDB in this process, or Spark at ``master``."""
+    if name == "duckdb":
+        from waza.engine.duckdb_engine import DuckDBEngine
+
+        return DuckDBEngine()
+    if name == "spark":
+        from waza.engine.spark_engine import SparkEngine
+
+        return SparkEngine(master=master)
+    raise ValueError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")

@@ -234,8 +234,12 @@ class Engine(ABC):
     def _scratch_file(self, name: str) -> Path:
         return Path(self._scratch.name) / name
 
-    def _salvage(self, source: Source, problems: list[Problem], error: Exception) -> Source:
-        """Rewrite what Python can still read of a damaged file as a clean event log."""
+    def _rewrite(self, source: Source, problems: list[Problem], error: Exception | None = None) -> Source:
+        """Rewrite what Python can read of a file as a clean event log in scratch space.
+
+        Serves files an engine cannot read itself, and salvages damaged ones
+        (``error`` is why the engine failed on it).
+        """
         found: list[Problem] = []
         if source.format in EVENT_FORMATS:
             events: Iterator = event_lines(source, found)
@@ -245,7 +249,7 @@ class Engine(ABC):
         with open(target, "wb") as out:
             for event in events:
                 out.write(encode_line(event.to_dict()) + b"\n")
-        if not found:
+        if not found and error is not None:
             found.append(Problem(str(source.path), None, _first_line(error)))
         problems.extend(found)
         self._salvaged[str(target)] = str(source.path)

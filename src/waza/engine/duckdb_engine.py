@@ -89,7 +89,7 @@ class DuckDBEngine(Engine):
         )
         first_meta = f"json_extract_string(arg_min(metadata, started_at), {self._paths()})"
         return sql.fill(
-            sql.MERGE_PARTS, parts=" UNION ALL BY NAME ".join(parts), single=single, first_meta=first_meta
+            sql.MERGE_PARTS, parts=" UNION ALL ".join(parts), single=single, first_meta=first_meta
         )
 
     def _session_records_sql(self, sources: list[Source]) -> str:
@@ -118,7 +118,7 @@ class DuckDBEngine(Engine):
                 self._create_tables([source], None)
                 readable.append(source)
             except duckdb.Error as exc:
-                readable.append(self._salvage(source, problems, exc))
+                readable.append(self._rewrite(source, problems, exc))
         return readable
 
     def _explain_bad_rows(self, sources: list[Source]) -> list[Problem]:
@@ -176,10 +176,11 @@ _EMPTY_EVENTS = (
 def _event_scans(sources: list[Source], log_scan: str, parquet_scan: str) -> list[str]:
     """One scan per compression of event-log files, and one for compacted Parquet."""
     logs = [s for s in sources if s.format is Format.EVENTS]
-    scans = [sql.fill(log_scan, files=files, compression=c) for files, c in _groups(logs)]
+    types = sql.DETAIL_EVENT_TYPES
+    scans = [sql.fill(log_scan, files=files, compression=c, types=types) for files, c in _groups(logs)]
     parquet = [sql.literal(str(s.path)) for s in sources if s.format is Format.PARQUET]
     if parquet:
-        scans.append(sql.fill(parquet_scan, files="[" + ", ".join(parquet) + "]"))
+        scans.append(sql.fill(parquet_scan, files="[" + ", ".join(parquet) + "]", types=types))
     return scans
 
 

@@ -77,7 +77,12 @@ SELECT session_id,
 FROM parts SEMI JOIN split USING (session_id)
 GROUP BY session_id
 """
-PARTS_FILES = "SELECT * FROM read_parquet({files})"
+# The columns of a part, in the order SESSION_PARTS gives them.
+PART_COLUMNS = (
+    "session_id, started_at, first_at, end_time, success, skill_name, skill_at, tool_calls, metadata, "
+    "abandoned, limits, events, bad_rows"
+)
+PARTS_FILES = f"SELECT {PART_COLUMNS} FROM read_parquet({{files}})"
 
 EVENT_SCAN = (
     "SELECT * FROM read_json({files}, format = 'newline_delimited', columns = "
@@ -217,20 +222,19 @@ DETAIL_FIELDS = (
     "STRUCT(tool VARCHAR, success VARCHAR, duration_ms VARCHAR, error VARCHAR, model VARCHAR, "
     "tokens JSON, latency_ms VARCHAR, error_type VARCHAR, message VARCHAR)"
 )
+DETAIL_EVENT_TYPES = "('tool.called', 'tool.completed', 'llm.request', 'llm.response', 'error')"
 DETAIL_SCAN = (
     "SELECT session_id, event_type, data FROM read_json({files}, format = 'newline_delimited', "
     "columns = {'timestamp': 'TIMESTAMPTZ', 'event_type': 'VARCHAR', 'session_id': 'VARCHAR', "
     f"'data': '{DETAIL_FIELDS}'}}, compression = '{{compression}}', ignore_errors = true, "
     "maximum_object_size = 268435456) "
-    "WHERE timestamp IS NOT NULL AND event_type IN "
-    "('tool.called', 'tool.completed', 'llm.request', 'llm.response', 'error')"
+    "WHERE timestamp IS NOT NULL AND event_type IN {types}"
 )
 PARQUET_DETAIL_SCAN = (
     "SELECT session_id, event_type, struct_pack(tool := data.tool, success := data.success, "
     "duration_ms := data.duration_ms, error := data.error, model := data.model, tokens := data.tokens, "
     "latency_ms := data.latency_ms, error_type := data.error_type, message := data.message) AS data "
-    "FROM read_parquet({files}) WHERE timestamp IS NOT NULL AND event_type IN "
-    "('tool.called', 'tool.completed', 'llm.request', 'llm.response', 'error')"
+    "FROM read_parquet({files}) WHERE timestamp IS NOT NULL AND event_type IN {types}"
 )
 DETAILS = """
 SELECT event_type,

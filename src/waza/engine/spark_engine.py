@@ -1,0 +1,262 @@
+"""Apache Spark as the engine: the metric SQL of ``sql.py``, transpiled, on a laptop or a cluster.
+
+Spark reads the event log (plain or gzip) and compacted Parquet itself; the
+session-shaped files of earlier versions are turned into an event log by the
+Python reader first. Every figure then comes from the same statements as on
+DuckDB, so both engines give the same report.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+from waza.engine import sql
+from waza.engine.base import Engine, Progress, Rows
+from waza.engine.spark_sql import to_spark
+from waza.errors import WazaError
+from waza.store.compaction import parts_path
+from waza.store.sources import EVENT_FORMATS, Format, Problem, Source
+
+# Every field an event's ``data`` contributes to a figure, read as text: a value
+# of an unexpected type becomes text (JSON for objects), never a rejected line.
+DATA_FIELDS = (
+    "success", "metadata", "limits", "tool", "duration_ms", "error",
+    "model", "tokens", "latency_ms", "error_type", "message",
+)  # fmt: skip
+EVENT_SCHEMA = (
+    "timestamp STRING, event_type STRING, skill_name STRING, session_id STRING, data STRUCT<"
+    + ", ".join(f"{field}: STRING" for field in DATA_FIELDS)
+    + ">"
+)
+_DATA = "named_struct(" + ", ".join(f"'{f}', CAST(data.{f} AS STRING)" for f in DATA_FIELDS) + ") AS data"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Spark's own messages below errors stay out of the terminal.
+_LOG_SETTINGS = Path(__file__).with_name("spark-log4j2.properties")
+
+
+class SparkUnavailableError(WazaError):
+    """PySpark or Java is missing, or the cluster cannot be reached."""
+
+
+def spark_session(master: str | None = None) -> Any:
+    """The process's Spark session (started on first use), set up for telemetry.
+
+    Local mode listens on loopback only; a cluster master is used as given.
+    """
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise SparkUnavailableError(
+            "the Spark engine needs PySpark: pip install 'waza[spark]' (and Java 17 or newer)"
+        ) from None
+    master = master or os.environ.get("WAZA_SPARK_MASTER") or "local[*]"
+    builder = (
+        SparkSession.builder.master(master)
+        .appName("waza")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={_LOG_SETTINGS}")
+    )
+    if master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        builder = (
+            builder.config("spark.driver.host", "127.0.0.1")
+            .config("spark.driver.bindAddress", "127.0.0.1")
+            .config("spark.sql.shuffle.partitions", str(2 * (os.cpu_count() or 1)))
+        )
+    try:
+        session = builder.getOrCreate()
+    except Exception as error:  # the JVM did not start: no Java, or a bad master URL
+        raise SparkUnavailableError(f"cannot start Spark at {master}: {_first_line(error)}") from None
+    return session
+
+
+class SparkEngine(Engine):
+    """Runs the metric queries on Spark, in local mode or on the cluster at ``master``."""
+
+    def __init__(self, *, master: str | None = None):
+        super().__init__()
+        # A session of its own keeps this engine's tables apart from any other's.
+        self._spark = spark_session(master).newSession()
+        self._kept: list[Any] = []
+
+    def close(self) -> None:
+        for frame in self._kept:
+            frame.unpersist()
+        self._kept.clear()
+        super().close()
+
+    # -- loading -----------------------------------------------------------
+
+    def _load(self, sources: list[Source], progress: Progress | None) -> list[Problem]:
+        from py4j.protocol import Py4JJavaError
+        from pyspark.errors import PySparkException
+
+        problems: list[Problem] = []
+        # Earlier versions' session files: the Python reader turns them into an event log.
+        sources = [s if s.format in EVENT_FORMATS else self._rewrite(s, problems) for s in sources]
+        try:
+            self._create_tables(sources)
+        except (Py4JJavaError, PySparkException):
+            # Some file breaks the job as a whole: find it, salvage it, read again.
+            sources = self._isolate(sources, problems)
+            self._create_tables(sources)
+        problems.extend(self._name_bad_lines(sources, self._bad_rows_by_file(sources)))
+        if progress is not None:
+            progress(100.0)
+        return problems
+
+    def _create_tables(self, sources: list[Source]) -> None:
+        # A compacted store keeps its sessions folded; the rest is folded here.
+        folded = [s for s in sources if s.format is Format.PARQUET and parts_path(s.path).exists()]
+        unfolded = [s for s in sources if s not in folded]
+        self._events(unfolded).createOrReplaceTempView("events")
+        parts = []
+        if unfolded or not folded:
+            parts.append(sql.fill(sql.SESSION_PARTS, scan="SELECT * FROM events"))
+        if folded:
+            stored = self._spark.read.parquet(*(_uri(parts_path(s.path)) for s in folded))
+            stored.createOrReplaceTempView("stored_parts")
+            parts.append(f"SELECT {sql.PART_COLUMNS} FROM stored_parts")
+        meta = self._meta("metadata")
+        if len(parts) == 1 and not folded:  # one fold over the whole event log: each part is a session
+            statement = sql.fill(sql.ONE_PART, parts=parts[0], meta=meta)
+        else:
+            single = sql.fill(
+                sql.ONE_PART, parts="SELECT * FROM parts ANTI JOIN split USING (session_id)", meta=meta
+            )
+            statement = sql.fill(
+                sql.MERGE_PARTS,
+                parts=" UNION ALL ".join(parts),
+                single=single,
+                first_meta=self._meta("arg_min(metadata, started_at)"),
+            )
+        self._keep("event_sessions", statement)
+        self._keep("session_records", _NO_RECORDS)
+        self._keep("sessions", self._sessions_statement())
+
+    def _events(self, sources: list[Source]) -> Any:
+        """One frame of the events in the sources, with the file each came from."""
+        logs = [_uri(s.path) for s in sources if s.format is Format.EVENTS]
+        stores = [_uri(s.path) for s in sources if s.format is Format.PARQUET]
+        frames = []
+        if logs or not stores:
+            frame = self._spark.read.schema(EVENT_SCHEMA).option("mode", "PERMISSIVE").json(logs)
+            frames.append(
+                frame.selectExpr(
+                    "try_cast(timestamp AS TIMESTAMP) AS timestamp",
+                    "event_type",
+                    "skill_name",
+                    "session_id",
+                    "data",
+                    "input_file_name() AS filename",
+                )
+            )
+        if stores:
+            frame = self._spark.read.parquet(*stores)
+            frames.append(
+                frame.selectExpr(
+                    "timestamp",
+                    "event_type",
+                    "skill_name",
+                    "session_id",
+                    _DATA,
+                    "input_file_name() AS filename",
+                )
+            )
+        combined = frames[0]
+        for frame in frames[1:]:
+            combined = combined.unionByName(frame)
+        return combined
+
+    def _meta(self, document: str) -> str:
+        """The kept metadata values of a JSON document, as a list in column order."""
+        values = ", ".join(f"json_extract_string({document}, {sql.literal(p)})" for p in self._json_paths())
+        return f"[{values}]"
+
+    def _isolate(self, sources: list[Source], problems: list[Problem]) -> list[Source]:
+        """Read each file alone; one that fails is replaced by what Python can salvage of it."""
+        from py4j.protocol import Py4JJavaError
+        from pyspark.errors import PySparkException
+
+        readable = []
+        for source in sources:
+            try:
+                self._events([source]).count()
+                readable.append(source)
+            except (Py4JJavaError, PySparkException) as error:
+                readable.append(self._rewrite(source, problems, error))
+        return readable
+
+    def _bad_rows_by_file(self, sources: list[Source]) -> dict[str, int]:
+        """Unreadable records per file; the files are read again only when there are some."""
+        (bad_rows,) = self._rows("SELECT coalesce(sum(bad_rows), 0) FROM event_sessions")[1][0]
+        if not bad_rows:
+            return {}
+        self._events(sources).createOrReplaceTempView("all_events")
+        _, rows = self._rows(
+            "SELECT filename, count(*) FROM all_events "
+            "WHERE timestamp IS NULL OR event_type IS NULL OR session_id IS NULL GROUP BY filename"
+        )
+        named = {_local_path(_uri(s.path)): str(s.path) for s in sources}
+        return {named.get(_local_path(uri), uri): count for uri, count in rows}
+
+    # -- running -------------------------------------------------------------
+
+    def _rows(self, statement: str, params: dict[str, object] | None = None) -> Rows:
+        frame = self._spark.sql(to_spark(statement), args=params or None)
+        # Timestamps leave Spark as microseconds since the epoch: exact, and in UTC
+        # whatever zone this process runs in.
+        timestamps = {f.name for f in frame.schema.fields if f.dataType.typeName() == "timestamp"}
+        if timestamps:
+            frame = frame.selectExpr(
+                *(f"unix_micros(`{c}`) AS `{c}`" if c in timestamps else f"`{c}`" for c in frame.columns)
+            )
+        rows = [
+            tuple(
+                _EPOCH + timedelta(microseconds=value) if name in timestamps and value is not None else value
+                for name, value in zip(frame.columns, row, strict=True)
+            )
+            for row in frame.collect()
+        ]
+        return frame.columns, rows
+
+    def _keep(self, name: str, statement: str, params: dict[str, object] | None = None) -> None:
+        frame = self._spark.sql(to_spark(statement), args=params or None).persist()
+        frame.count()  # read now, so that a damaged file shows while loading
+        frame.createOrReplaceTempView(name)
+        self._kept.append(frame)
+
+    def _detail_scan(self) -> str:
+        self._events(self._event_sources).createOrReplaceTempView("detail_events")
+        return (
+            "SELECT session_id, event_type, data FROM detail_events "
+            f"WHERE timestamp IS NOT NULL AND event_type IN {sql.DETAIL_EVENT_TYPES}"
+        )
+
+
+# Spark reads no session-shaped files itself; the sessions view still unions this in.
+_NO_RECORDS = (
+    "SELECT NULL::VARCHAR AS filename, NULL::VARCHAR AS session_id, NULL::TIMESTAMPTZ AS start_time, "
+    "NULL::TIMESTAMPTZ AS end_time, NULL::VARCHAR AS skill_name, NULL::BOOLEAN AS success, "
+    "NULL::BIGINT AS tool_calls, NULL::VARCHAR[] AS meta, true AS bad LIMIT 0"
+)
+
+
+def _uri(path: Path) -> str:
+    """The name Spark reads a local file by (Hadoop takes it as a path, not a URI to decode)."""
+    return str(path.resolve())
+
+
+def _local_path(uri: str) -> str:
+    return unquote(urlparse(uri).path)
+
+
+def _first_line(error: Exception) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__

@@ -1,0 +1,93 @@
+"""Spark and DuckDB give the same JSON report on the same data (Spark in local mode)."""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from tests.analysis.test_details import PRICES
+from waza.cli import main
+from waza.engine.slicing import Slice
+from waza.model import TelemetryEvent, fold_session
+from waza.sample import sample_sessions, write_sample
+from waza.store.compaction import compact
+from waza.store.export import write_export
+from waza.telemetry import RuntimeCollector, TelemetryAnalyzer
+
+
+@pytest.fixture(scope="module")
+def mixed_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every kind of input at once: compacted Parquet, raw and gzip segments, a sampled
+    capture, an export of an earlier version, and a segment with an unreadable line."""
+    root = tmp_path_factory.mktemp("mixed")
+    write_sample(root / "compacted", 500, seed=11, compress=True)
+    compact(root / "compacted")
+    write_sample(root / "raw", 300, seed=12)
+    write_sample(root / "gzip", 200, seed=13, compress=True)
+    with RuntimeCollector(root / "sampled", sample_rate=0.5, keep_errors=True, redact=False) as collector:
+        for n in range(300):
+            sid = collector.start_session(f"prompt {n}", {"user_id": f"u{n % 7}"}, skill_name="azure-cost")
+            collector.record_event(sid, "tool.called", {"tool": "az"})
+            collector.end_session(sid, "out", n % 9 != 0, None if n % 9 != 0 else "quota")
+    exported = (
+        fold_session(events[0]["session_id"], [TelemetryEvent.from_dict(e) for e in events])
+        for events in sample_sessions(150, seed=14)
+    )
+    write_export(exported, root / "export" / "old.json")
+    damaged = next((root / "raw").rglob("*.jsonl"))
+    with open(damaged, "ab") as out:
+        out.write(b'{"timestamp": "2026-11-02T10:00:00+00:00", "event_type": \n')
+    return root
+
+
+def assert_same(duckdb_value: Any, spark_value: Any, where: str = "report") -> None:
+    """Equal, numbers to 1e-9 relative (sums of floats may round differently)."""
+    if isinstance(duckdb_value, dict):
+        assert isinstance(spark_value, dict) and duckdb_value.keys() == spark_value.keys(), where
+        for key in duckdb_value:
+            assert_same(duckdb_value[key], spark_value[key], f"{where}.{key}")
+    elif isinstance(duckdb_value, list):
+        assert isinstance(spark_value, list) and len(duckdb_value) == len(spark_value), where
+        for index, (a, b) in enumerate(zip(duckdb_value, spark_value, strict=True)):
+            assert_same(a, b, f"{where}[{index}]")
+    elif isinstance(duckdb_value, float) and not isinstance(spark_value, bool):
+        assert isinstance(spark_value, int | float), where
+        assert math.isclose(duckdb_value, spark_value, rel_tol=1e-9, abs_tol=1e-12), (
+            where,
+            duckdb_value,
+            spark_value,
+        )
+    else:
+        assert duckdb_value == spark_value, (where, duckdb_value, spark_value)
+
+
+def test_everything_with_details_and_cost(mixed_store: Path) -> None:
+    duck = TelemetryAnalyzer().analyze_paths([mixed_store], details=True, prices=PRICES)
+    spark = TelemetryAnalyzer(engine="spark").analyze_paths([mixed_store], details=True, prices=PRICES)
+    # Every input counted: 500 + 300 + 200 sample sessions, the export, and the sampled capture.
+    assert 1150 < duck["total_sessions"] < 1450
+    assert duck["input"]["problems"] and duck["tools"] and duck["llm"] and duck["errors"]
+    assert_same(duck, spark)
+
+
+def test_breakdown_by_day_in_one_environment(mixed_store: Path) -> None:
+    scope = Slice(by="day", where=(("environment", "production"),), since=datetime(2026, 11, 3, tzinfo=UTC))
+    duck = TelemetryAnalyzer().analyze_paths([mixed_store], scope=scope)
+    spark = TelemetryAnalyzer(engine="spark").analyze_paths([mixed_store], scope=scope)
+    assert duck["total_sessions"] > 0
+    assert_same(duck, spark)
+
+
+def test_cli_on_a_local_master(mixed_store: Path) -> None:
+    """`--master` picks Spark; the JSON printed is DuckDB's, breakdown by a metadata key."""
+    common = ["analyze", str(mixed_store), "--format", "json", "--skill", "azure-deploy", "--by", "environment"]
+    duck = CliRunner().invoke(main, common)
+    spark = CliRunner().invoke(main, [*common, "--master", "local[2]"])
+    assert duck.exit_code == 0 and spark.exit_code == 0, (duck.output, spark.output)
+    assert_same(json.loads(duck.stdout), json.loads(spark.stdout))
