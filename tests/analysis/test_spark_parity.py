@@ -86,7 +86,16 @@ def test_breakdown_by_day_in_one_environment(mixed_store: Path) -> None:
 
 def test_cli_on_a_local_master(mixed_store: Path) -> None:
     """`--master` picks Spark; the JSON printed is DuckDB's, breakdown by a metadata key."""
-    common = ["analyze", str(mixed_store), "--format", "json", "--skill", "azure-deploy", "--by", "environment"]
+    common = [
+        "analyze",
+        str(mixed_store),
+        "--format",
+        "json",
+        "--skill",
+        "azure-deploy",
+        "--by",
+        "environment",
+    ]
     duck = CliRunner().invoke(main, common)
     spark = CliRunner().invoke(main, [*common, "--master", "local[2]"])
     assert duck.exit_code == 0 and spark.exit_code == 0, (duck.output, spark.output)

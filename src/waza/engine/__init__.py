@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from waza.engine.base import Engine
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # engines load on demand: Spark's is heavy, and the store imports this package
+    from waza.engine.base import Engine
 
 ENGINES = ("duckdb", "spark")
 

@@ -131,10 +131,11 @@ class Engine(ABC):
             [Source(scratch, Format.EVENTS, False, scratch.stat().st_size)], None, metadata_keys
         )
 
-    def _sessions_statement(self) -> str:
-        """The sessions table over ``event_sessions`` and ``session_records``."""
+    def _sessions_statement(self, event_sessions: str) -> str:
+        """The sessions table over a query of sessions folded from events and ``session_records``."""
         return sql.fill(
             sql.SESSIONS_VIEW,
+            event_sessions=event_sessions,
             metadata_columns=", ".join(
                 f"meta[{index}] AS {name}" for index, name in enumerate(self._metadata.values(), start=1)
             ),
@@ -153,7 +154,7 @@ class Engine(ABC):
         scope = scope or Slice()
         where = self._condition(scope)
         users = self._metadata.get(scope.user_key, "NULL")
-        breakdown = {None: "NULL", "skill": "skill_name", "day": "(start_time AT TIME ZONE 'UTC')::DATE"}.get(
+        breakdown = {None: "NULL", "skill": "skill_name", "day": "day"}.get(
             scope.by, self._metadata.get(scope.by or "", "NULL")
         )
         figures_sql = sql.fill(
@@ -214,7 +215,7 @@ class Engine(ABC):
         return [dict(zip(columns, row, strict=True)) for row in rows]
 
     def _condition(self, scope: Slice) -> Condition:
-        parts, params = ["true"], {}
+        parts, params = ["counted"], {}
         if scope.skill is not None:
             parts.append("skill_name = $skill")
             params["skill"] = scope.skill

@@ -57,13 +57,13 @@ class DuckDBEngine(Engine):
     def _create_tables(self, sources: list[Source], progress: Progress | None) -> None:
         events = [s for s in sources if s.format in EVENT_FORMATS]
         records = [s for s in sources if s.format not in EVENT_FORMATS]
+        self._keep("session_records", self._session_records_sql(records))
         self._run(
-            "CREATE OR REPLACE TEMP TABLE event_sessions AS " + self._event_sessions_sql(events),
+            "CREATE OR REPLACE TEMP TABLE sessions AS "
+            + self._sessions_statement(self._event_sessions_sql(events)),
             progress,
             sum(source.size for source in events),
         )
-        self._keep("session_records", self._session_records_sql(records))
-        self._keep("sessions", self._sessions_statement())
 
     def _paths(self) -> str:
         """A SQL list of the JSON paths of the metadata keys kept: one parse gives them all."""
@@ -124,7 +124,7 @@ class DuckDBEngine(Engine):
     def _explain_bad_rows(self, sources: list[Source]) -> list[Problem]:
         """Name the line of every unreadable record; only files that have one are re-read."""
         counts = dict(self._con.execute(sql.BAD_RECORD_FILES).fetchall())
-        (bad_rows,) = self._con.execute("SELECT coalesce(sum(bad_rows), 0) FROM event_sessions").fetchone()
+        (bad_rows,) = self._con.execute("SELECT coalesce(sum(bad_rows), 0) FROM sessions").fetchone()
         if bad_rows:  # clean data pays for no second look
             events = [s for s in sources if s.format is Format.EVENTS]
             for files, compression in _groups(events):

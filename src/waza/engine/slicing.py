@@ -37,5 +37,5 @@ class Slice:
 class Condition:
     """A SQL condition and its parameters (values are never spliced into SQL)."""
 
-    sql: str = "true"
+    sql: str = "counted"
     params: dict[str, object] = field(default_factory=dict)

@@ -136,9 +136,8 @@ class SparkEngine(Engine):
                 single=single,
                 first_meta=self._meta("arg_min(metadata, started_at)"),
             )
-        self._keep("event_sessions", statement)
         self._keep("session_records", _NO_RECORDS)
-        self._keep("sessions", self._sessions_statement())
+        self._keep("sessions", self._sessions_statement(statement))
 
     def _events(self, sources: list[Source]) -> Any:
         """One frame of the events in the sources, with the file each came from."""
@@ -195,7 +194,7 @@ class SparkEngine(Engine):
 
     def _bad_rows_by_file(self, sources: list[Source]) -> dict[str, int]:
         """Unreadable records per file; the files are read again only when there are some."""
-        (bad_rows,) = self._rows("SELECT coalesce(sum(bad_rows), 0) FROM event_sessions")[1][0]
+        (bad_rows,) = self._rows("SELECT coalesce(sum(bad_rows), 0) FROM sessions")[1][0]
         if not bad_rows:
             return {}
         self._events(sources).createOrReplaceTempView("all_events")

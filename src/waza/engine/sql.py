@@ -34,7 +34,9 @@ EVENT_COLUMNS = (
 # SESSION_PARTS folds what one store holds (compaction keeps it beside the
 # Parquet it writes), MERGE_PARTS combines the parts of each session. Every
 # part keeps what combining needs: the time of its start, first event, first
-# skill and end.
+# skill and end. A part with both a start and an end is a whole session unless
+# another part of the same id lacks one of them; only those are combined, so a
+# store of whole sessions is read without grouping it again.
 SESSION_PARTS = """
 SELECT session_id,
   min(timestamp) FILTER (WHERE event_type = 'session.started') AS started_at,
@@ -60,7 +62,7 @@ FROM ({parts})
 """
 MERGE_PARTS = """
 WITH parts AS ({parts}),
-  split AS (SELECT session_id FROM parts GROUP BY session_id HAVING count(*) > 1)
+  split AS (SELECT DISTINCT session_id FROM parts WHERE started_at IS NULL OR end_time IS NULL)
 {single}
 UNION ALL
 SELECT session_id,
@@ -129,19 +131,22 @@ FROM (
 )
 """
 
-# The sessions every metric reads. Incomplete sessions have no success and no
-# duration. A sampled session stands for 1/rate sessions, except that with
-# keep_errors every session that did not succeed was kept, so it stands for one.
+# The sessions every metric reads, over the sessions folded from events and those
+# read as records. Incomplete sessions have no success and no duration. A sampled
+# session stands for 1/rate sessions, except that with keep_errors every session
+# that did not succeed was kept, so it stands for one. Groups of unreadable event
+# lines stay in the table, not ``counted``, so that their number needs no second read.
 SESSIONS_VIEW = """
 SELECT *,
   CASE WHEN sample_rate > 0 AND sample_rate < 1 AND NOT (keep_errors AND NOT coalesce(success, false))
        THEN 1 / sample_rate ELSE 1 END AS weight
 FROM (
-  SELECT session_id, start_time, end_time, skill_name,
+  SELECT counted, bad_rows, session_id, start_time, end_time, skill_name,
     CASE WHEN end_time IS NOT NULL THEN coalesce(success, false) END AS success,
     CASE WHEN end_time IS NOT NULL
-         THEN trunc(date_diff('microsecond', start_time, end_time) / 1000)::BIGINT END
+         THEN trunc((epoch_us(end_time) - epoch_us(start_time)) / 1000)::BIGINT END
       AS duration_ms,
+    DATE '1970-01-01' + floor(epoch_us(start_time) / 86400000000)::INTEGER AS day,
     tool_calls::BIGINT AS tool_calls,
     TRY_CAST({sample_rate} AS DOUBLE) AS sample_rate,
     coalesce({keep_errors} = 'true', false) AS keep_errors,
@@ -150,11 +155,12 @@ FROM (
     coalesce(TRY_CAST(limits ->> 'events_dropped' AS BIGINT), 0) AS events_dropped,
     coalesce(TRY_CAST(limits ->> 'values_truncated' AS BIGINT), 0) AS values_truncated
   FROM (
-    SELECT session_id, start_time, end_time, skill_name, success, tool_calls, meta, abandoned, limits
-    FROM event_sessions WHERE events > 0 AND session_id IS NOT NULL
+    SELECT events > 0 AND session_id IS NOT NULL AS counted, bad_rows,
+      session_id, start_time, end_time, skill_name, success, tool_calls, meta, abandoned, limits
+    FROM ({event_sessions})
     UNION ALL
-    SELECT session_id, start_time, end_time, skill_name, success, tool_calls, meta,
-      false AS abandoned, NULL::VARCHAR AS limits
+    SELECT true AS counted, 0 AS bad_rows, session_id, start_time, end_time, skill_name, success, tool_calls,
+      meta, false AS abandoned, NULL::VARCHAR AS limits
     FROM session_records WHERE NOT bad
   )
 )
@@ -199,7 +205,7 @@ GROUP BY GROUPING SETS ((), (skill_name){breakdown_set})
 
 # Sessions per UTC day of their start.
 PER_DAY = """
-SELECT (start_time AT TIME ZONE 'UTC')::DATE AS day, count(*) AS sessions, sum(weight)::DOUBLE AS estimated,
+SELECT day, count(*) AS sessions, sum(weight)::DOUBLE AS estimated,
   count(end_time) AS completed, count(*) FILTER (WHERE success) AS succeeded,
   avg(duration_ms) AS avg_duration_ms, count(DISTINCT {users}) AS users
 FROM sessions WHERE {where}
