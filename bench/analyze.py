@@ -11,11 +11,17 @@ Then, side by side:
   plain-python json.load of the export and a loop over the sessions, as
                earlier waza versions analysed
   waza-parquet (with --compacted) waza on the same sessions after `waza compact`
+  waza-spark   (with --spark) waza with --engine spark, local mode on this machine
+
+With --scaled N, waza also analyses a compacted store of N sessions (see
+scaled_store) on its own, after the side-by-side sizes.
 
 Each line gives the best wall time of three interleaved rounds, sessions per
-second, and the highest peak RSS of this process while a run lasted. Usage:
+second, and the highest peak RSS of this process while a run lasted (for
+waza-spark, with Spark's JVM). Usage:
 
   python bench/analyze.py [--sizes 10000,100000,1000000] [--python-max 100000] [--rounds 3]
+                          [--compacted] [--spark] [--scaled 10000000]
 """
 
 from __future__ import annotations
@@ -39,31 +45,40 @@ import duckdb
 from waza.analysis.analyzer import TelemetryAnalyzer
 from waza.model import SessionTelemetry, TelemetryEvent, fold_session
 from waza.sample import sample_sessions, write_sample
-from waza.store.compaction import compact
+from waza.store.compaction import MANIFEST_SUFFIX, compact, parts_path
 from waza.store.export import write_export
 
 CACHE = Path(__file__).resolve().parent / ".cache"
 SEED = 20261124
 
 
-def rss_bytes() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return 0
+def rss_bytes(pid: int | str = "self", children: bool = False) -> int:
+    """Resident memory of a process, and with ``children`` of all its descendants too."""
+    total = 0
+    try:
+        with open(f"/proc/{pid}/status") as status:
+            total = next((int(line.split()[1]) * 1024 for line in status if line.startswith("VmRSS:")), 0)
+        for task in Path(f"/proc/{pid}/task").iterdir() if children else ():
+            for child in (task / "children").read_text().split():
+                total += rss_bytes(child, children=True)
+    except OSError:  # the process ended meanwhile
+        pass
+    return total
 
 
-def measure(action: Callable[[], Any]) -> tuple[float, int, Any]:
-    """Wall seconds, peak RSS (sampled every 5 ms) and the result of one run."""
+def measure(action: Callable[[], Any], children: bool = False) -> tuple[float, int, Any]:
+    """Wall seconds, peak RSS (sampled every 5 ms) and the result of one run.
+
+    ``children`` counts the memory of child processes too (Spark's JVM).
+    """
     gc.collect()
-    peak = rss_bytes()
+    peak = rss_bytes(children=children)
     running = True
 
     def sample() -> None:
         nonlocal peak
         while running:
-            peak = max(peak, rss_bytes())
+            peak = max(peak, rss_bytes(children=children))
             time.sleep(0.005)
 
     watcher = threading.Thread(target=sample, daemon=True)
@@ -73,7 +88,7 @@ def measure(action: Callable[[], Any]) -> tuple[float, int, Any]:
     elapsed = time.perf_counter() - started
     running = False
     watcher.join()
-    return elapsed, max(peak, rss_bytes()), result
+    return elapsed, max(peak, rss_bytes(children=children)), result
 
 
 def event_log(sessions: int) -> Path:
@@ -102,6 +117,46 @@ def compacted_store(sessions: int) -> Path:
     return folder
 
 
+def scaled_store(sessions: int) -> Path:
+    """A compacted store of ``sessions`` sessions: the 10^6 compacted store written
+    again and again, each copy with its own session ids, as compaction writes it.
+
+    Generating and compacting 10^7 sessions from scratch takes about an hour on a
+    2-core machine; copies take a minute and exercise the reader the same way.
+    """
+    base_size = 1_000_000
+    folder = CACHE / f"compacted-{sessions}"
+    if not (folder / ".complete").exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        base = compacted_store(base_size) / "compacted"
+        print(
+            f"  writing {sessions // base_size} copies of the compacted store ...",
+            file=sys.stderr,
+            flush=True,
+        )
+        con = duckdb.connect()
+        con.execute("SET TimeZone = 'UTC'")
+        for copy in range(sessions // base_size):
+            for events in sorted(base.glob("date=*/events-*.parquet")):
+                name = events.name.removesuffix(".parquet") + f"{copy:03d}"
+                target = folder / "compacted" / events.parent.name
+                target.mkdir(parents=True, exist_ok=True)
+                for prefix, source in (("events", events), ("sessions", parts_path(events))):
+                    con.execute(
+                        f"COPY (SELECT * REPLACE (session_id || '-{copy}' AS session_id) "
+                        f"FROM read_parquet('{source}', hive_partitioning = false)) "
+                        f"TO '{target / name.replace('events', prefix, 1)}.parquet' "
+                        "(FORMAT parquet, COMPRESSION zstd)"
+                    )
+                manifest = json.loads(
+                    events.with_name(events.name.replace(".parquet", MANIFEST_SUFFIX)).read_text()
+                )
+                (target / f"{name}{MANIFEST_SUFFIX}").write_text(json.dumps(manifest | {"segments": []}))
+        con.close()
+        (folder / ".complete").touch()
+    return folder
+
+
 def export_file(sessions: int) -> Path:
     path = CACHE / f"export-{sessions}.json"
     if not path.exists():
@@ -114,8 +169,8 @@ def export_file(sessions: int) -> Path:
     return path
 
 
-def run_waza(folder: Path) -> tuple[int, float]:
-    report = TelemetryAnalyzer().analyze_paths([folder])
+def run_waza(folder: Path, engine: str = "duckdb") -> tuple[int, float]:
+    report = TelemetryAnalyzer(engine=engine).analyze_paths([folder])
     return report["total_sessions"], report["metrics"]["success_rate"]
 
 
@@ -181,6 +236,8 @@ def main() -> None:
     parser.add_argument(
         "--compacted", action="store_true", help="also time waza on the store after `waza compact`"
     )
+    parser.add_argument("--spark", action="store_true", help="also time waza --engine spark (local mode)")
+    parser.add_argument("--scaled", type=int, help="then time waza alone on a compacted store this large")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     CACHE.mkdir(exist_ok=True)
@@ -201,25 +258,37 @@ def main() -> None:
             runs["plain-python"] = functools.partial(run_plain_python, export_file(size))
         if args.compacted:
             runs["waza-parquet"] = functools.partial(run_waza, compacted_store(size))
+        if args.spark:
+            runs["waza-spark"] = functools.partial(run_waza, folder, "spark")
         run_duckdb(folder)  # warm the page cache, so no run pays for the first read
         results: dict[str, tuple[float, int]] = {}
         answers = {}
         # Rounds interleave the engines so a noisy moment hits them alike; each keeps its best.
         for _ in range(args.rounds):
             for name, action in runs.items():
-                wall, peak, answers[name] = measure(action)
+                wall, peak, answers[name] = measure(action, children=name == "waza-spark")
                 best = results.get(name)
                 results[name] = (min(wall, best[0]), max(peak, best[1])) if best else (wall, peak)
         assert len({count for count, _ in answers.values()}) == 1, answers
-        base = results["waza"][0]
         for name, (wall, peak) in results.items():
-            print(
-                f"{size:>10,} {name:<13} {wall:>8.2f} {size / wall:>12,.0f} "
-                f"{peak / 2**20:>8,.0f}MB {wall / base:>7.2f}x",
-                flush=True,
-            )
+            report_line(size, name, wall, peak, results["waza"][0])
+        print()
+    if args.scaled:
+        store = scaled_store(args.scaled)
+        runs_alone = [measure(functools.partial(run_waza, store)) for _ in range(args.rounds)]
+        assert {answer[0] for _, _, answer in runs_alone} == {args.scaled}
+        wall = min(wall for wall, _, _ in runs_alone)
+        report_line(args.scaled, "waza-parquet", wall, max(peak for _, peak, _ in runs_alone), None)
         print()
     print("'vs waza' is each run's wall time over waza's: above 1 means slower than waza.")
+
+
+def report_line(size: int, name: str, wall: float, peak: int, base: float | None) -> None:
+    ratio = f"{wall / base:>7.2f}x" if base else f"{'-':>8}"
+    print(
+        f"{size:>10,} {name:<13} {wall:>8.2f} {size / wall:>12,.0f} {peak / 2**20:>8,.0f}MB {ratio}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from typing import Any
 from waza.analysis.details import Prices, detail_sections
 from waza.analysis.report import build_report
 from waza.engine import open_engine
+from waza.engine.base import Engine
 from waza.engine.slicing import Slice
 from waza.errors import UnreadableInputError
 from waza.model import SessionTelemetry
@@ -27,12 +28,24 @@ class TelemetryAnalyzer:
 
     ``engine`` is ``"duckdb"`` (in this process, the default) or ``"spark"``
     (local mode, or the cluster at ``master``); both give the same report.
+    ``memory_limit`` bounds DuckDB's memory (default 768MB); beyond it, it spills to disk.
     """
 
-    def __init__(self, *, strict: bool = False, engine: str = "duckdb", master: str | None = None):
+    def __init__(
+        self,
+        *,
+        strict: bool = False,
+        engine: str = "duckdb",
+        master: str | None = None,
+        memory_limit: str | None = None,
+    ):
         self.strict = strict
         self.engine = engine
         self.master = master
+        self.memory_limit = memory_limit
+
+    def _engine(self) -> Engine:
+        return open_engine(self.engine, master=self.master, memory_limit=self.memory_limit)
 
     def analyze_file(
         self, path: PathLike, skill_filter: str | None = None, *, scope: Slice | None = None
@@ -62,7 +75,7 @@ class TelemetryAnalyzer:
         sources, problems = discover(paths)
         if self.strict and problems:
             raise UnreadableInputError(str(problems[0]))
-        with open_engine(self.engine, master=self.master) as engine:
+        with self._engine() as engine:
             problems += engine.load_sources(sources, progress, scope.metadata_keys)
             if self.strict and problems:
                 raise UnreadableInputError(str(problems[0]))
@@ -82,7 +95,7 @@ class TelemetryAnalyzer:
     ) -> dict[str, Any]:
         """Analyse sessions held in memory, with the same definitions as files."""
         scope = _scoped(scope, skill_filter)
-        with open_engine(self.engine, master=self.master) as engine:
+        with self._engine() as engine:
             engine.load_sessions(sessions, scope.metadata_keys)
             summary = engine.summary(scope)
         return build_report(summary, scope=scope)

@@ -87,6 +87,11 @@ def _progress(console: Console) -> Iterator[Callable[[float], None] | None]:
 @click.option(
     "--master", help="Spark master URL (default local[*], or $WAZA_SPARK_MASTER); implies --engine spark."
 )
+@click.option(
+    "--memory-limit",
+    metavar="SIZE",
+    help="Memory DuckDB may use before spilling to disk, e.g. 4GB (default 768MB).",
+)
 @friendly_errors
 def analyze(
     paths: tuple[Path, ...],
@@ -104,13 +109,16 @@ def analyze(
     prices: Path | None,
     engine: str,
     master: str | None,
+    memory_limit: str | None,
 ) -> None:
     """Analyse telemetry files or folders (any mix of supported formats)."""
     scope = Slice(skill=skill, since=since, until=until, where=where, by=by, user_key=users_key, top=top)
     stderr = Console(stderr=True, soft_wrap=True)
     with _progress(stderr) as progress:
         price_table = load_prices(prices) if prices else None
-        analyzer = TelemetryAnalyzer(strict=strict, engine="spark" if master else engine, master=master)
+        analyzer = TelemetryAnalyzer(
+            strict=strict, engine="spark" if master else engine, master=master, memory_limit=memory_limit
+        )
         report = analyzer.analyze_paths(
             paths, progress=progress, scope=scope, details=details, prices=price_table
         )

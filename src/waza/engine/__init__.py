@@ -10,12 +10,14 @@ if TYPE_CHECKING:  # engines load on demand: Spark's is heavy, and the store imp
 ENGINES = ("duckdb", "spark")
 
 
-def open_engine(name: str = "duckdb", *, master: str | None = None) -> Engine:
-    """The engine called ``name``: DuckDB in this process, or Spark at ``master``."""
+def open_engine(
+    name: str = "duckdb", *, master: str | None = None, memory_limit: str | None = None
+) -> Engine:
+    """DuckDB in this process (within ``memory_limit``), or Spark at ``master``."""
     if name == "duckdb":
         from waza.engine.duckdb_engine import DuckDBEngine
 
-        return DuckDBEngine()
+        return DuckDBEngine(memory_limit=memory_limit)
     if name == "spark":
         from waza.engine.spark_engine import SparkEngine
 

@@ -9,8 +9,13 @@ import duckdb
 
 from waza.engine import sql
 from waza.engine.base import Engine, Progress, Rows
+from waza.errors import WazaError
 from waza.store.compaction import parts_path
 from waza.store.sources import EVENT_FORMATS, Format, Problem, Source
+
+# What DuckDB may hold in memory before it spills to scratch space: with the
+# interpreter and the report around it, an analysis stays under 1 GB.
+DEFAULT_MEMORY_LIMIT = "768MB"
 
 
 class DuckDBEngine(Engine):
@@ -23,8 +28,10 @@ class DuckDBEngine(Engine):
         self._con.execute("SET TimeZone = 'UTC'")
         if threads:
             self._con.execute(f"SET threads = {int(threads)}")
-        if memory_limit:
-            self._con.execute("SET memory_limit = ?", [memory_limit])
+        try:
+            self._con.execute("SET memory_limit = ?", [memory_limit or DEFAULT_MEMORY_LIMIT])
+        except duckdb.Error:
+            raise WazaError(f"not a memory size: {memory_limit!r} (try 2GB or 512MB)") from None
         self._con.execute("SET preserve_insertion_order = false")
         self._con.execute("SET temp_directory = ?", [str(self._scratch_file("spill"))])
 

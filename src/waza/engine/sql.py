@@ -15,8 +15,15 @@ def literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
+# The longest line a JSON scan takes whole. DuckDB reserves buffers of twice
+# this per thread, so it stays modest; a file with a longer line is read by
+# the Python reader instead.
+MAX_LINE_BYTES = 16 * 2**20
+
+
 def fill(template: str, **values: object) -> str:
     """Replace ``{name}`` placeholders by the given values, touching no other brace."""
+    values = {"max_line": MAX_LINE_BYTES, **values}
     return re.sub(
         r"\{(\w+)\}", lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(0), template
     )
@@ -89,7 +96,7 @@ PARTS_FILES = f"SELECT {PART_COLUMNS} FROM read_parquet({{files}})"
 EVENT_SCAN = (
     "SELECT * FROM read_json({files}, format = 'newline_delimited', columns = "
     + EVENT_COLUMNS
-    + ", compression = '{compression}', ignore_errors = true, maximum_object_size = 268435456)"
+    + ", compression = '{compression}', ignore_errors = true, maximum_object_size = {max_line})"
 )
 
 # Events compacted to Parquet, with the same columns as the event-log scan.
@@ -103,7 +110,7 @@ PARQUET_SCAN = (
 SESSION_LINES_SCAN = (
     "SELECT filename, json AS s FROM read_json_objects({files}, "
     "format = 'newline_delimited', compression = '{compression}', ignore_errors = true, "
-    "filename = true, maximum_object_size = 268435456)"
+    "filename = true, maximum_object_size = {max_line})"
 )
 SESSION_DOCUMENT_SCAN = """
 SELECT filename, unnest(json_extract(CASE WHEN json_type(doc) = 'ARRAY' THEN doc
@@ -170,7 +177,7 @@ FROM (
 BAD_EVENT_FILES = """
 SELECT filename, count(*) FROM read_json({files}, format = 'newline_delimited',
   columns = {'timestamp': 'TIMESTAMPTZ', 'event_type': 'VARCHAR', 'session_id': 'VARCHAR'},
-  compression = '{compression}', ignore_errors = true, filename = true, maximum_object_size = 268435456)
+  compression = '{compression}', ignore_errors = true, filename = true, maximum_object_size = {max_line})
 WHERE timestamp IS NULL OR event_type IS NULL OR session_id IS NULL
 GROUP BY filename
 """
@@ -233,7 +240,7 @@ DETAIL_SCAN = (
     "SELECT session_id, event_type, data FROM read_json({files}, format = 'newline_delimited', "
     "columns = {'timestamp': 'TIMESTAMPTZ', 'event_type': 'VARCHAR', 'session_id': 'VARCHAR', "
     f"'data': '{DETAIL_FIELDS}'}}, compression = '{{compression}}', ignore_errors = true, "
-    "maximum_object_size = 268435456) "
+    "maximum_object_size = {max_line}) "
     "WHERE timestamp IS NOT NULL AND event_type IN {types}"
 )
 PARQUET_DETAIL_SCAN = (

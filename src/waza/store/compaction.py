@@ -113,7 +113,7 @@ def _scan(files: list[Path]) -> str:
         f"read_json([{names}], format = 'newline_delimited', compression = 'gzip', "
         "columns = {'timestamp': 'TIMESTAMPTZ', 'event_type': 'VARCHAR', 'skill_name': 'VARCHAR', "
         "'data': 'JSON', 'session_id': 'VARCHAR'}, ignore_errors = true, filename = true, "
-        "maximum_object_size = 268435456)"
+        f"maximum_object_size = {sql.MAX_LINE_BYTES})"
     )
 
 
