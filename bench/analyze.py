@@ -13,8 +13,9 @@ Then, side by side:
   waza-parquet (with --compacted) waza on the same sessions after `waza compact`
   waza-spark   (with --spark) waza with --engine spark, local mode on this machine
 
-With --scaled N, waza also analyses a compacted store of N sessions (see
-scaled_store) on its own, after the side-by-side sizes.
+With --scaled N (a multiple of 10^6), waza then analyses the raw event log and
+the compacted store of N sessions side by side (see BASE_SIZE for how they
+are made); with --scaled-raw 0 the compacted store only.
 
 Each line gives the best wall time of three interleaved rounds, sessions per
 second, and the highest peak RSS of this process while a run lasted (for
@@ -67,7 +68,7 @@ def rss_bytes(pid: int | str = "self", children: bool = False) -> int:
 
 
 def measure(action: Callable[[], Any], children: bool = False) -> tuple[float, int, Any]:
-    """Wall seconds, peak RSS (sampled every 5 ms) and the result of one run.
+    """Wall seconds, peak RSS (sampled every 5 ms, or 100 ms with children) and the result of one run.
 
     ``children`` counts the memory of child processes too (Spark's JVM).
     """
@@ -79,7 +80,7 @@ def measure(action: Callable[[], Any], children: bool = False) -> tuple[float, i
         nonlocal peak
         while running:
             peak = max(peak, rss_bytes(children=children))
-            time.sleep(0.005)
+            time.sleep(0.1 if children else 0.005)  # walking the JVM's threads costs CPU
 
     watcher = threading.Thread(target=sample, daemon=True)
     watcher.start()
@@ -117,26 +118,46 @@ def compacted_store(sessions: int) -> Path:
     return folder
 
 
-def scaled_store(sessions: int) -> Path:
-    """A compacted store of ``sessions`` sessions: the 10^6 compacted store written
-    again and again, each copy with its own session ids, as compaction writes it.
+# Stores beyond 10^6 sessions are the 10^6 sample again and again, each copy
+# with its own session ids (suffix "-<copy>"): generating and compacting 10^7
+# sessions from scratch takes over an hour on a 2-core machine, copies minutes.
+BASE_SIZE = 1_000_000
 
-    Generating and compacting 10^7 sessions from scratch takes about an hour on a
-    2-core machine; copies take a minute and exercise the reader the same way.
-    """
-    base_size = 1_000_000
+
+def scaled_event_log(sessions: int) -> Path:
+    """The raw event log of ``sessions`` sessions, as copies of the 10^6 one."""
+    folder = CACHE / f"events-{sessions}"
+    if not (folder / ".complete").exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        base = event_log(BASE_SIZE)
+        print(f"  writing {sessions // BASE_SIZE} copies of the event log ...", file=sys.stderr, flush=True)
+        for copy in range(sessions // BASE_SIZE):
+            for segment in sorted(base.rglob("*.jsonl")):
+                target = folder / segment.relative_to(base).with_name(f"{segment.stem}-{copy}.jsonl")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                with open(segment, "rb") as source, open(target, "wb") as out:
+                    # Every line of the log ends with its session id.
+                    while chunk := source.read(1 << 26) + source.readline():
+                        out.write(chunk.replace(b'"}\n', f'-{copy}"}}\n'.encode()))
+        (folder / ".complete").touch()
+    return folder
+
+
+def scaled_store(sessions: int) -> Path:
+    """The compacted store of ``sessions`` sessions: the compacted 10^6 store in
+    copies with the same session ids as ``scaled_event_log``, as compaction writes it."""
     folder = CACHE / f"compacted-{sessions}"
     if not (folder / ".complete").exists():
         shutil.rmtree(folder, ignore_errors=True)
-        base = compacted_store(base_size) / "compacted"
+        base = compacted_store(BASE_SIZE) / "compacted"
         print(
-            f"  writing {sessions // base_size} copies of the compacted store ...",
+            f"  writing {sessions // BASE_SIZE} copies of the compacted store ...",
             file=sys.stderr,
             flush=True,
         )
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'")
-        for copy in range(sessions // base_size):
+        for copy in range(sessions // BASE_SIZE):
             for events in sorted(base.glob("date=*/events-*.parquet")):
                 name = events.name.removesuffix(".parquet") + f"{copy:03d}"
                 target = folder / "compacted" / events.parent.name
@@ -237,7 +258,8 @@ def main() -> None:
         "--compacted", action="store_true", help="also time waza on the store after `waza compact`"
     )
     parser.add_argument("--spark", action="store_true", help="also time waza --engine spark (local mode)")
-    parser.add_argument("--scaled", type=int, help="then time waza alone on a compacted store this large")
+    parser.add_argument("--scaled", type=int, help="then time waza on a store this large, made of copies")
+    parser.add_argument("--scaled-raw", type=int, default=1, help="0: the scaled compacted store only")
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     CACHE.mkdir(exist_ok=True)
@@ -274,11 +296,18 @@ def main() -> None:
             report_line(size, name, wall, peak, results["waza"][0])
         print()
     if args.scaled:
-        store = scaled_store(args.scaled)
-        runs_alone = [measure(functools.partial(run_waza, store)) for _ in range(args.rounds)]
-        assert {answer[0] for _, _, answer in runs_alone} == {args.scaled}
-        wall = min(wall for wall, _, _ in runs_alone)
-        report_line(args.scaled, "waza-parquet", wall, max(peak for _, peak, _ in runs_alone), None)
+        runs = {"waza-parquet": functools.partial(run_waza, scaled_store(args.scaled))}
+        if args.scaled_raw:
+            runs = {"waza": functools.partial(run_waza, scaled_event_log(args.scaled))} | runs
+        results = {}
+        for _ in range(args.rounds):
+            for name, action in runs.items():
+                wall, peak, (count, _) = measure(action)
+                assert count == args.scaled, count
+                best = results.get(name)
+                results[name] = (min(wall, best[0]), max(peak, best[1])) if best else (wall, peak)
+        for name, (wall, peak) in results.items():
+            report_line(args.scaled, name, wall, peak, results.get("waza", (None,))[0])
         print()
     print("'vs waza' is each run's wall time over waza's: above 1 means slower than waza.")
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import math
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -100,3 +102,32 @@ def test_cli_on_a_local_master(mixed_store: Path) -> None:
     spark = CliRunner().invoke(main, [*common, "--master", "local[2]"])
     assert duck.exit_code == 0 and spark.exit_code == 0, (duck.output, spark.output)
     assert_same(json.loads(duck.stdout), json.loads(spark.stdout))
+
+
+def test_object_store_prefix(tmp_path: Path) -> None:
+    """A store named by URL is listed through Spark's file systems, with the same rules
+    as a local folder: Parquet without a manifest, a segment beside its gzip copy and
+    hidden files are left out; other files are reported. file:// stands in for s3a://."""
+    store = tmp_path / "store"
+    write_sample(store, 300, seed=21, compress=True)
+    compact(store)
+    write_sample(store, 200, seed=22, compress=True)
+    segment = next(store.glob("date=*/*.jsonl.gz"))
+    segment.with_suffix("").write_bytes(gzip.decompress(segment.read_bytes()))  # a crash before unlink
+    committed = next(store.glob("compacted/date=*/events-*.parquet"))
+    shutil.copy(committed, committed.with_name("events-0123456789abcdef.parquet"))  # never committed
+    (store / ".hidden.jsonl").write_text("not telemetry\n")
+    duck = TelemetryAnalyzer().analyze_paths([store])
+    (store / "notes.txt").write_text("not telemetry\n")
+    spark = TelemetryAnalyzer(engine="spark").analyze_paths([store.as_uri()])
+    assert duck["total_sessions"] == 500 and not duck["input"]["problems"]
+    (stray,) = spark["input"].pop("problems")
+    assert stray["path"].endswith("/notes.txt")
+    duck["input"].pop("problems")
+    assert_same(duck, spark)
+
+
+def test_prefix_needs_spark() -> None:
+    result = CliRunner().invoke(main, ["analyze", "s3a://bucket/telemetry"])
+    assert result.exit_code == 1
+    assert "object-store prefix: analyse it with --engine spark" in result.output

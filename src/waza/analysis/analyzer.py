@@ -15,7 +15,7 @@ from waza.engine.base import Engine
 from waza.engine.slicing import Slice
 from waza.errors import UnreadableInputError
 from waza.model import SessionTelemetry
-from waza.store.sources import discover
+from waza.store.sources import discover, is_url
 from waza.tasks.eval_input import to_eval_input
 
 log = logging.getLogger("waza.telemetry")
@@ -68,14 +68,22 @@ class TelemetryAnalyzer:
     ) -> dict[str, Any]:
         """Analyse files and folders; ``scope`` selects and breaks down sessions.
 
+        A path may also be an object-store prefix (``s3a://bucket/telemetry``),
+        which the Spark engine lists and reads.
+
         ``details`` adds figures per tool, per LLM model (costed with ``prices``)
         and per error type, at the price of reading the event log a second time.
         """
         scope = _scoped(scope, skill_filter)
-        sources, problems = discover(paths)
-        if self.strict and problems:
-            raise UnreadableInputError(str(problems[0]))
+        paths = list(paths)
+        sources, problems = discover([p for p in paths if not is_url(p)])
         with self._engine() as engine:
+            for url in (p for p in paths if is_url(p)):
+                found, missing = engine.list_prefix(str(url))
+                sources += found
+                problems += missing
+            if self.strict and problems:
+                raise UnreadableInputError(str(problems[0]))
             problems += engine.load_sources(sources, progress, scope.metadata_keys)
             if self.strict and problems:
                 raise UnreadableInputError(str(problems[0]))

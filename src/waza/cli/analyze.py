@@ -42,7 +42,7 @@ def _progress(console: Console) -> Iterator[Callable[[float], None] | None]:
 
 
 @click.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True)
 @click.option("--skill", help="Only sessions of this skill.")
 @click.option(
     "-o",
@@ -94,7 +94,7 @@ def _progress(console: Console) -> Iterator[Callable[[float], None] | None]:
 )
 @friendly_errors
 def analyze(
-    paths: tuple[Path, ...],
+    paths: tuple[str, ...],
     skill: str | None,
     output: Path | None,
     output_format: str,
@@ -111,7 +111,10 @@ def analyze(
     master: str | None,
     memory_limit: str | None,
 ) -> None:
-    """Analyse telemetry files or folders (any mix of supported formats)."""
+    """Analyse telemetry files or folders (any mix of supported formats).
+
+    With --engine spark, a path may be an object-store prefix such as s3a://bucket/telemetry.
+    """
     scope = Slice(skill=skill, since=since, until=until, where=where, by=by, user_key=users_key, top=top)
     stderr = Console(stderr=True, soft_wrap=True)
     with _progress(stderr) as progress:

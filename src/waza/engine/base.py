@@ -18,6 +18,7 @@ from typing import Any
 
 from waza.engine import sql
 from waza.engine.slicing import DEFAULT_USER_KEY, Condition, Slice
+from waza.errors import WazaError
 from waza.model import SessionTelemetry, session_events
 from waza.store.codec import encode_line
 from waza.store.reader import event_lines, session_records
@@ -97,6 +98,10 @@ class Engine(ABC):
         """Keep the result of a statement as a table later statements read."""
 
     # -- loading -----------------------------------------------------------
+
+    def list_prefix(self, url: str) -> tuple[list[Source], list[Problem]]:
+        """The telemetry files under an object-store prefix, for engines that read such stores."""
+        raise WazaError(f"{url} is an object-store prefix: analyse it with --engine spark")
 
     def load_sources(
         self,
@@ -262,6 +267,9 @@ class Engine(ABC):
         for source in sources:
             bad = counts.get(str(source.path))
             if not bad or str(source.path) in self._salvaged:
+                continue
+            if source.url:  # out of the Python reader's reach: counted, not located
+                problems.append(Problem(source.url, None, f"{bad} unreadable records"))
                 continue
             found: list[Problem] = []
             records = (

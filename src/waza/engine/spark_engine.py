@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlparse
 
 from waza.engine import sql
 from waza.engine.base import Engine, Progress, Rows
+from waza.engine.object_store import list_prefix
 from waza.engine.spark_sql import to_spark
 from waza.errors import WazaError
 from waza.store.compaction import parts_path
@@ -84,6 +85,7 @@ class SparkEngine(Engine):
         # A session of its own keeps this engine's tables apart from any other's.
         self._spark = spark_session(master).newSession()
         self._kept: list[Any] = []
+        self._listed: set[str] = set()  # files seen under object-store prefixes
 
     def close(self) -> None:
         for frame in self._kept:
@@ -92,6 +94,11 @@ class SparkEngine(Engine):
         super().close()
 
     # -- loading -----------------------------------------------------------
+
+    def list_prefix(self, url: str) -> tuple[list[Source], list[Problem]]:
+        sources, problems, listed = list_prefix(self._spark, url)
+        self._listed |= listed
+        return sources, problems
 
     def _load(self, sources: list[Source], progress: Progress | None) -> list[Problem]:
         from py4j.protocol import Py4JJavaError
@@ -113,14 +120,14 @@ class SparkEngine(Engine):
 
     def _create_tables(self, sources: list[Source]) -> None:
         # A compacted store keeps its sessions folded; the rest is folded here.
-        folded = [s for s in sources if s.format is Format.PARQUET and parts_path(s.path).exists()]
+        folded = [s for s in sources if s.format is Format.PARQUET and self._has_parts(s)]
         unfolded = [s for s in sources if s not in folded]
         self._events(unfolded).createOrReplaceTempView("events")
         parts = []
         if unfolded or not folded:
             parts.append(sql.fill(sql.SESSION_PARTS, scan="SELECT * FROM events"))
         if folded:
-            stored = self._spark.read.parquet(*(_uri(parts_path(s.path)) for s in folded))
+            stored = self._spark.read.parquet(*(_parts_name(s) for s in folded))
             stored.createOrReplaceTempView("stored_parts")
             parts.append(f"SELECT {sql.PART_COLUMNS} FROM stored_parts")
         meta = self._meta("metadata")
@@ -141,8 +148,8 @@ class SparkEngine(Engine):
 
     def _events(self, sources: list[Source]) -> Any:
         """One frame of the events in the sources, with the file each came from."""
-        logs = [_uri(s.path) for s in sources if s.format is Format.EVENTS]
-        stores = [_uri(s.path) for s in sources if s.format is Format.PARQUET]
+        logs = [_uri(s) for s in sources if s.format is Format.EVENTS]
+        stores = [_uri(s) for s in sources if s.format is Format.PARQUET]
         frames = []
         if logs or not stores:
             frame = self._spark.read.schema(EVENT_SCHEMA).option("mode", "PERMISSIVE").json(logs)
@@ -173,6 +180,11 @@ class SparkEngine(Engine):
             combined = combined.unionByName(frame)
         return combined
 
+    def _has_parts(self, source: Source) -> bool:
+        if source.url:
+            return _parts_name(source) in self._listed
+        return parts_path(source.path).exists()
+
     def _meta(self, document: str) -> str:
         """The kept metadata values of a JSON document, as a list in column order."""
         values = ", ".join(f"json_extract_string({document}, {sql.literal(p)})" for p in self._json_paths())
@@ -189,7 +201,10 @@ class SparkEngine(Engine):
                 self._events([source]).count()
                 readable.append(source)
             except (Py4JJavaError, PySparkException) as error:
-                readable.append(self._rewrite(source, problems, error))
+                if source.url:  # out of the Python reader's reach
+                    problems.append(Problem(source.url, None, f"cannot read: {_first_line(error)}"))
+                else:
+                    readable.append(self._rewrite(source, problems, error))
         return readable
 
     def _bad_rows_by_file(self, sources: list[Source]) -> dict[str, int]:
@@ -202,8 +217,8 @@ class SparkEngine(Engine):
             "SELECT filename, count(*) FROM all_events "
             "WHERE timestamp IS NULL OR event_type IS NULL OR session_id IS NULL GROUP BY filename"
         )
-        named = {_local_path(_uri(s.path)): str(s.path) for s in sources}
-        return {named.get(_local_path(uri), uri): count for uri, count in rows}
+        named = {_same_file(_uri(s)): str(s.path) for s in sources}
+        return {named.get(_same_file(uri), uri): count for uri, count in rows}
 
     # -- running -------------------------------------------------------------
 
@@ -247,13 +262,23 @@ _NO_RECORDS = (
 )
 
 
-def _uri(path: Path) -> str:
-    """The name Spark reads a local file by (Hadoop takes it as a path, not a URI to decode)."""
-    return str(path.resolve())
+def _uri(source: Source) -> str:
+    """The name Spark reads a file by (Hadoop takes a local one as a path, not a URI to decode)."""
+    return source.url or str(source.path.resolve())
 
 
-def _local_path(uri: str) -> str:
-    return unquote(urlparse(uri).path)
+def _parts_name(source: Source) -> str:
+    """The session parts beside a compacted events file."""
+    if source.url:
+        folder, leaf = source.url.rsplit("/", 1)
+        return f"{folder}/sessions-{leaf.removeprefix('events-')}"
+    return str(parts_path(source.path).resolve())
+
+
+def _same_file(name: str) -> str:
+    """One spelling of a file's name, whether Spark gives it as a path or a URI."""
+    parts = urlparse(name)
+    return parts.netloc + unquote(parts.path)
 
 
 def _first_line(error: Exception) -> str:

@@ -38,10 +38,16 @@ EVENT_FORMATS = (Format.EVENTS, Format.PARQUET)  # formats holding events, not s
 
 @dataclass(frozen=True)
 class Source:
-    path: Path
+    path: Path  # for a file in an object store, the path part of its URL
     format: Format
     compressed: bool
     size: int
+    url: str | None = None  # set for files in an object store, which only Spark reads
+
+
+def is_url(path: str | os.PathLike[str]) -> bool:
+    """Whether a path names an object-store prefix (s3a://, gs://, abfss://, hdfs://, file://)."""
+    return isinstance(path, str) and "://" in path
 
 
 @dataclass(frozen=True)
