@@ -131,3 +131,14 @@ def test_prefix_needs_spark() -> None:
     result = CliRunner().invoke(main, ["analyze", "s3a://bucket/telemetry"])
     assert result.exit_code == 1
     assert "object-store prefix: analyse it with --engine spark" in result.output
+
+
+def test_compacted_store_alone(tmp_path: Path) -> None:
+    """Only compacted Parquet, with details: the sessions come from the parts compaction folded."""
+    write_sample(tmp_path, 400, seed=31, compress=True)
+    compact(tmp_path)
+    assert not list(tmp_path.glob("date=*/*.jsonl*"))
+    duck = TelemetryAnalyzer().analyze_paths([tmp_path], details=True)
+    spark = TelemetryAnalyzer(engine="spark").analyze_paths([tmp_path], details=True)
+    assert duck["total_sessions"] == 400
+    assert_same(duck, spark)

@@ -136,6 +136,27 @@ class Engine(ABC):
             [Source(scratch, Format.EVENTS, False, scratch.stat().st_size)], None, metadata_keys
         )
 
+    def _fold(self, events: str | None, stored_parts: str | None) -> str:
+        """Sessions from a query of events to fold and one of parts compaction folded (either may be None)."""
+        parts = [sql.fill(sql.SESSION_PARTS, scan=events)] if events is not None else []
+        if stored_parts is None:  # one fold over the whole event log: each part is a session
+            return sql.fill(sql.ONE_PART, parts=parts[0], meta=self._meta("metadata"))
+        single = sql.fill(
+            sql.ONE_PART,
+            parts="SELECT * FROM parts ANTI JOIN split USING (session_id)",
+            meta=self._meta("metadata"),
+        )
+        return sql.fill(
+            sql.MERGE_PARTS,
+            parts=" UNION ALL ".join([*parts, stored_parts]),
+            single=single,
+            first_meta=self._meta("arg_min(metadata, started_at)"),
+        )
+
+    @abstractmethod
+    def _meta(self, document: str) -> str:
+        """The kept metadata values of a JSON document, as a list in column order."""
+
     def _sessions_statement(self, event_sessions: str) -> str:
         """The sessions table over a query of sessions folded from events and ``session_records``."""
         return sql.fill(

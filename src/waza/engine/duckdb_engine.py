@@ -73,31 +73,24 @@ class DuckDBEngine(Engine):
         )
 
     def _paths(self) -> str:
-        """A SQL list of the JSON paths of the metadata keys kept: one parse gives them all."""
+        """A SQL list of the JSON paths of the metadata keys kept."""
         return "[" + ", ".join(sql.literal(path) for path in self._json_paths()) + "]"
 
+    def _meta(self, document: str) -> str:
+        return f"json_extract_string({document}, {self._paths()})"  # one parse gives every value
+
     def _event_sessions_sql(self, sources: list[Source]) -> str:
-        stores = [s for s in sources if s.format is Format.PARQUET]
         # A compacted store keeps its sessions folded; the rest is folded here.
-        folded = [s for s in stores if parts_path(s.path).exists()]
+        folded = [s for s in sources if s.format is Format.PARQUET and parts_path(s.path).exists()]
         unfolded = [s for s in sources if s not in folded]
-        parts = []
+        events = stored = None
         if unfolded or not folded:
             scans = _event_scans(unfolded, sql.EVENT_SCAN, sql.PARQUET_SCAN) or [_EMPTY_EVENTS]
-            parts.append(sql.fill(sql.SESSION_PARTS, scan=" UNION ALL BY NAME ".join(scans)))
+            events = " UNION ALL BY NAME ".join(scans)
         if folded:
             files = ", ".join(sql.literal(str(parts_path(s.path))) for s in folded)
-            parts.append(sql.fill(sql.PARTS_FILES, files=f"[{files}]"))
-        meta = f"json_extract_string(metadata, {self._paths()})"
-        if len(parts) == 1 and not folded:  # one fold over the whole event log: each part is a session
-            return sql.fill(sql.ONE_PART, parts=parts[0], meta=meta)
-        single = sql.fill(
-            sql.ONE_PART, parts="SELECT * FROM parts ANTI JOIN split USING (session_id)", meta=meta
-        )
-        first_meta = f"json_extract_string(arg_min(metadata, started_at), {self._paths()})"
-        return sql.fill(
-            sql.MERGE_PARTS, parts=" UNION ALL ".join(parts), single=single, first_meta=first_meta
-        )
+            stored = sql.fill(sql.PARTS_FILES, files=f"[{files}]")
+        return self._fold(events, stored)
 
     def _session_records_sql(self, sources: list[Source]) -> str:
         scans = []

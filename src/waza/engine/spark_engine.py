@@ -122,27 +122,15 @@ class SparkEngine(Engine):
         # A compacted store keeps its sessions folded; the rest is folded here.
         folded = [s for s in sources if s.format is Format.PARQUET and self._has_parts(s)]
         unfolded = [s for s in sources if s not in folded]
-        self._events(unfolded).createOrReplaceTempView("events")
-        parts = []
         if unfolded or not folded:
-            parts.append(sql.fill(sql.SESSION_PARTS, scan="SELECT * FROM events"))
+            self._events(unfolded).createOrReplaceTempView("events")
+        stored = None
         if folded:
-            stored = self._spark.read.parquet(*(_parts_name(s) for s in folded))
-            stored.createOrReplaceTempView("stored_parts")
-            parts.append(f"SELECT {sql.PART_COLUMNS} FROM stored_parts")
-        meta = self._meta("metadata")
-        if len(parts) == 1 and not folded:  # one fold over the whole event log: each part is a session
-            statement = sql.fill(sql.ONE_PART, parts=parts[0], meta=meta)
-        else:
-            single = sql.fill(
-                sql.ONE_PART, parts="SELECT * FROM parts ANTI JOIN split USING (session_id)", meta=meta
+            self._spark.read.parquet(*(_parts_name(s) for s in folded)).createOrReplaceTempView(
+                "stored_parts"
             )
-            statement = sql.fill(
-                sql.MERGE_PARTS,
-                parts=" UNION ALL ".join(parts),
-                single=single,
-                first_meta=self._meta("arg_min(metadata, started_at)"),
-            )
+            stored = f"SELECT {sql.PART_COLUMNS} FROM stored_parts"
+        statement = self._fold("SELECT * FROM events" if unfolded or not folded else None, stored)
         self._keep("session_records", _NO_RECORDS)
         self._keep("sessions", self._sessions_statement(statement))
 
@@ -152,7 +140,8 @@ class SparkEngine(Engine):
         stores = [_uri(s) for s in sources if s.format is Format.PARQUET]
         frames = []
         if logs or not stores:
-            frame = self._spark.read.schema(EVENT_SCHEMA).option("mode", "PERMISSIVE").json(logs)
+            reader = self._spark.read.schema(EVENT_SCHEMA).option("mode", "PERMISSIVE")
+            frame = reader.json(logs) if logs else self._spark.createDataFrame([], EVENT_SCHEMA)
             frames.append(
                 frame.selectExpr(
                     "try_cast(timestamp AS TIMESTAMP) AS timestamp",
@@ -186,7 +175,6 @@ class SparkEngine(Engine):
         return parts_path(source.path).exists()
 
     def _meta(self, document: str) -> str:
-        """The kept metadata values of a JSON document, as a list in column order."""
         values = ", ".join(f"json_extract_string({document}, {sql.literal(p)})" for p in self._json_paths())
         return f"[{values}]"
 
