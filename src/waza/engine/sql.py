@@ -1,5 +1,10 @@
 """The SQL that folds stored records into sessions and defines every metric, written once.
 
+Statements are in DuckDB's dialect, which DuckDB runs as written; the Spark
+engine runs the metric statements transpiled by sqlglot (``spark_sql.py``),
+so they keep to what both engines compute alike. The scans that read files
+are DuckDB's own; Spark reads files its own way.
+
 Each statement reads the table or files named in it and nothing else, so the
 same definitions serve files on disk and sessions handed over in memory.
 Placeholders are ``{name}``, filled by ``fill`` (SQL's own braces stay as they are).
