@@ -7,6 +7,7 @@ import click
 from waza import __version__
 from waza.cli.analyze import analyze
 from waza.cli.compact import compact
+from waza.cli.convert import convert
 from waza.cli.prune import prune
 from waza.cli.sample import sample
 
@@ -21,3 +22,4 @@ main.add_command(analyze)
 main.add_command(sample)
 main.add_command(prune)
 main.add_command(compact)
+main.add_command(convert)

@@ -1,0 +1,95 @@
+"""``waza convert``: production sessions to eval tasks in the waza task format."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from waza.analysis.render import render_problems
+from waza.capture.redact import Redactor
+from waza.cli.errors import friendly_errors
+from waza.cli.types import Moment
+from waza.errors import NothingToAnalyzeError
+from waza.store.reader import load_sessions
+from waza.tasks.files import write_suite
+from waza.tasks.from_session import session_task
+from waza.tasks.selection import MODES, select
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for the tasks.",
+)
+@click.option("--skill", help="Only sessions of this skill.")
+@click.option("--succeeded", "outcome", flag_value="succeeded", help="Only sessions that succeeded.")
+@click.option("--failed", "outcome", flag_value="failed", help="Only sessions that failed.")
+@click.option("--since", type=Moment(), help="Sessions started at or after: ISO time, or an age like 7d.")
+@click.option("--limit", type=click.IntRange(min=1), help="At most this many tasks.")
+@click.option(
+    "--select",
+    "mode",
+    type=click.Choice(MODES),
+    default="interesting",
+    show_default=True,
+    help="Which sessions: all, the interesting ones, or a random sample.",
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for random choices and ties.")
+@click.option("--name", help="Name of the suite in eval.yaml (default: the skill, or runtime-regressions).")
+@click.option("--force", is_flag=True, help="Overwrite existing task files.")
+@click.option("--explain", is_flag=True, help="Say why each session was picked.")
+@friendly_errors
+def convert(
+    paths: tuple[Path, ...],
+    output: Path,
+    skill: str | None,
+    outcome: str | None,
+    since: datetime | None,
+    limit: int | None,
+    mode: str,
+    seed: int,
+    name: str | None,
+    force: bool,
+    explain: bool,
+) -> None:
+    """Turn completed sessions into eval tasks (one YAML file each) and an eval.yaml suite.
+
+    Everything written passes through the collector's redactor.
+    """
+    stderr = Console(stderr=True, soft_wrap=True)
+    sessions, problems = load_sessions(paths)
+    if problems:
+        stderr.print(
+            render_problems([{"path": p.path, "line": p.line, "reason": p.reason} for p in problems])
+        )
+    candidates = [
+        s
+        for s in sessions
+        if s.completed
+        and (skill is None or s.skill_name == skill)
+        and (outcome is None or s.success == (outcome == "succeeded"))
+        and (since is None or s.start_time >= since)
+    ]
+    if not candidates:
+        raise NothingToAnalyzeError(f"no completed session to convert in {', '.join(map(str, paths))}")
+    selection = select(candidates, mode, limit, seed)
+    redactor = Redactor()
+    tasks = [session_task(pick.session, redactor) for pick in selection.picked]
+    written = write_suite(
+        tasks, output, name=name or skill or "runtime-regressions", skill=skill, force=force
+    )
+    if explain:
+        table = Table("task", "why")
+        for pick, task in zip(selection.picked, tasks, strict=True):
+            table.add_row(task["id"], "; ".join(pick.reasons))
+        Console().print(table)
+    collapsed = f", {len(selection.duplicates):,} near-duplicates left out" if selection.duplicates else ""
+    click.echo(f"Wrote {len(tasks):,} tasks and {written[-1].name} to {output}{collapsed}")

@@ -1,0 +1,142 @@
+"""Which sessions become tasks: all, a random sample, or the interesting ones.
+
+Interesting selection ranks sessions by what makes a good regression test (a
+failure, a slow outlier for its skill, a rare sequence of tools, a rare
+skill), breaks ties in an order fixed by the seed, and keeps one session of
+each group of near-duplicate prompts: prompts are normalised (lower case,
+every number a 0, punctuation dropped) and compared by MinHash over word
+3-grams; two prompts whose estimated Jaccard similarity reaches
+``NEAR_DUPLICATE`` are near-duplicates.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+
+from datasketch import MinHash, MinHashLSH
+
+from waza.model import SessionTelemetry
+
+MODES = ("all", "interesting", "random")
+NEAR_DUPLICATE = 0.8
+PERMUTATIONS = 128
+RARE_SHARE = 0.05  # a skill or tool sequence seen in at most this share of sessions is rare
+SLOW_PERCENTILE = 0.95
+
+
+@dataclass
+class Pick:
+    session: SessionTelemetry
+    reasons: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Selection:
+    picked: list[Pick]
+    duplicates: dict[str, str]  # dropped session id -> the picked session it repeats
+
+
+def select(sessions: list[SessionTelemetry], mode: str, limit: int | None, seed: int) -> Selection:
+    """The sessions to turn into tasks, in a stable order for a given seed."""
+    if mode not in MODES:
+        raise ValueError(f"select must be one of {', '.join(MODES)}, not {mode!r}")
+    rng = random.Random(seed)
+    if mode == "all":
+        chosen = sessions[:limit] if limit is not None else sessions
+        return Selection([Pick(s, ["all sessions"]) for s in chosen], {})
+    if mode == "random":
+        count = len(sessions) if limit is None else min(limit, len(sessions))
+        chosen = sorted(rng.sample(range(len(sessions)), count))
+        return Selection([Pick(sessions[i], [f"picked at random (seed {seed})"]) for i in chosen], {})
+    return _interesting(sessions, limit, rng)
+
+
+def _interesting(sessions: list[SessionTelemetry], limit: int | None, rng: random.Random) -> Selection:
+    reasons = _reasons(sessions)
+    order = list(range(len(sessions)))
+    rng.shuffle(order)
+    order.sort(key=lambda i: -sum(weight for weight, _ in reasons[i]))  # stable: ties keep the seed's order
+    index = MinHashLSH(threshold=NEAR_DUPLICATE, num_perm=PERMUTATIONS)
+    kept: dict[str, str] = {}  # normalised prompt -> picked session id
+    picked: list[Pick] = []
+    duplicates: dict[str, str] = {}
+    for i in order:
+        session = sessions[i]
+        text = normalise(session.prompt)
+        signature = _signature(text)
+        same = kept.get(text) or next(iter(index.query(signature)), None)
+        if same is not None:
+            duplicates[session.session_id] = same
+            continue
+        if limit is not None and len(picked) >= limit:
+            continue
+        kept[text] = session.session_id
+        index.insert(session.session_id, signature)
+        picked.append(Pick(session, [text for _, text in reasons[i]] or ["an ordinary session"]))
+    return Selection(picked, duplicates)
+
+
+def normalise(prompt: str) -> str:
+    """The prompt as near-duplicates share it: lower case, numbers as 0, words only."""
+    text = re.sub(r"\d+", "0", prompt.lower())
+    return " ".join(re.findall(r"\w+", text))
+
+
+def _signature(text: str) -> MinHash:
+    words = text.split()
+    grams = {" ".join(words[i : i + 3]) for i in range(max(1, len(words) - 2))}
+    signature = MinHash(num_perm=PERMUTATIONS, seed=1)
+    for gram in grams:
+        signature.update(gram.encode())
+    return signature
+
+
+def _reasons(sessions: list[SessionTelemetry]) -> list[list[tuple[int, str]]]:
+    """Why each session is worth a test, each reason with its weight."""
+    total = len(sessions) or 1
+    skills = Counter(s.skill_name for s in sessions)
+    sequences = Counter(_tool_sequence(s) for s in sessions)
+    slow = _slow_limits(sessions)
+    found: list[list[tuple[int, str]]] = []
+    for session in sessions:
+        mine: list[tuple[int, str]] = []
+        if session.completed and not session.success:
+            mine.append((8, f"failed: {session.error or 'no error message'}"))
+        limit = slow.get(session.skill_name)
+        if session.completed and limit is not None and session.duration_ms > limit:
+            mine.append((4, f"slow: {session.duration_ms:,} ms, above p95 {limit:,.0f} ms of its skill"))
+        sequence = _tool_sequence(session)
+        if sequence and sequences[sequence] <= max(2, RARE_SHARE * total):
+            mine.append((2, f"rare tool sequence: {' > '.join(sequence)} ({_sessions(sequences[sequence])})"))
+        if skills[session.skill_name] <= RARE_SHARE * total:
+            mine.append((1, f"rare skill: {session.skill_name} ({_sessions(skills[session.skill_name])})"))
+        found.append(mine)
+    return found
+
+
+def _sessions(count: int) -> str:
+    return f"{count:,} session" + ("" if count == 1 else "s")
+
+
+def _tool_sequence(session: SessionTelemetry) -> tuple[str, ...]:
+    return tuple(str(call.get("tool")) for call in session.tool_calls)
+
+
+def _slow_limits(sessions: list[SessionTelemetry]) -> dict[str | None, float]:
+    """The p95 duration of each skill's completed sessions (linear interpolation)."""
+    durations: dict[str | None, list[int]] = {}
+    for session in sessions:
+        if session.completed:
+            durations.setdefault(session.skill_name, []).append(session.duration_ms)
+    limits = {}
+    for skill, values in durations.items():
+        if len(values) >= 20:  # fewer sessions say nothing about outliers
+            values.sort()
+            rank = (len(values) - 1) * SLOW_PERCENTILE
+            low = int(rank)
+            high = min(low + 1, len(values) - 1)
+            limits[skill] = values[low] + (values[high] - values[low]) * (rank - low)
+    return limits

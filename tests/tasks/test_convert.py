@@ -1,0 +1,166 @@
+"""`waza convert`: task files, their schema, interesting selection, and suggested expectations."""
+
+from __future__ import annotations
+
+import random
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+from click.testing import CliRunner
+
+from tests.conftest import write_jsonl
+from waza.cli import main
+from waza.tasks.files import SUITE_FILE, validate_task
+
+START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+WORDS = [f"{a}{b}" for a in ("bal", "cor", "dim", "fen", "gul", "hap", "jor", "kel") for b in "aeiouy"]
+
+
+def session_events(
+    sid: str,
+    prompt: str,
+    *,
+    at: datetime = START,
+    duration_ms: int = 1000,
+    ok: bool = True,
+    tools: list[tuple[str, bool]] = (),
+    skill: str = "azure-deploy",
+    output: str = "done",
+    error: str | None = None,
+) -> list[dict[str, Any]]:
+    """The event-log lines of one session, with its timings given."""
+
+    def event(
+        offset_ms: int, kind: str, data: dict[str, Any], skill_name: str | None = None
+    ) -> dict[str, Any]:
+        moment = at + timedelta(milliseconds=offset_ms)
+        return {"timestamp": moment.isoformat(), "event_type": kind, "skill_name": skill_name, "data": data,
+                "session_id": sid}  # fmt: skip
+
+    lines = [
+        event(0, "session.started", {"prompt": prompt, "metadata": {"user_id": "u1"}}),
+        event(0, "skill.invoked", {"skill_name": skill}, skill),
+    ]
+    for n, (tool, tool_ok) in enumerate(tools):
+        lines.append(event(n + 1, "tool.called", {"tool": tool, "args": ["x"]}))
+        lines.append(event(n + 2, "tool.completed", {"tool": tool, "success": tool_ok}))
+    lines.append(event(duration_ms, "session.ended", {"output": output, "success": ok, "error": error}))
+    return lines
+
+
+def random_prompt(rng: random.Random) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(12))
+
+
+def converted(tmp_path: Path, *args: str) -> tuple[list[dict[str, Any]], str]:
+    out = tmp_path / "tasks"
+    result = CliRunner().invoke(main, ["convert", str(tmp_path / "log"), "-o", str(out), *args])
+    assert result.exit_code == 0, result.output
+    suite = yaml.safe_load((out / SUITE_FILE).read_text(encoding="utf-8"))
+    tasks = [yaml.safe_load((out / entry["include"]).read_text(encoding="utf-8")) for entry in suite["tasks"]]
+    return tasks, result.output
+
+
+def test_task_files_are_valid_and_safely_named(tmp_path: Path) -> None:
+    ids = ["../../etc/passwd", "a:b:c", "with spaces  here", "naïve-日本語-ß", "CON", "x" * 300]
+    lines = [e for n, sid in enumerate(ids) for e in session_events(sid, f"prompt {n} for {sid}")]
+    write_jsonl(tmp_path / "log" / "events.jsonl", lines)
+    tasks, _ = converted(tmp_path, "--select", "all")
+    files = sorted((tmp_path / "tasks").iterdir())
+    assert len(files) == len(ids) + 1  # every task, and the suite
+    assert sorted(task["provenance"]["session_id"] for task in tasks) == sorted(ids)
+    for path in files:
+        assert re.fullmatch(r"[A-Za-z0-9._-]{1,90}", path.name), path.name
+        assert not path.name.upper().startswith(("CON.", "CON-"))
+    for task in tasks:
+        assert validate_task(task) == [], task["id"]
+        assert task["id"] == f"runtime-{task['provenance']['session_id']}"
+    assert not list(tmp_path.glob("etc*")) and not (tmp_path / "etc").exists()
+
+
+def test_existing_files_need_force(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "log" / "events.jsonl", session_events("s1", "deploy app-1"))
+    converted(tmp_path)
+    again = CliRunner().invoke(main, ["convert", str(tmp_path / "log"), "-o", str(tmp_path / "tasks")])
+    assert again.exit_code == 1 and "exists; pass --force" in again.output
+    converted(tmp_path, "--force")
+
+
+def test_interesting_selection_collapses_duplicates_and_keeps_rare_failures(tmp_path: Path) -> None:
+    rng = random.Random(5)
+    lines: list[dict[str, Any]] = []
+    for n in range(1000):  # ordinary sessions, each prompt its own
+        tools = [(rng.choice(["az", "git"]), True) for _ in range(2)]
+        lines += session_events(f"ok-{n}", random_prompt(rng), at=START + timedelta(minutes=n),
+                                duration_ms=rng.randrange(900, 1100), tools=tools)  # fmt: skip
+    groups = {}
+    for g in range(6):  # slow sessions asked again and again in other words
+        base = random_prompt(rng) + " " + random_prompt(rng)
+        variants = [
+            base,
+            base.upper(),
+            base.replace(" ", ",  ") + "!",
+            f"{base} {g * 7 + 3}",
+            base + " please",
+        ]
+        groups[g] = [f"dup-{g}-{v}" for v in range(len(variants))]
+        for sid, prompt in zip(groups[g], variants, strict=True):
+            lines += session_events(sid, prompt, duration_ms=60_000 + g, tools=[("az", True)])
+    failures = [f"fail-{n}" for n in range(6)]
+    for sid in failures:  # rare failures, each with a prompt of its own
+        lines += session_events(
+            sid, random_prompt(rng), ok=False, error="QuotaExceeded", tools=[("az", False)]
+        )
+    rng.shuffle(lines)
+    write_jsonl(tmp_path / "log" / "events.jsonl", lines)
+
+    tasks, output = converted(
+        tmp_path, "--select", "interesting", "--limit", "50", "--seed", "11", "--explain"
+    )
+    picked = [task["provenance"]["session_id"] for task in tasks]
+    assert len(picked) == 50
+    for members in groups.values():
+        assert len(set(picked) & set(members)) == 1, members  # each repeated question once
+    assert set(failures) <= set(picked)
+    assert "failed: QuotaExceeded" in output and "slow:" in output
+    assert f"{6 * 4} near-duplicates left out" in output
+
+    again, _ = converted(tmp_path, "--select", "interesting", "--limit", "50", "--seed", "11", "--force")
+    assert [task["id"] for task in again] == [task["id"] for task in tasks]
+
+
+def test_suggested_expectations_and_redaction(tmp_path: Path) -> None:
+    prompt = "Deploy app-42 for jane.doe@example.com to westeurope"
+    output = "Deployed app-42 to https://app-42.azurewebsites.net and https://portal.azure.com/x"
+    tools = [("az", True), ("git", False), ("az", True), ("bicep", True)]
+    lines = session_events("good", prompt, tools=tools, output=output)
+    lines += session_events("bad", "Migrate db-7", ok=False, error="boom", tools=[("sql", False)])
+    write_jsonl(tmp_path / "log" / "events.jsonl", lines)
+    tasks, _ = converted(tmp_path, "--select", "all")
+    good, bad = sorted(tasks, key=lambda t: t["provenance"]["session_id"], reverse=True)
+
+    assert good["expected"]["behavior"] == {"required_tools": ["az", "bicep"], "max_tool_calls": 6}
+    assert good["expected"]["outcomes"] == [{"type": "task_completed"}]
+    assert good["expected"]["output_contains"] == ["app-42.azurewebsites.net", "portal.azure.com", "app-42"]
+    assert set(good["review"]["suggested"]) == {
+        "expected.behavior.required_tools",
+        "expected.behavior.max_tool_calls",
+        "expected.outcomes",
+        "expected.output_contains",
+    }
+    assert good["review"]["status"] == "suggested"
+    assert "jane.doe@example.com" not in yaml.safe_dump(good)
+    assert "<EMAIL>" in good["inputs"]["prompt"]
+
+    assert "outcomes" not in bad["expected"] and "required_tools" not in bad["expected"]["behavior"]
+    assert bad["provenance"] == {
+        "session_id": "bad",
+        "captured_at": START.isoformat(),
+        "skill": "azure-deploy",
+        "sample_rate": 1.0,
+        "succeeded": False,
+        "error": "boom",
+    }
