@@ -30,6 +30,8 @@ def session_events(
     skill: str = "azure-deploy",
     output: str = "done",
     error: str | None = None,
+    metadata: dict[str, Any] | None = None,
+    tokens: dict[str, int] | None = None,
 ) -> list[dict[str, Any]]:
     """The event-log lines of one session, with its timings given."""
 
@@ -41,9 +43,11 @@ def session_events(
                 "session_id": sid}  # fmt: skip
 
     lines = [
-        event(0, "session.started", {"prompt": prompt, "metadata": {"user_id": "u1"}}),
+        event(0, "session.started", {"prompt": prompt, "metadata": metadata or {"user_id": "u1"}}),
         event(0, "skill.invoked", {"skill_name": skill}, skill),
     ]
+    if tokens is not None:
+        lines.append(event(1, "llm.request", {"model": "gpt-4.1", "tokens": tokens}))
     for n, (tool, tool_ok) in enumerate(tools):
         lines.append(event(n + 1, "tool.called", {"tool": tool, "args": ["x"]}))
         lines.append(event(n + 2, "tool.completed", {"tool": tool, "success": tool_ok}))

@@ -6,9 +6,11 @@ import click
 
 from waza import __version__
 from waza.cli.analyze import analyze
+from waza.cli.check import check
 from waza.cli.compact import compact
 from waza.cli.convert import convert
 from waza.cli.prune import prune
+from waza.cli.replay import replay
 from waza.cli.sample import sample
 
 
@@ -23,3 +25,5 @@ main.add_command(sample)
 main.add_command(prune)
 main.add_command(compact)
 main.add_command(convert)
+main.add_command(check)
+main.add_command(replay)

@@ -1,0 +1,139 @@
+"""Grading recorded sessions against tasks: which session answers a task, and what it got wrong.
+
+A session answers a task when its metadata names the task (``task_id``), or,
+failing that, when its prompt is the task's prompt (whitespace aside). When
+several do, the latest is graded. Iterations are LLM requests; tokens are
+the input and output tokens those requests report.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from waza.model import SessionTelemetry
+
+TASK_KEY = "task_id"  # the metadata key naming the task a session answers
+
+
+@dataclass
+class Grade:
+    task_id: str
+    status: str  # passed, failed or skipped
+    session_id: str | None = None
+    reasons: list[str] = field(default_factory=list)
+    skill: str | None = None
+
+
+def grade_all(
+    tasks: list[dict[str, Any]], sessions: list[SessionTelemetry], failures: dict[str, str] | None = None
+) -> list[Grade]:
+    """A grade per task; ``failures`` are reasons known beforehand (a replay that timed out)."""
+    by_task: dict[str, SessionTelemetry] = {}
+    by_prompt: dict[str, SessionTelemetry] = {}
+    for session in sorted(sessions, key=lambda s: s.start_time):  # the latest wins
+        named = session.metadata.get(TASK_KEY)
+        if isinstance(named, str):
+            by_task[named] = session
+        by_prompt[_prompt(session.prompt)] = session
+    grades = []
+    for task in tasks:
+        task_id = str(task["id"])
+        skill = (task.get("provenance") or {}).get("skill")
+        if task.get("enabled") is False:
+            grades.append(Grade(task_id, "skipped", reasons=["disabled"], skill=skill))
+            continue
+        known = (failures or {}).get(task_id)
+        session = by_task.get(task_id) or by_prompt.get(_prompt(task["inputs"]["prompt"]))
+        if known is not None:
+            grades.append(Grade(task_id, "failed", session and session.session_id, [known], skill))
+        elif session is None:
+            grades.append(Grade(task_id, "failed", None, ["no recorded session answers this task"], skill))
+        else:
+            reasons = check(task.get("expected") or {}, session)
+            grades.append(
+                Grade(task_id, "failed" if reasons else "passed", session.session_id, reasons, skill)
+            )
+    return grades
+
+
+def check(expected: dict[str, Any], session: SessionTelemetry) -> list[str]:
+    """Every way the session falls short of ``expected``; empty when it meets it."""
+    reasons: list[str] = []
+    output = session.output or ""
+    reasons += [
+        f"output lacks {text!r}" for text in expected.get("output_contains") or [] if text not in output
+    ]
+    reasons += [
+        f"output contains {text!r}" for text in expected.get("output_not_contains") or [] if text in output
+    ]
+    called = [str(call.get("tool")) for call in session.tool_calls]
+    behavior = expected.get("behavior") or {}
+    reasons += [
+        f"tool {tool!r} was not called" for tool in behavior.get("required_tools") or [] if tool not in called
+    ]
+    reasons += [
+        f"forbidden tool {tool!r} was called"
+        for tool in behavior.get("forbidden_tools") or []
+        if tool in called
+    ]
+    limit = behavior.get("max_tool_calls")
+    if limit is not None and len(called) > limit:
+        reasons.append(f"{len(called)} tool calls, more than {limit}")
+    requests = [e.data for e in session.events if e.event_type == "llm.request"]
+    limit = behavior.get("max_iterations")
+    if limit is not None and len(requests) > limit:
+        reasons.append(f"{len(requests)} LLM requests, more than {limit}")
+    limit = behavior.get("max_tokens")
+    tokens = sum(_tokens(request) for request in requests)
+    if limit is not None and tokens > limit:
+        reasons.append(f"{tokens:,} tokens, more than {limit:,}")
+    for wanted in expected.get("tool_calls") or []:
+        if not any(_matches(wanted, call) for call in session.tool_calls):
+            reasons.append("no tool call" + _described(wanted))
+    for outcome in expected.get("outcomes") or []:
+        kind = outcome.get("type")
+        if kind == "task_completed":
+            if not (session.completed and session.success):
+                reasons.append("task not completed" + (f": {session.error}" if session.error else ""))
+        else:
+            reasons.append(f"outcome type {kind!r} is not one waza check grades")
+    return reasons
+
+
+def _prompt(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _tokens(request: dict[str, Any]) -> int:
+    tokens = request.get("tokens")
+    if not isinstance(tokens, dict):
+        return 0
+    total = 0
+    for names in (
+        ("input", "input_tokens", "prompt_tokens"),
+        ("output", "output_tokens", "completion_tokens"),
+    ):
+        value = next((tokens[n] for n in names if isinstance(tokens.get(n), int)), 0)
+        total += value
+    return total
+
+
+def _described(wanted: dict[str, Any]) -> str:
+    tool = f" to {wanted['tool']!r}" if "tool" in wanted else ""
+    pattern = f" with arguments matching {wanted['pattern']!r}" if "pattern" in wanted else ""
+    return tool + pattern
+
+
+def _matches(wanted: dict[str, Any], call: dict[str, Any]) -> bool:
+    if "tool" in wanted and wanted["tool"] != call.get("tool"):
+        return False
+    pattern = wanted.get("pattern")
+    if pattern is None:
+        return True
+    try:
+        return re.search(pattern, json.dumps(call.get("args"), sort_keys=True, default=str)) is not None
+    except re.error:
+        return False
