@@ -168,3 +168,21 @@ def test_replay_with_an_unknown_entrypoint_says_so(tmp_path: Path) -> None:
     result = waza(tmp_path, "replay", str(suite), "--entrypoint", "nowhere:skill", "-o", "runs")
     assert result.returncode == 1
     assert "cannot load nowhere:skill" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_bad_task_files_get_one_line_errors(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "log" / "events.jsonl", session_events("s1", "Deploy app-1"))
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "eval.yaml").write_text(
+        "tasks: [{include: ../../outside.yaml}]\n", encoding="utf-8"
+    )
+    (tmp_path / "invalid.yaml").write_text("id: t1\nname: x\ninputs: {prompt: 3}\n", encoding="utf-8")
+    (tmp_path / "notyaml.yaml").write_text("id: [unclosed\n", encoding="utf-8")
+    for target, message in [
+        ("broken/eval.yaml", "include '../../outside.yaml' leaves the suite's folder"),
+        ("invalid.yaml", "not a waza task: inputs.prompt: 3 is not of type 'string'"),
+        ("notyaml.yaml", "not valid YAML"),
+    ]:
+        result = waza(tmp_path, "check", target, "log")
+        assert result.returncode == 1 and message in result.stderr, result.stderr
+        assert "Traceback" not in result.stderr
