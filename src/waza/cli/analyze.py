@@ -17,7 +17,7 @@ from waza.analysis.analyzer import TelemetryAnalyzer
 from waza.analysis.details import load_prices
 from waza.analysis.render import render_problems, render_report
 from waza.cli.errors import friendly_errors
-from waza.cli.types import KeyValue, Moment
+from waza.cli.types import KeyValue, Moment, format_option
 from waza.engine import ENGINES
 from waza.engine.slicing import DEFAULT_USER_KEY, Slice
 from waza.errors import NothingToAnalyzeError
@@ -50,14 +50,7 @@ def _progress(console: Console) -> Iterator[Callable[[float], None] | None]:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the JSON report to this file.",
 )
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["table", "json"]),
-    default="table",
-    show_default=True,
-    help="What to print.",
-)
+@format_option
 @click.option("--strict", is_flag=True, help="Fail on any unreadable file or line instead of skipping it.")
 @click.option("--since", type=Moment(), help="Sessions started at or after: ISO time, or an age like 7d.")
 @click.option("--until", type=Moment(), help="Sessions started before: ISO time, or an age like 24h.")

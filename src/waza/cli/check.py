@@ -10,6 +10,7 @@ from rich.console import Console
 
 from waza.analysis.render import render_problems
 from waza.cli.errors import friendly_errors
+from waza.cli.types import format_option
 from waza.store.reader import load_sessions
 from waza.tasks.files import load_tasks
 from waza.tasks.grading import Grade, grade_all
@@ -21,14 +22,7 @@ def grading_options(command: click.Command) -> click.Command:
     command = click.option(
         "--junit", type=click.Path(dir_okay=False, path_type=Path), help="Also write JUnit XML."
     )(command)
-    return click.option(
-        "--format",
-        "output_format",
-        type=click.Choice(["table", "json"]),
-        default="table",
-        show_default=True,
-        help="What to print.",
-    )(command)
+    return format_option(command)
 
 
 def report_grades(grades: list[Grade], output_format: str, junit: Path | None) -> None:

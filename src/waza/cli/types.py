@@ -1,4 +1,4 @@
-"""Option types shared by commands: ages (30d), moments (ISO time or an age ago), KEY=VALUE."""
+"""Option types shared by commands: ages (30d), moments (ISO time or an age ago), KEY=VALUE, --format."""
 
 from __future__ import annotations
 
@@ -57,3 +57,14 @@ class KeyValue(click.ParamType):
         if not sep or not key.strip():
             self.fail(f"{value!r} is not KEY=VALUE", param, ctx)
         return key.strip(), text
+
+
+# What a command prints: a table for people, JSON for programs.
+format_option = click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="What to print.",
+)
