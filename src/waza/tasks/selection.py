@@ -36,7 +36,7 @@ class Pick:
 @dataclass
 class Selection:
     picked: list[Pick]
-    duplicates: dict[str, str]  # dropped session id -> the picked session it repeats
+    duplicates: dict[str, str]  # dropped session id -> the picked session it repeats (among those ranked)
 
 
 def select(sessions: list[SessionTelemetry], mode: str, limit: int | None, seed: int) -> Selection:
@@ -72,7 +72,7 @@ def _interesting(sessions: list[SessionTelemetry], limit: int | None, rng: rando
             duplicates[session.session_id] = same
             continue
         if limit is not None and len(picked) >= limit:
-            continue
+            break
         kept[text] = session.session_id
         index.insert(session.session_id, signature)
         picked.append(Pick(session, [text for _, text in reasons[i]] or ["an ordinary session"]))
