@@ -15,8 +15,7 @@ import random
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-
-from datasketch import MinHash, MinHashLSH
+from typing import Any
 
 from waza.model import SessionTelemetry
 
@@ -55,6 +54,9 @@ def select(sessions: list[SessionTelemetry], mode: str, limit: int | None, seed:
 
 
 def _interesting(sessions: list[SessionTelemetry], limit: int | None, rng: random.Random) -> Selection:
+    # Imported here, as it takes most of a second that other commands should not pay.
+    from datasketch import MinHashLSH
+
     reasons = _reasons(sessions)
     order = list(range(len(sessions)))
     rng.shuffle(order)
@@ -66,8 +68,10 @@ def _interesting(sessions: list[SessionTelemetry], limit: int | None, rng: rando
     for i in order:
         session = sessions[i]
         text = normalise(session.prompt)
-        signature = _signature(text)
-        same = kept.get(text) or next(iter(index.query(signature)), None)
+        same = kept.get(text)  # the same words: no signature needed
+        if same is None:
+            signature = _signature(text)
+            same = next(iter(index.query(signature)), None)
         if same is not None:
             duplicates[session.session_id] = same
             continue
@@ -85,7 +89,9 @@ def normalise(prompt: str) -> str:
     return " ".join(re.findall(r"\w+", text))
 
 
-def _signature(text: str) -> MinHash:
+def _signature(text: str) -> Any:
+    from datasketch import MinHash
+
     words = text.split()
     grams = {" ".join(words[i : i + 3]) for i in range(max(1, len(words) - 2))}
     signature = MinHash(num_perm=PERMUTATIONS, seed=1)
