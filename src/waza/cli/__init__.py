@@ -12,6 +12,7 @@ from waza.cli.convert import convert
 from waza.cli.prune import prune
 from waza.cli.replay import replay
 from waza.cli.sample import sample
+from waza.cli.serve import serve
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,3 +28,4 @@ main.add_command(compact)
 main.add_command(convert)
 main.add_command(check)
 main.add_command(replay)
+main.add_command(serve)

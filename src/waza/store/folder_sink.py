@@ -44,6 +44,7 @@ class FolderSink:
         segment_seconds: float = DEFAULT_SEGMENT_SECONDS,
         compress: bool = True,
         retention_days: int | None = None,
+        sync_new_files: bool = False,
     ):
         if segment_bytes <= 0 or segment_seconds <= 0:
             raise ValueError("segment_bytes and segment_seconds must be positive")
@@ -54,6 +55,8 @@ class FolderSink:
         self.segment_seconds = segment_seconds
         self.compress = compress
         self.retention_days = retention_days
+        # With fsync per batch, a new segment's name must be on disk too: its folder is fsynced.
+        self.sync_new_files = sync_new_files
         self._tag = writer_tag()
         self._started = time.time_ns() // 1000
         self._sequence = 0
@@ -128,6 +131,9 @@ class FolderSink:
         self._sequence += 1
         path = folder / segment_name(self._tag, self._started, self._sequence)
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        if self.sync_new_files:
+            _fsync_folder(folder)
+            _fsync_folder(self.directory)
         segment = _Segment(path, fd, os.fstat(fd).st_size, time.monotonic())
         self._open[day] = segment
         return segment
@@ -149,6 +155,14 @@ class FolderSink:
             segment.path.unlink(missing_ok=True)
         if self.retention_days is not None:
             prune(self.directory, timedelta(days=self.retention_days))
+
+
+def _fsync_folder(folder: Path) -> None:
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
 
 
 def _compress(path: Path) -> None:

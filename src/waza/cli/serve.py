@@ -1,0 +1,65 @@
+"""``waza serve``: the ingest server."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from pathlib import Path
+
+import click
+
+from waza.cli.errors import friendly_errors
+from waza.errors import WazaError
+
+
+def is_loopback(host: str) -> bool:
+    """Whether every address ``host`` names is a loopback address."""
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
+
+
+@click.command()
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Telemetry folder to append to.")  # fmt: skip
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--token-file", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="File holding the bearer token writers must send; required beyond loopback.")  # fmt: skip
+@click.option("--sample-rate", type=click.FloatRange(0, 1), default=1.0, show_default=True,
+              help="Share of sessions kept, decided by session id as collectors do.")  # fmt: skip
+@click.option("--no-redact", is_flag=True, help="Store data as received (redaction is on by default).")
+@click.option("--max-body", type=click.IntRange(min=1024), default=4 * 2**20, show_default=True,
+              help="Largest request body in bytes (413 beyond).")  # fmt: skip
+@friendly_errors
+def serve(
+    directory: Path,
+    host: str,
+    port: int,
+    token_file: Path | None,
+    sample_rate: float,
+    no_redact: bool,
+    max_body: int,
+) -> None:
+    """Receive telemetry over HTTP and append it to the event log in DIR.
+
+    Every 2xx answer means the events are on disk. Ctrl-C or SIGTERM stops
+    taking requests, commits what was accepted, and exits.
+    """
+    import uvicorn
+
+    from waza.serve.app import Settings, create_app
+
+    token = token_file.read_text(encoding="utf-8").strip() if token_file else None
+    if token_file is not None and not token:
+        raise WazaError(f"{token_file} holds no token")
+    if token is None and not is_loopback(host):
+        raise WazaError(
+            f"listening on {host} needs --token-file: unauthenticated writes are refused beyond loopback"
+        )
+    directory.mkdir(parents=True, exist_ok=True)
+    settings = Settings(directory, token, sample_rate, not no_redact, max_body)
+    click.echo(f"waza serve: appending to {directory} at http://{host}:{port}", err=True)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)

@@ -1,0 +1,209 @@
+"""The ingest service: HTTP routes that append events to the event log, nothing else.
+
+The server keeps no session state between requests: every call becomes events
+in the event log, so any number of replicas can share a load balancer and a
+folder. A 2xx answer means the events are on disk (see ``committer.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from waza.capture.redact import Redactor
+from waza.capture.sampling import SessionSampler
+from waza.model import SESSION_ENDED, SESSION_STARTED, TelemetryEvent
+from waza.serve.committer import GroupCommitter
+from waza.serve.limits import BodyLimit
+from waza.serve.requests import (
+    Accepted,
+    BatchEvent,
+    BatchResult,
+    EventIn,
+    SessionEnd,
+    SessionPath,
+    SessionStart,
+    SessionStarted,
+)
+from waza.store.codec import encode_line
+
+MAX_BODY_BYTES = 4 * 2**20
+MAX_BATCH_LINES = 10_000
+
+
+@dataclass
+class Settings:
+    directory: Path
+    token: str | None = None
+    sample_rate: float = 1.0
+    redact: bool = True
+    max_body_bytes: int = MAX_BODY_BYTES
+
+
+def create_app(settings: Settings) -> FastAPI:
+    sampler = SessionSampler(settings.sample_rate)
+    redactor = Redactor() if settings.redact else None
+    state: dict[str, GroupCommitter] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state["committer"] = GroupCommitter(settings.directory)
+        try:
+            yield
+        finally:  # on shutdown (Ctrl-C, SIGTERM) everything accepted is committed first
+            state.pop("committer").close()
+
+    app = FastAPI(
+        title="waza telemetry ingest",
+        version="1",
+        description="Append agent-skill telemetry to a waza event log.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+
+    async def authorised(authorization: Annotated[str | None, Header()] = None) -> None:
+        if settings.token is None:
+            return
+        scheme, _, given = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), settings.token.encode()):
+            raise HTTPException(401, "a valid bearer token is required", {"WWW-Authenticate": "Bearer"})
+
+    async def commit(events: list[TelemetryEvent]) -> None:
+        lines = []
+        for event in events:
+            record = event.to_dict()
+            if redactor is not None:
+                record["data"] = redactor(record["data"])
+            lines.append((event.timestamp.astimezone(UTC).date(), encode_line(record)))
+        try:
+            await asyncio.wrap_future(state["committer"].submit(lines))
+        except OSError as error:
+            raise HTTPException(503, f"cannot write the event log: {error.strerror or error}") from None
+
+    guarded = [Depends(authorised)]
+
+    @app.post("/telemetry/session/start", dependencies=guarded)
+    async def start_session(body: SessionStart) -> SessionStarted:
+        session_id = body.session_id or uuid.uuid4().hex
+        if not sampler(session_id):
+            return SessionStarted(session_id=session_id, sampled=False)
+        metadata = dict(body.metadata)
+        if sampler.rate < 1.0:
+            metadata["sample_rate"] = sampler.rate
+        data = {"prompt": body.prompt, "metadata": metadata}
+        await commit(
+            [TelemetryEvent(_when(body.timestamp), SESSION_STARTED, body.skill_name, data, session_id)]
+        )
+        return SessionStarted(session_id=session_id, sampled=True)
+
+    @app.post("/telemetry/session/{session_id}/event", dependencies=guarded)
+    async def record_event(session_id: SessionPath, body: EventIn) -> Accepted:
+        if sampler(session_id):
+            event = TelemetryEvent(
+                _when(body.timestamp), body.event_type, body.skill_name, body.data, session_id
+            )
+            await commit([event])
+        return Accepted()
+
+    @app.post("/telemetry/session/{session_id}/end", dependencies=guarded)
+    async def end_session(session_id: SessionPath, body: SessionEnd) -> Accepted:
+        if sampler(session_id):
+            data = {"output": body.output, "success": body.success, "error": body.error}
+            await commit([TelemetryEvent(_when(body.timestamp), SESSION_ENDED, None, data, session_id)])
+        return Accepted()
+
+    @app.post(
+        "/telemetry/batch",
+        dependencies=guarded,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+                "description": f"One event of the event log per line, at most {MAX_BATCH_LINES:,} lines.",
+            }
+        },
+    )
+    async def batch(request: Request) -> BatchResult:
+        events, rejected = [], []
+        lines = (await request.body()).splitlines()
+        if len(lines) > MAX_BATCH_LINES:
+            raise HTTPException(413, f"{len(lines):,} lines; a batch holds at most {MAX_BATCH_LINES:,}")
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                item = BatchEvent.model_validate_json(line)
+            except ValidationError as error:
+                rejected.append({"line": number, "error": _first_problem(error)})
+                continue
+            if sampler(item.session_id):
+                events.append(
+                    TelemetryEvent(
+                        item.timestamp, item.event_type, item.skill_name, item.data, item.session_id
+                    )
+                )
+        if rejected and not events:
+            return JSONResponse(
+                {"error": "no line of the batch is a valid event", "rejected": rejected}, status_code=400
+            )
+        if events:
+            await commit(events)
+        return BatchResult(accepted=len(events), rejected=rejected)
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
+        problems = [_problem(item) for item in error.errors()]
+        return JSONResponse(
+            {"error": problems[0] if problems else "invalid request", "problems": problems}, 422
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def refused(request: Request, error: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse({"error": error.detail}, error.status_code, headers=error.headers)
+
+    @app.exception_handler(RecursionError)
+    async def too_deep(request: Request, error: RecursionError) -> JSONResponse:
+        return JSONResponse({"error": "the JSON body is nested too deeply"}, 400)
+
+    return app
+
+
+def _when(timestamp: datetime | None) -> datetime:
+    return timestamp or datetime.now(UTC)
+
+
+def _problem(item: dict[str, Any]) -> str:
+    if item.get("type") == "json_invalid":
+        return "the body is not valid JSON"
+    where = ".".join(str(part) for part in item.get("loc", ()) if part != "body") or "body"
+    return f"{where}: {item.get('msg', 'invalid')}"
+
+
+def _first_problem(error: ValidationError) -> str:
+    items = error.errors(include_url=False)
+    return _problem(items[0]) if items else str(error)
+
+
+def openapi_document(settings: Settings) -> dict[str, Any]:
+    """The published OpenAPI schema (also served at /openapi.json)."""
+    return json.loads(json.dumps(create_app(settings).openapi()))

@@ -1,0 +1,73 @@
+"""Group commit: the lines of many concurrent requests written and fsynced together.
+
+A request hands its lines over and waits; one thread takes everything waiting,
+appends it to the event log, fsyncs once, and then answers every request of
+that group. So a 2xx answer means the lines are on disk, and the cost of an
+fsync is shared by all the requests that arrived while the previous one ran.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from concurrent.futures import Future
+from datetime import date
+from pathlib import Path
+
+from waza.store.folder_sink import FolderSink
+
+Lines = list[tuple[date, bytes]]
+
+
+class GroupCommitter:
+    def __init__(self, directory: str | Path, *, max_group_lines: int = 100_000):
+        self._sink = FolderSink(directory, sync_new_files=True)
+        self._waiting: deque[tuple[Lines, Future[None]]] = deque()
+        self._ready = threading.Condition()
+        self._closing = False
+        self._max_group_lines = max_group_lines
+        self._thread = threading.Thread(target=self._run, name="waza-commit", daemon=True)
+        self._thread.start()
+
+    def submit(self, lines: Lines) -> Future[None]:
+        """Queue lines; the future completes once they are on disk (or fails with the write's error)."""
+        done: Future[None] = Future()
+        with self._ready:
+            if self._closing:
+                done.set_exception(RuntimeError("the server is shutting down"))
+                return done
+            self._waiting.append((lines, done))
+            self._ready.notify()
+        return done
+
+    def close(self) -> None:
+        """Commit everything queued, then close the open segments."""
+        with self._ready:
+            self._closing = True
+            self._ready.notify()
+        self._thread.join()
+        self._sink.shutdown()
+
+    def _run(self) -> None:
+        while True:
+            with self._ready:
+                while not self._waiting and not self._closing:
+                    self._ready.wait()
+                if not self._waiting:
+                    return
+                group: list[tuple[Lines, Future[None]]] = []
+                count = 0
+                while self._waiting and (not group or count < self._max_group_lines):
+                    lines, done = self._waiting.popleft()
+                    group.append((lines, done))
+                    count += len(lines)
+            try:
+                self._sink.export(line for lines, _ in group for line in lines)
+                self._sink.flush(fsync=True)
+            except OSError as error:
+                self._sink.reset()  # the batch was cut back; a retry starts clean
+                for _, done in group:
+                    done.set_exception(error)
+            else:
+                for _, done in group:
+                    done.set_result(None)

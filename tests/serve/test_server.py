@@ -1,0 +1,195 @@
+"""`waza serve` as a real server on loopback: routes, auth, limits, bad input, and crashes."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import read_log
+from waza.telemetry import TelemetryAnalyzer
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def server(folder: Path, *args: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+    """`waza serve` in a process of its own, ready to answer."""
+    port = free_port()
+    command = [sys.executable, "-m", "waza", "serve", "--dir", str(folder), "--port", str(port), *args]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        assert process.poll() is None and time.monotonic() < deadline, process.stderr.read().decode()
+        time.sleep(0.05)
+    try:
+        yield url, process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+def test_a_session_over_http_is_analysed(tmp_path: Path) -> None:
+    with server(tmp_path / "t") as (url, _):
+        started = httpx.post(f"{url}/telemetry/session/start", json={
+            "prompt": "Deploy app-1 for jane@example.com", "metadata": {"user_id": "u1"},
+            "skill_name": "azure-deploy"}).json()  # fmt: skip
+        sid = started["session_id"]
+        for tool in ("az", "git"):
+            reply = httpx.post(f"{url}/telemetry/session/{sid}/event", json={"event_type": "tool.called",
+                               "data": {"tool": tool}, "skill_name": "azure-deploy"})  # fmt: skip
+            assert reply.json() == {"ok": True}
+        httpx.post(f"{url}/telemetry/session/{sid}/end", json={"output": "done", "success": True})
+    report = TelemetryAnalyzer().analyze_file(tmp_path / "t")
+    assert report["total_sessions"] == 1 and report["metrics"]["total_tool_calls"] == 2
+    assert report["skills"] == ["azure-deploy"] and report["metrics"]["success_rate"] == 1.0
+    text = "".join(p.read_text() for p in (tmp_path / "t").rglob("*.jsonl*") if p.suffix == ".jsonl")
+    assert "jane@example.com" not in text and "<EMAIL>" in text
+
+
+def test_a_token_is_required_when_configured(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("s3cret-token\n")
+    with server(tmp_path / "t", "--token-file", str(tmp_path / "token")) as (url, _):
+        body = {"prompt": "x"}
+        assert httpx.post(f"{url}/telemetry/session/start", json=body).status_code == 401
+        wrong = {"Authorization": "Bearer s3cret-tokeN"}
+        assert httpx.post(f"{url}/telemetry/session/start", json=body, headers=wrong).status_code == 401
+        right = {"Authorization": "Bearer s3cret-token"}
+        assert httpx.post(f"{url}/telemetry/session/start", json=body, headers=right).status_code == 200
+    assert len(read_log(tmp_path / "t")) == 1
+
+
+def test_listening_beyond_loopback_needs_a_token(tmp_path: Path) -> None:
+    command = [sys.executable, "-m", "waza", "serve", "--dir", str(tmp_path), "--host", "0.0.0.0"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert (
+        result.returncode == 1 and "needs --token-file" in result.stderr and "Traceback" not in result.stderr
+    )
+
+
+def malformed_requests(rng: random.Random, count: int) -> Iterator[tuple[str, bytes]]:
+    """Requests a careless or hostile client sends: every one must get a 4xx."""
+    routes = ["/telemetry/session/start", "/telemetry/session/s1/event", "/telemetry/session/s1/end"]
+    shapes = [
+        lambda: b"{" * rng.randrange(1, 50_000),
+        lambda: bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300))),
+        lambda: json.dumps({"event_type": rng.choice([1, None, [], "bad type!", "x" * 500])}).encode(),
+        lambda: json.dumps({"prompt": "x", "unknown": 1}).encode(),
+        lambda: json.dumps({"success": rng.choice(["yes", 1, None])}).encode(),
+        lambda: json.dumps(
+            {
+                "event_type": "e",
+                "timestamp": rng.choice(["1969-07-20T00:00:00Z", "9999-01-01", "not a time", 12]),
+            }
+        ).encode(),  # fmt: skip
+        lambda: json.dumps({"prompt": "x" * 300_000}).encode(),
+        lambda: json.dumps({"event_type": "e", "data": rng.choice([[1], "text", 3])}).encode(),
+        lambda: json.dumps(rng.choice([[], "x", 1, None])).encode(),
+    ]
+    for _ in range(count):
+        route = rng.choice(routes)
+        if rng.random() < 0.1:
+            route = "/telemetry/session/" + "x" * 300 + "/event"
+        yield route, rng.choice(shapes)()
+
+
+def test_a_thousand_malformed_requests_get_4xx_and_leave_the_folder_readable(tmp_path: Path) -> None:
+    rng = random.Random(3)
+    statuses: dict[int, int] = {}
+    with server(tmp_path / "t", "--max-body", str(2**20)) as (url, _), httpx.Client() as client:
+        client.post(f"{url}/telemetry/session/start", json={"prompt": "ok", "session_id": "s1"})
+        for route, body in malformed_requests(rng, 1000):
+            reply = client.post(url + route, content=body, headers={"content-type": "application/json"})
+            statuses[reply.status_code] = statuses.get(reply.status_code, 0) + 1
+            assert 400 <= reply.status_code < 500, (route, body[:100], reply.text)
+            assert "error" in reply.json()
+        big = client.post(f"{url}/telemetry/batch", content=b"x" * (2**20 + 1))
+        assert big.status_code == 413
+    assert set(statuses) == {400, 422}
+    report = TelemetryAnalyzer(strict=True).analyze_file(tmp_path / "t")
+    assert report["total_sessions"] == 1
+
+
+def test_a_batch_keeps_its_good_lines(tmp_path: Path) -> None:
+    good = {"timestamp": "2026-11-20T10:00:00Z", "event_type": "session.started", "session_id": "b1",
+            "data": {"prompt": "p"}}  # fmt: skip
+    body = (
+        json.dumps(good).encode() + b"\nnot json\n" + json.dumps({**good, "session_id": ""}).encode() + b"\n"
+    )
+    with server(tmp_path / "t") as (url, _):
+        reply = httpx.post(
+            f"{url}/telemetry/batch", content=body, headers={"content-type": "application/x-ndjson"}
+        )
+        assert reply.status_code == 200
+        assert reply.json()["accepted"] == 1 and [r["line"] for r in reply.json()["rejected"]] == [2, 3]
+        bad = httpx.post(f"{url}/telemetry/batch", content=b"nope\n")
+        assert bad.status_code == 400
+    assert [e["session_id"] for e in read_log(tmp_path / "t")] == ["b1"]
+
+
+def load(url: str, acknowledged: list[str], stop: threading.Event, worker: int) -> None:
+    """Send single events and batches of 100 until told to stop; note every acknowledged id."""
+    with httpx.Client(timeout=5) as client:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            ids = [f"w{worker}-{n}-{k}" for k in range(1 if n % 2 else 100)]
+            lines = [json.dumps({"timestamp": "2026-11-20T10:00:00Z", "event_type": "tool.called",
+                                 "session_id": "load", "data": {"id": i}}) for i in ids]  # fmt: skip
+            try:
+                reply = client.post(f"{url}/telemetry/batch", content="\n".join(lines))
+            except httpx.TransportError:
+                return  # the server is gone
+            if reply.status_code == 200:
+                acknowledged.extend(ids)
+
+
+@pytest.mark.parametrize("run", range(5))
+def test_every_acknowledged_event_survives_sigkill(tmp_path: Path, run: int) -> None:
+    acknowledged: list[str] = []
+    stop = threading.Event()
+    with server(tmp_path / "t") as (url, process):
+        workers = [threading.Thread(target=load, args=(url, acknowledged, stop, w)) for w in range(4)]
+        for thread in workers:
+            thread.start()
+        time.sleep(0.5 + 0.2 * run)
+        os.kill(process.pid, signal.SIGKILL)
+        stop.set()
+        for thread in workers:
+            thread.join()
+    stored = {e["data"]["id"] for e in read_log(tmp_path / "t")}
+    assert acknowledged and not set(acknowledged) - stored
+
+
+def test_sigterm_commits_what_was_accepted_and_exits(tmp_path: Path) -> None:
+    with server(tmp_path / "t") as (url, process):
+        for n in range(20):
+            httpx.post(f"{url}/telemetry/session/start", json={"prompt": f"p{n}"})
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)  # uvicorn shuts down, then ends by the signal it was sent
+    assert len(read_log(tmp_path / "t")) == 20
+    # The segments were closed (and compressed) on the way out, not left open.
+    assert {p.name.split(".", 1)[1] for p in (tmp_path / "t").rglob("part-*")} == {"jsonl.gz"}
