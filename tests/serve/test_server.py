@@ -193,3 +193,18 @@ def test_sigterm_commits_what_was_accepted_and_exits(tmp_path: Path) -> None:
     assert len(read_log(tmp_path / "t")) == 20
     # The segments were closed (and compressed) on the way out, not left open.
     assert {p.name.split(".", 1)[1] for p in (tmp_path / "t").rglob("part-*")} == {"jsonl.gz"}
+
+
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path: Path) -> None:
+    checks = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": "tests.serve.schemathesis_hooks", "PYTHONPATH": str(root)}
+    with server(tmp_path / "t") as (url, _):
+        result = subprocess.run(
+            [sys.executable, "-m", "schemathesis.cli", "run", f"{url}/openapi.json", "--checks", checks,
+             "--max-examples", "60", "--generation-deterministic", "--no-color"],
+            capture_output=True, text=True, cwd=root, env=env, timeout=600,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert "5/5" in result.stdout  # every operation was tested
+    TelemetryAnalyzer(strict=True).analyze_paths([tmp_path / "t"])  # what it stored reads back cleanly

@@ -30,6 +30,7 @@ from waza.model import SESSION_ENDED, SESSION_STARTED, TelemetryEvent
 from waza.serve.committer import GroupCommitter
 from waza.serve.limits import BodyLimit
 from waza.serve.requests import (
+    REFUSALS,
     Accepted,
     BatchEvent,
     BatchResult,
@@ -96,9 +97,9 @@ def create_app(settings: Settings) -> FastAPI:
         except OSError as error:
             raise HTTPException(503, f"cannot write the event log: {error.strerror or error}") from None
 
-    guarded = [Depends(authorised)]
+    guarded = {"dependencies": [Depends(authorised)], "responses": REFUSALS}
 
-    @app.post("/telemetry/session/start", dependencies=guarded)
+    @app.post("/telemetry/session/start", **guarded)
     async def start_session(body: SessionStart) -> SessionStarted:
         session_id = body.session_id or uuid.uuid4().hex
         if not sampler(session_id):
@@ -112,7 +113,7 @@ def create_app(settings: Settings) -> FastAPI:
         )
         return SessionStarted(session_id=session_id, sampled=True)
 
-    @app.post("/telemetry/session/{session_id}/event", dependencies=guarded)
+    @app.post("/telemetry/session/{session_id}/event", **guarded)
     async def record_event(session_id: SessionPath, body: EventIn) -> Accepted:
         if sampler(session_id):
             event = TelemetryEvent(
@@ -121,7 +122,7 @@ def create_app(settings: Settings) -> FastAPI:
             await commit([event])
         return Accepted()
 
-    @app.post("/telemetry/session/{session_id}/end", dependencies=guarded)
+    @app.post("/telemetry/session/{session_id}/end", **guarded)
     async def end_session(session_id: SessionPath, body: SessionEnd) -> Accepted:
         if sampler(session_id):
             data = {"output": body.output, "success": body.success, "error": body.error}
@@ -130,7 +131,7 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.post(
         "/telemetry/batch",
-        dependencies=guarded,
+        **guarded,
         openapi_extra={
             "requestBody": {
                 "required": True,

@@ -81,3 +81,24 @@ class Accepted(BaseModel):
 class BatchResult(BaseModel):
     accepted: int
     rejected: list[dict[str, Any]] = Field(description="Each refused line: its number and what is wrong.")
+
+
+class Problem(BaseModel):
+    """The body of every refusal."""
+
+    error: str = Field(description="What is wrong, in one line.")
+    problems: list[str] | None = Field(None, description="Every invalid field, for a 422.")
+    rejected: list[dict[str, Any]] | None = Field(None, description="Every refused line, for a batch.")
+
+
+# The refusals every write route can give, published in the OpenAPI schema.
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "The body is not JSON, or no line of a batch is an event."},
+    401: {"model": Problem, "description": "A bearer token is configured and this one is missing or wrong."},
+    413: {"model": Problem, "description": "The body is larger than the server takes."},
+    422: {
+        "model": Problem,
+        "description": "A field is missing, of the wrong type, unknown or out of bounds.",
+    },
+    503: {"model": Problem, "description": "The event log cannot be written; nothing was stored."},
+}
