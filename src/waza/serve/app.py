@@ -20,21 +20,24 @@ from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from waza.capture.redact import Redactor
 from waza.capture.sampling import SessionSampler
 from waza.model import SESSION_ENDED, SESSION_STARTED, TelemetryEvent
+from waza.otel import otlp
 from waza.serve.committer import GroupCommitter
 from waza.serve.limits import BodyLimit
 from waza.serve.requests import (
+    CLOCK_SKEW,
     REFUSALS,
     Accepted,
     BatchEvent,
     BatchResult,
     EventIn,
+    Problem,
     SessionEnd,
     SessionPath,
     SessionStart,
@@ -166,6 +169,45 @@ def create_app(settings: Settings) -> FastAPI:
         if events:
             await commit(events)
         return BatchResult(accepted=len(events), rejected=rejected)
+
+    @app.post(
+        "/v1/traces",
+        dependencies=guarded["dependencies"],
+        responses={**REFUSALS, 415: {"model": Problem, "description": "Neither protobuf nor JSON."}},
+        response_class=Response,
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    otlp.PROTOBUF: {"schema": {"type": "string", "format": "binary"}},
+                    otlp.JSON: {"schema": {"type": "object"}},
+                },
+                "description": "An OTLP ExportTraceServiceRequest; GenAI spans become sessions and events.",
+            },
+            "responses": {
+                "200": {
+                    "description": "An ExportTraceServiceResponse, in the request's encoding.",
+                    "content": {
+                        otlp.PROTOBUF: {"schema": {"type": "string", "format": "binary"}},
+                        otlp.JSON: {"schema": {"type": "object"}},
+                    },
+                }
+            },
+        },
+    )
+    async def traces(request: Request) -> Response:
+        media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        try:
+            export = otlp.decode(
+                await request.body(), media, request.headers.get("content-encoding"), settings.max_body_bytes
+            )
+        except otlp.PayloadError as error:
+            return JSONResponse({"error": str(error)}, error.status)
+        events, rejected, reason = otlp.events_of(export, datetime.now(UTC) + CLOCK_SKEW)
+        kept = [event for event in events if sampler(event.session_id or "")]
+        if kept:
+            await commit(kept)
+        return Response(otlp.answer(media, rejected, reason), media_type=media)
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

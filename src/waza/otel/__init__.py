@@ -1,0 +1,1 @@
+"""OpenTelemetry interchange: OTLP payloads and the mapping between spans and waza events."""

@@ -1,0 +1,199 @@
+"""OpenTelemetry spans as waza events: the one place the mapping is written down.
+
+Ingest (``waza serve``'s ``/v1/traces``) uses it; an importer or exporter of
+traces would use it too, never a second derivation. docs/otel.md gives the
+mapping as a table, with what is lossy.
+
+Each span maps on its own, so that spans of one trace may arrive in any
+number of requests to any replica: a session is a trace and its id is the
+trace id in hex (a ``gen_ai.conversation.id`` or OpenInference ``session.id``
+is kept in the metadata as ``conversation_id``). The root span (no parent)
+gives ``session.started`` and ``session.ended``; ``execute_tool`` spans give
+tool events, inference spans LLM events, ``exception`` span events errors.
+A skill loaded in the trace (``gen_ai.skill.name``) is named by its
+``skill.invoked`` event, which precedes the root's end, where the agent's
+name goes: the fold takes the first skill name in time, so a loaded skill
+wins over the agent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from waza.model import SESSION_ENDED, SESSION_STARTED, TOOL_CALLED, TelemetryEvent
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+STATUS_ERROR = 2
+INFERENCE = {"chat", "text_completion", "generate_content", "embeddings"}
+METADATA_PREFIX = "waza.metadata."
+
+
+class SpanError(ValueError):
+    """A span that cannot become events (no trace id, impossible times)."""
+
+
+def attributes(pairs: Iterable[Any]) -> dict[str, Any]:
+    """OTLP ``KeyValue`` pairs as a plain dict."""
+    return {pair.key: any_value(pair.value) for pair in pairs}
+
+
+def any_value(value: Any) -> Any:
+    kind = value.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "array_value":
+        return [any_value(item) for item in value.array_value.values]
+    if kind == "kvlist_value":
+        return attributes(value.kvlist_value.values)
+    if kind == "bytes_value":
+        return value.bytes_value.hex()
+    return getattr(value, kind)
+
+
+def span_events(
+    span: Any, resource: dict[str, Any], skills: list[Any], latest: datetime
+) -> Iterator[TelemetryEvent]:
+    """The events one span stands for; ``skills`` are the skill-loading spans of its request."""
+    if len(span.trace_id) != 16 or not any(span.trace_id):
+        raise SpanError("a span without a trace id")
+    session_id = span.trace_id.hex()
+    start, end = _moment(span.start_time_unix_nano, latest), _moment(span.end_time_unix_nano, latest)
+    if end < start:
+        raise SpanError(f"span {span.name!r} ends before it starts")
+    found = attributes(span.attributes)
+    operation = found.get("gen_ai.operation.name") or _openinference(found)
+    failed = span.status.code == STATUS_ERROR
+    error = (span.status.message or found.get("error.type") or "error") if failed else None
+    duration_ms = (span.end_time_unix_nano - span.start_time_unix_nano) / 1e6
+
+    def event(moment: datetime, kind: str, data: dict[str, Any], skill: str | None = None) -> TelemetryEvent:
+        return TelemetryEvent(moment, kind, skill, data, session_id)
+
+    root = not span.parent_span_id
+    if root:
+        data = {
+            "prompt": _text(found, "gen_ai.input.messages", "input.value"),
+            "metadata": _metadata(resource, found),
+        }
+        yield event(start, SESSION_STARTED, data)
+    if "gen_ai.skill.name" in found:
+        skill = str(found["gen_ai.skill.name"])
+        details = {k.removeprefix("gen_ai."): v for k, v in found.items() if k.startswith("gen_ai.skill.")}
+        yield event(start, "skill.invoked", details, skill)
+    elif operation == "execute_tool":
+        tool = (
+            found.get("gen_ai.tool.name") or found.get("tool.name") or span.name.removeprefix("execute_tool ")
+        )
+        skill = _skill_of(span, skills)
+        arguments = _parsed(found.get("gen_ai.tool.call.arguments", found.get("tool.parameters")))
+        yield event(start, TOOL_CALLED, {"tool": tool, "args": arguments}, skill)
+        completed = {"tool": tool, "success": not failed, "duration_ms": duration_ms, "error": error}
+        yield event(end, "tool.completed", completed, skill)
+    elif operation in INFERENCE:
+        model = (
+            found.get("gen_ai.request.model")
+            or found.get("gen_ai.response.model")
+            or found.get("llm.model_name")
+        )
+        tokens = {
+            "input": _first(
+                found, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt"
+            ),
+            "output": _first(
+                found,
+                "gen_ai.usage.output_tokens",
+                "gen_ai.usage.completion_tokens",
+                "llm.token_count.completion",
+            ),
+        }
+        yield event(start, "llm.request", {"model": model, "tokens": tokens})
+        yield event(end, "llm.response", {"model": model, "latency_ms": duration_ms, "success": not failed})
+    elif not root:
+        yield event(
+            start, "otel.span", {"name": span.name, "duration_ms": duration_ms, "attributes": _flat(found)}
+        )
+    for span_event in span.events:
+        details = attributes(span_event.attributes)
+        moment = _moment(span_event.time_unix_nano, latest)
+        if span_event.name == "exception":
+            data = {"error_type": details.get("exception.type"), "message": details.get("exception.message")}
+            yield event(moment, "error", data)
+        else:
+            yield event(moment, span_event.name or "otel.event", _flat(details))
+    if root:
+        data = {
+            "output": _text(found, "gen_ai.output.messages", "output.value"),
+            "success": not failed,
+            "error": error,
+        }
+        yield event(end, SESSION_ENDED, data, found.get("gen_ai.agent.name"))
+
+
+def _openinference(found: dict[str, Any]) -> str | None:
+    kind = str(found.get("openinference.span.kind", "")).upper()
+    return {"TOOL": "execute_tool", "LLM": "chat", "AGENT": "invoke_agent"}.get(kind)
+
+
+def _skill_of(span: Any, skills: list[Any]) -> str | None:
+    """The skill loaded last, under the same parent, before this span started."""
+    earlier = [
+        s
+        for s in skills
+        if s.trace_id == span.trace_id
+        and s.parent_span_id == span.parent_span_id
+        and s.start_time_unix_nano <= span.start_time_unix_nano
+        and s is not span
+    ]
+    if not earlier:
+        return None
+    chosen = max(earlier, key=lambda s: s.start_time_unix_nano)
+    return str(attributes(chosen.attributes)["gen_ai.skill.name"])
+
+
+def _metadata(resource: dict[str, Any], found: dict[str, Any]) -> dict[str, Any]:
+    metadata = _flat(resource)
+    metadata.update(
+        {k.removeprefix(METADATA_PREFIX): v for k, v in _flat(found).items() if k.startswith(METADATA_PREFIX)}
+    )
+    conversation = found.get("gen_ai.conversation.id") or found.get("session.id")
+    if conversation is not None:
+        metadata["conversation_id"] = str(conversation)
+    if "user.id" in found:
+        metadata["user_id"] = str(found["user.id"])
+    return metadata
+
+
+def _text(found: dict[str, Any], *names: str) -> str:
+    value = _first(found, *names)
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _first(found: dict[str, Any], *names: str) -> Any:
+    return next((found[name] for name in names if found.get(name) is not None), None)
+
+
+def _parsed(value: Any) -> Any:
+    """Tool arguments arrive as a JSON string; keep their structure when they are one."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _flat(found: dict[str, Any]) -> dict[str, Any]:
+    """Attribute values as event data: nested values become JSON strings (lossy, documented)."""
+    return {k: json.dumps(v) if isinstance(v, dict | list) else v for k, v in found.items()}
+
+
+def _moment(nanos: int, latest: datetime) -> datetime:
+    moment = EPOCH + timedelta(microseconds=nanos // 1000)
+    if nanos <= 0 or moment.year < 2000 or moment > latest:
+        raise SpanError(f"impossible time {nanos} ns since the epoch")
+    return moment

@@ -1,0 +1,119 @@
+"""OTLP/HTTP trace payloads: decoding requests, encoding answers, in JSON or protobuf.
+
+OTLP's JSON differs from protobuf's own JSON mapping in one way that matters:
+trace and span ids are hex strings, not base64. They are turned into base64
+before protobuf's parser reads the document, so both encodings give the same
+message.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import zlib
+from datetime import datetime
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+from waza.model import TelemetryEvent
+from waza.otel.mapping import SpanError, attributes, span_events
+
+JSON = "application/json"
+PROTOBUF = "application/x-protobuf"
+ID_FIELDS = ("traceId", "spanId", "parentSpanId")
+
+
+class PayloadError(ValueError):
+    """A body that is not an OTLP trace export; ``status`` is the HTTP answer it deserves."""
+
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
+
+
+def decode(
+    body: bytes, content_type: str, content_encoding: str | None, max_bytes: int
+) -> ExportTraceServiceRequest:
+    if (content_encoding or "").lower() == "gzip":
+        body = _gunzip(body, max_bytes)
+    media = content_type.split(";")[0].strip().lower()
+    if media == PROTOBUF:
+        try:
+            return ExportTraceServiceRequest.FromString(body)
+        except DecodeError as error:
+            raise PayloadError(f"not an OTLP protobuf export: {error}") from None
+    if media == JSON:
+        try:
+            document = json.loads(body)
+            if not isinstance(document, dict):
+                raise PayloadError("an OTLP JSON export is an object")
+            _hex_ids_to_base64(document)
+            return json_format.ParseDict(document, ExportTraceServiceRequest(), ignore_unknown_fields=True)
+        except (ValueError, RecursionError, json_format.ParseError) as error:
+            if isinstance(error, PayloadError):
+                raise
+            raise PayloadError(f"not an OTLP JSON export: {str(error).splitlines()[0]}") from None
+    raise PayloadError(f"Content-Type must be {PROTOBUF} or {JSON}", 415)
+
+
+def events_of(request: ExportTraceServiceRequest, latest: datetime) -> tuple[list[TelemetryEvent], int, str]:
+    """The events of every span, the number of spans refused, and why the first was."""
+    events: list[TelemetryEvent] = []
+    rejected, reason = 0, ""
+    for resource_spans in request.resource_spans:
+        resource = attributes(resource_spans.resource.attributes)
+        spans = [span for scope in resource_spans.scope_spans for span in scope.spans]
+        skills = [s for s in spans if any(pair.key == "gen_ai.skill.name" for pair in s.attributes)]
+        for span in spans:
+            try:
+                events.extend(span_events(span, resource, skills, latest))
+            except SpanError as error:
+                rejected += 1
+                reason = reason or str(error)
+    return events, rejected, reason
+
+
+def answer(media: str, rejected: int, reason: str) -> bytes:
+    """The ExportTraceServiceResponse, in the request's encoding."""
+    if media == PROTOBUF:
+        response = ExportTraceServiceResponse()
+        if rejected:
+            response.partial_success.rejected_spans = rejected
+            response.partial_success.error_message = reason
+        return response.SerializeToString()
+    partial = {"partialSuccess": {"rejectedSpans": str(rejected), "errorMessage": reason}} if rejected else {}
+    return json.dumps(partial).encode()
+
+
+def _hex_ids_to_base64(node: Any) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ID_FIELDS and isinstance(value, str):
+                try:
+                    node[key] = base64.b64encode(bytes.fromhex(value)).decode()
+                except ValueError:
+                    raise PayloadError(f"{key} {value[:40]!r} is not hex") from None
+            else:
+                _hex_ids_to_base64(value)
+    elif isinstance(node, list):
+        for item in node:
+            _hex_ids_to_base64(item)
+
+
+def _gunzip(body: bytes, max_bytes: int) -> bytes:
+    """Gunzip without letting a small body expand past ``max_bytes``."""
+    inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+    try:
+        data = inflater.decompress(body, max_bytes + 1)
+    except (zlib.error, binascii.Error) as error:
+        raise PayloadError(f"not gzip: {error}") from None
+    if len(data) > max_bytes or inflater.unconsumed_tail:
+        raise PayloadError(f"the body inflates past {max_bytes:,} bytes", 413)
+    return data

@@ -1,0 +1,132 @@
+"""OTLP/HTTP ingest: the OpenTelemetry SDK's own exporter, and OTLP JSON as the spec encodes it."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from pathlib import Path
+
+import httpx
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Status, StatusCode
+
+from tests.conftest import read_log
+from tests.serve.test_server import server
+from waza.telemetry import TelemetryAnalyzer
+
+
+def test_the_sdk_exporter_sends_genai_spans(tmp_path: Path) -> None:
+    tokens_in = [120, 80, 300, 45, 61]
+    with server(tmp_path / "t") as (url, _):
+        provider = TracerProvider(resource=Resource.create({"service.name": "agent-runtime"}))
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{url}/v1/traces")))
+        tracer = provider.get_tracer("test")
+        for n, count in enumerate(tokens_in):
+            agent = {
+                "gen_ai.operation.name": "invoke_agent",
+                "gen_ai.agent.name": "copilot",
+                "user.id": f"u{n % 3}",
+            }
+            with tracer.start_as_current_span("invoke_agent copilot", attributes=agent) as root:
+                if n % 2 == 0:  # a skill loaded: it names the session and owns the tools after it
+                    loading = {"gen_ai.operation.name": "execute_tool", "gen_ai.skill.name": "azure-deploy"}
+                    tracer.start_span("execute_tool load_skill", attributes=loading).end()
+                for tool in ("az", "git")[: 1 + n % 2]:
+                    with tracer.start_as_current_span(f"execute_tool {tool}", attributes={
+                            "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": tool,
+                            "gen_ai.tool.call.arguments": json.dumps(["webapp", "up"])}) as span:  # fmt: skip
+                        if tool == "git":
+                            span.set_status(Status(StatusCode.ERROR, "merge conflict"))
+                with tracer.start_as_current_span("chat gpt-4o", attributes={
+                        "gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o",
+                        "gen_ai.usage.input_tokens": count, "gen_ai.usage.output_tokens": 10}):  # fmt: skip
+                    time.sleep(0.001)
+                if n == 4:
+                    root.set_status(Status(StatusCode.ERROR, "quota exceeded"))
+        assert provider.force_flush(10_000)
+        provider.shutdown()
+
+    report = TelemetryAnalyzer().analyze_paths([tmp_path / "t"], details=True)
+    assert report["total_sessions"] == 5 and report["completed_sessions"] == 5
+    assert report["metrics"]["success_rate"] == 0.8
+    assert report["skill_breakdown"]["azure-deploy"]["invocations"] == 3  # n = 0, 2, 4
+    assert report["skill_breakdown"]["copilot"]["invocations"] == 2
+    assert report["metrics"]["distinct_users"] == 3
+    tools = {t["tool"]: t for t in report["tools"]}
+    assert (tools["az"]["calls"], tools["az"]["failure_rate"]) == (5, 0.0)
+    assert (tools["git"]["calls"], tools["git"]["failure_rate"], tools["git"]["top_error"]) == (
+        2,
+        1.0,
+        "merge conflict",
+    )
+    (model,) = report["llm"]
+    assert model["model"] == "gpt-4o" and model["requests"] == 5
+    assert (model["input_tokens"], model["output_tokens"]) == (sum(tokens_in), 50)
+    assert all(len(e["session_id"]) == 32 for e in read_log(tmp_path / "t"))  # trace ids in hex
+
+
+def otlp_json(trace_id: str, *, bad_span: bool = False) -> dict:
+    """An export as OTLP's JSON encoding writes it: hex ids, 64-bit integers as strings, integer enums."""
+    start = 1_795_000_000_000_000_000  # 2026-11-18
+    spans = [
+        {"traceId": trace_id, "spanId": "00f067aa0ba902b7", "name": "invoke_agent azure-cost", "kind": 1,
+         "startTimeUnixNano": str(start), "endTimeUnixNano": str(start + 2_000_000_000),
+         "attributes": [{"key": "gen_ai.operation.name", "value": {"stringValue": "invoke_agent"}},
+                        {"key": "gen_ai.agent.name", "value": {"stringValue": "azure-cost"}},
+                        {"key": "gen_ai.conversation.id", "value": {"stringValue": "conv-1"}},
+                        {"key": "waza.metadata.environment", "value": {"stringValue": "production"}}],
+         "status": {"code": 2, "message": "budget exceeded"},
+         "events": [{"name": "exception", "timeUnixNano": start + 1_000_000_000,
+                     "attributes": [{"key": "exception.type", "value": {"stringValue": "QuotaError"}},
+                                    {"key": "exception.message", "value": {"stringValue": "no budget"}}]}]},
+        {"traceId": trace_id, "spanId": "00f067aa0ba902b8", "parentSpanId": "00f067aa0ba902b7",
+         "name": "chat gpt-4o-mini", "kind": 3, "startTimeUnixNano": start + 10,
+         "endTimeUnixNano": str(start + 500_000_000),
+         "attributes": [{"key": "gen_ai.operation.name", "value": {"stringValue": "chat"}},
+                        {"key": "gen_ai.request.model", "value": {"stringValue": "gpt-4o-mini"}},
+                        {"key": "gen_ai.usage.prompt_tokens", "value": {"intValue": "42"}},
+                        {"key": "gen_ai.usage.completion_tokens", "value": {"intValue": 7}}]},
+    ]  # fmt: skip
+    if bad_span:
+        spans.append(
+            {"traceId": "", "spanId": "00f067aa0ba902b9", "name": "orphan", "startTimeUnixNano": "1"}
+        )
+    return {"resourceSpans": [{"resource": {"attributes": [
+        {"key": "service.name", "value": {"stringValue": "cost-bot"}}]},
+        "scopeSpans": [{"scope": {"name": "x"}, "spans": spans}]}]}  # fmt: skip
+
+
+def test_otlp_json_with_hex_ids_and_a_refused_span(tmp_path: Path) -> None:
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    with server(tmp_path / "t") as (url, _):
+        body = gzip.compress(json.dumps(otlp_json(trace_id, bad_span=True)).encode())
+        headers = {"content-type": "application/json", "content-encoding": "gzip"}
+        reply = httpx.post(f"{url}/v1/traces", content=body, headers=headers)
+        assert reply.status_code == 200 and reply.headers["content-type"].startswith("application/json")
+        assert reply.json()["partialSuccess"]["rejectedSpans"] == "1"
+        for bad, status in [(b"{", 400), (b"[]", 400), (b"\x00\x01", 400)]:
+            assert httpx.post(f"{url}/v1/traces", content=bad, headers={"content-type": "application/json"}
+                              ).status_code == status  # fmt: skip
+        assert (
+            httpx.post(f"{url}/v1/traces", content=b"x", headers={"content-type": "text/plain"}).status_code
+            == 415
+        )
+        bomb = gzip.compress(b"0" * 50 * 2**20)
+        assert httpx.post(f"{url}/v1/traces", content=bomb, headers=headers).status_code == 413
+
+    report = TelemetryAnalyzer().analyze_paths([tmp_path / "t"], details=True, scope=None)
+    assert report["total_sessions"] == 1 and report["metrics"]["success_rate"] == 0.0
+    assert report["skills"] == ["azure-cost"] and report["metrics"]["avg_duration_ms"] == 2000
+    assert report["llm"][0]["input_tokens"] == 42 and report["llm"][0]["output_tokens"] == 7
+    assert report["errors"] == [{"error_type": "QuotaError", "count": 1, "example": "no budget"}]
+    (started,) = [e for e in read_log(tmp_path / "t") if e["event_type"] == "session.started"]
+    assert started["session_id"] == trace_id
+    assert started["data"]["metadata"] == {
+        "service.name": "cost-bot",
+        "environment": "production",
+        "conversation_id": "conv-1",
+    }
