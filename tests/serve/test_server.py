@@ -29,9 +29,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(folder: Path, *args: str) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def server(
+    folder: Path, *args: str, port: int | None = None
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """`waza serve` in a process of its own, ready to answer."""
-    port = free_port()
+    port = port or free_port()
     command = [sys.executable, "-m", "waza", "serve", "--dir", str(folder), "--port", str(port), *args]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"

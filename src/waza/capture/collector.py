@@ -23,7 +23,7 @@ from waza.capture.handle import SessionHandle
 from waza.capture.limits import Limits
 from waza.capture.redact import Redactor
 from waza.capture.sampling import SessionSampler
-from waza.capture.writer import BackgroundWriter
+from waza.capture.writer import BackgroundWriter, Sink
 from waza.errors import TelemetryError, UnknownSessionError
 from waza.model import (
     SESSION_ABANDONED,
@@ -84,7 +84,8 @@ class RuntimeCollector:
     Without ``directory`` finished sessions stay in memory for ``export_to_file``.
     With ``directory`` every event is streamed to the event log there by a
     background writer; call ``flush()`` to wait for it, ``close()`` (or leave the
-    ``with`` block, or let the interpreter exit) to finish.
+    ``with`` block, or let the interpreter exit) to finish. With ``sink`` (an
+    ``HttpSink``) the writer ships events to a ``waza serve`` instead.
 
     ``sample_rate`` keeps that share of sessions, decided from the session id;
     with ``keep_errors`` a session that fails is kept even when not sampled.
@@ -111,7 +112,10 @@ class RuntimeCollector:
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
         segment_seconds: float = DEFAULT_SEGMENT_SECONDS,
         retention_days: int | None = None,
+        sink: Sink | None = None,
     ):
+        if directory is not None and sink is not None:
+            raise ValueError("give a directory or a sink, not both")
         self.strict = strict
         self.directory = directory
         self.sampler = SessionSampler(sample_rate)
@@ -132,6 +136,7 @@ class RuntimeCollector:
                 segment_seconds=segment_seconds,
                 retention_days=retention_days,
             )
+        if sink is not None:
             self._writer = BackgroundWriter(
                 sink, self._drops, process=self._outgoing, flush_interval=flush_interval, max_queue=max_queue
             )
@@ -317,7 +322,7 @@ class RuntimeCollector:
         The export is redacted like everything else that leaves the process. A
         collector streaming to a folder exports the sessions in that folder.
         """
-        if self._writer is not None:
+        if self.directory is not None:
             self.flush()
             sessions = [s for s in read_sessions(self.directory) if s.completed]
         else:

@@ -11,17 +11,30 @@ import threading
 from collections import deque
 from collections.abc import Callable
 from datetime import date
-from typing import Any
+from typing import Any, Protocol
 
 from waza.capture.drops import DropCounter
 from waza.model import TelemetryEvent
 from waza.store.codec import encode_line
-from waza.store.folder_sink import FolderSink
 
 # Wake the writer early once this many records wait, so batches stay moderate.
 HIGH_WATER = 8192
 
 Process = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+class Sink(Protocol):
+    """Where the writer puts lines: a folder (FolderSink) or a server (HttpSink).
+
+    ``export`` raises OSError when the lines could not be stored; the writer then
+    calls ``reset`` and offers them again later.
+    """
+
+    def export(self, batch: list[tuple[date, bytes]]) -> None: ...
+    def flush(self, *, fsync: bool = False) -> None: ...
+    def rotate_aged(self) -> None: ...
+    def reset(self) -> None: ...
+    def shutdown(self) -> None: ...
 
 
 class _FlushRequest:
@@ -37,7 +50,7 @@ class BackgroundWriter:
 
     def __init__(
         self,
-        sink: FolderSink,
+        sink: Sink,
         drops: DropCounter,
         *,
         process: Process | None = None,

@@ -3,6 +3,7 @@
 from waza.analysis.analyzer import TelemetryAnalyzer
 from waza.capture.collector import RuntimeCollector
 from waza.capture.handle import SessionHandle, current_session
+from waza.capture.http_sink import HttpSink
 from waza.capture.limits import Limits
 from waza.capture.redact import Redactor
 from waza.errors import TelemetryError, UnknownSessionError, WazaError
@@ -12,6 +13,7 @@ from waza.store.reader import load_sessions
 
 __all__ = [
     "FolderSink",
+    "HttpSink",
     "Limits",
     "Redactor",
     "RuntimeCollector",
