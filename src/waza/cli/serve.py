@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 from pathlib import Path
 
@@ -33,6 +34,8 @@ def is_loopback(host: str) -> bool:
 @click.option("--no-redact", is_flag=True, help="Store data as received (redaction is on by default).")
 @click.option("--max-body", type=click.IntRange(min=1024), default=4 * 2**20, show_default=True,
               help="Largest request body in bytes (413 beyond).")  # fmt: skip
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Server processes; each writes segments of its own.")  # fmt: skip
 @friendly_errors
 def serve(
     directory: Path,
@@ -42,6 +45,7 @@ def serve(
     sample_rate: float,
     no_redact: bool,
     max_body: int,
+    workers: int,
 ) -> None:
     """Receive telemetry over HTTP and append it to the event log in DIR.
 
@@ -50,7 +54,7 @@ def serve(
     """
     import uvicorn
 
-    from waza.serve.app import Settings, create_app
+    from waza.serve.app import SETTINGS_VARIABLE, Settings
 
     token = token_file.read_text(encoding="utf-8").strip() if token_file else None
     if token_file is not None and not token:
@@ -62,4 +66,13 @@ def serve(
     directory.mkdir(parents=True, exist_ok=True)
     settings = Settings(directory, token, sample_rate, not no_redact, max_body)
     click.echo(f"waza serve: appending to {directory} at http://{host}:{port}", err=True)
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", timeout_graceful_shutdown=10)
+    os.environ[SETTINGS_VARIABLE] = settings.to_json()
+    uvicorn.run(
+        "waza.serve.app:app_from_environment",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        timeout_graceful_shutdown=10,
+    )

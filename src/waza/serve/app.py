@@ -10,31 +10,31 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from waza.capture.redact import Redactor
 from waza.capture.sampling import SessionSampler
 from waza.model import SESSION_ENDED, SESSION_STARTED, TelemetryEvent
 from waza.otel import otlp
+from waza.serve import batch as batch_lines
 from waza.serve.committer import GroupCommitter
 from waza.serve.limits import BodyLimit
 from waza.serve.requests import (
     CLOCK_SKEW,
     REFUSALS,
     Accepted,
-    BatchEvent,
     BatchResult,
     EventIn,
     Problem,
@@ -49,6 +49,9 @@ MAX_BODY_BYTES = 4 * 2**20
 MAX_BATCH_LINES = 10_000
 
 
+SETTINGS_VARIABLE = "WAZA_SERVE_SETTINGS"  # how worker processes learn the settings
+
+
 @dataclass
 class Settings:
     directory: Path
@@ -56,6 +59,19 @@ class Settings:
     sample_rate: float = 1.0
     redact: bool = True
     max_body_bytes: int = MAX_BODY_BYTES
+
+    def to_json(self) -> str:
+        return json.dumps({**asdict(self), "directory": str(self.directory)})
+
+    @classmethod
+    def from_json(cls, text: str) -> Settings:
+        values = json.loads(text)
+        return cls(**{**values, "directory": Path(values["directory"])})
+
+
+def app_from_environment() -> FastAPI:
+    """The app of one worker process, set up by ``waza serve --workers``."""
+    return create_app(Settings.from_json(os.environ[SETTINGS_VARIABLE]))
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -95,6 +111,10 @@ def create_app(settings: Settings) -> FastAPI:
             if redactor is not None:
                 record["data"] = redactor(record["data"])
             lines.append((event.timestamp.astimezone(UTC).date(), encode_line(record)))
+        await write(lines)
+
+    async def write(lines: list[tuple[date, bytes]]) -> None:
+        """Return once the lines are on disk."""
         try:
             await asyncio.wrap_future(state["committer"].submit(lines))
         except OSError as error:
@@ -144,31 +164,29 @@ def create_app(settings: Settings) -> FastAPI:
         },
     )
     async def batch(request: Request) -> BatchResult:
-        events, rejected = [], []
         lines = (await request.body()).splitlines()
         if len(lines) > MAX_BATCH_LINES:
             raise HTTPException(413, f"{len(lines):,} lines; a batch holds at most {MAX_BATCH_LINES:,}")
+        latest = datetime.now(UTC) + CLOCK_SKEW
+        records, rejected = [], []
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
-                item = BatchEvent.model_validate_json(line)
-            except ValidationError as error:
-                rejected.append({"line": number, "error": _first_problem(error)})
+                item = batch_lines.parse(line, latest)
+            except ValueError as error:
+                rejected.append({"line": number, "error": str(error)})
                 continue
             if sampler(item.session_id):
-                events.append(
-                    TelemetryEvent(
-                        item.timestamp, item.event_type, item.skill_name, item.data, item.session_id
-                    )
-                )
-        if rejected and not events:
+                item.data = redactor(item.data) if redactor is not None else item.data
+                records.append((item.timestamp.date(), batch_lines.encode(item)))
+        if rejected and not records:
             return JSONResponse(
                 {"error": "no line of the batch is a valid event", "rejected": rejected}, status_code=400
             )
-        if events:
-            await commit(events)
-        return BatchResult(accepted=len(events), rejected=rejected)
+        if records:
+            await write(records)
+        return BatchResult(accepted=len(records), rejected=rejected)
 
     @app.post(
         "/v1/traces",
@@ -240,13 +258,3 @@ def _problem(item: dict[str, Any]) -> str:
         return "the body is not valid JSON"
     where = ".".join(str(part) for part in item.get("loc", ()) if part != "body") or "body"
     return f"{where}: {item.get('msg', 'invalid')}"
-
-
-def _first_problem(error: ValidationError) -> str:
-    items = error.errors(include_url=False)
-    return _problem(items[0]) if items else str(error)
-
-
-def openapi_document(settings: Settings) -> dict[str, Any]:
-    """The published OpenAPI schema (also served at /openapi.json)."""
-    return json.loads(json.dumps(create_app(settings).openapi()))

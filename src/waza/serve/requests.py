@@ -59,16 +59,6 @@ class SessionEnd(_Strict):
     timestamp: Timestamp | None = None
 
 
-class BatchEvent(_Strict):
-    """One line of a batch: a whole event of the event log."""
-
-    timestamp: Timestamp
-    event_type: EventType
-    session_id: SessionId
-    skill_name: Name | None = None
-    data: dict[str, Any] = Field(default_factory=dict)
-
-
 class SessionStarted(BaseModel):
     session_id: str
     sampled: bool = Field(description="False when the sampler left this session out: nothing is stored.")

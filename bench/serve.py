@@ -1,0 +1,216 @@
+"""How much `waza serve` takes, fsync on, driven from a second process on loopback.
+
+The server runs as `waza serve` (redaction on, as by default) in a process of
+its own; the load comes from another process: an asyncio client holding
+keep-alive connections and sending prepared requests, one at a time per
+connection, for a fixed time. Two loads:
+
+  single  POST /telemetry/session/<id>/event, one small event per request
+  batch   POST /telemetry/batch, 100 events per request (NDJSON)
+
+Each line gives acknowledged requests per second, events per second, and the
+p50 and p99 of request latency seen by the client. With --crash N the server
+is then killed with SIGKILL under load N times, and every event acknowledged
+before the kill is looked for in the folder. Usage:
+
+  python bench/serve.py [--seconds 10] [--connections 32] [--workers 1] [--crash 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import json
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+BATCH = 100
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(folder: Path, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "waza", "serve", "--dir", str(folder), "--port", str(port),
+               "--workers", str(workers)]  # fmt: skip
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1):
+                return process
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise SystemExit("waza serve did not start")
+
+
+def request_bytes(mode: str, n: int) -> tuple[bytes, list[str]]:
+    """One HTTP/1.1 request and the event ids it carries."""
+    if mode == "single":
+        ids = [f"e{n}"]
+        body = json.dumps({"event_type": "tool.called", "data": {"tool": "az", "id": ids[0]}}).encode()
+        path = f"/telemetry/session/s{n % 1000}/event"
+        kind = b"application/json"
+    else:
+        ids = [f"e{n}-{k}" for k in range(BATCH)]
+        lines = [
+            json.dumps(
+                {
+                    "timestamp": "2026-11-20T10:00:00Z",
+                    "event_type": "tool.called",
+                    "session_id": f"s{n % 1000}",
+                    "data": {"tool": "az", "id": i},
+                }
+            )  # fmt: skip
+            for i in ids
+        ]
+        body = "\n".join(lines).encode()
+        path = "/telemetry/batch"
+        kind = b"application/x-ndjson"
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {kind.decode()}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    return head + body, ids
+
+
+async def connection(port: int, mode: str, worker: int, until: float, found: dict) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    n = worker * 10_000_000
+    try:
+        while time.monotonic() < until:
+            n += 1
+            payload, ids = request_bytes(mode, n)
+            sent = time.perf_counter()
+            writer.write(payload)
+            await writer.drain()
+            status_line = await reader.readline()
+            length = 0
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":")[1])
+            await reader.readexactly(length)
+            if b" 200 " in status_line:
+                found["latencies"].append((time.perf_counter() - sent) * 1000)
+                found["acknowledged"].extend(ids)
+    except (OSError, asyncio.IncompleteReadError):
+        pass  # the server went away (the crash runs)
+    finally:
+        writer.close()
+
+
+def drive(port: int, mode: str, connections: int, seconds: float, results: multiprocessing.Queue) -> None:
+    """In the load process: run the connections, then report what was acknowledged."""
+    found: dict = {"latencies": [], "acknowledged": []}
+
+    async def main() -> None:
+        until = time.monotonic() + seconds
+        await asyncio.gather(*(connection(port, mode, w, until, found) for w in range(connections)))
+
+    started = time.perf_counter()
+    asyncio.run(main())
+    results.put((time.perf_counter() - started, found["latencies"], found["acknowledged"]))
+
+
+def load(port: int, mode: str, connections: int, seconds: float) -> tuple[float, list[float], list[str]]:
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    process = context.Process(target=drive, args=(port, mode, connections, seconds, results))
+    process.start()
+    outcome = results.get()
+    process.join()
+    return outcome
+
+
+def stored_ids(folder: Path) -> set[str]:
+    ids = set()
+    for path in folder.rglob("*.jsonl*"):
+        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        for line in data.splitlines():
+            try:
+                ids.add(json.loads(line)["data"]["id"])
+            except (ValueError, KeyError, TypeError):
+                pass  # a torn last line after SIGKILL is the reader's to report
+    return ids
+
+
+def throughput(args: argparse.Namespace) -> None:
+    print(f"waza serve on 127.0.0.1 ({args.workers} worker), fsync per group commit, {os.cpu_count()} cores, "
+          f"{args.connections} connections, {args.seconds:g} s per load")  # fmt: skip
+    header = f"{'load':<8} {'requests/s':>11} {'events/s':>11} {'p50 ms':>8} {'p99 ms':>8}"
+    print(header)
+    print("-" * len(header))
+    for mode in ("single", "batch"):
+        folder = Path(tempfile.mkdtemp(prefix="waza-serve-bench-"))
+        port = free_port()
+        server = start_server(folder, port, args.workers)
+        try:
+            load(port, mode, args.connections, 1.0)  # warm up
+            wall, latencies, acknowledged = load(port, mode, args.connections, args.seconds)
+        finally:
+            server.send_signal(signal.SIGTERM)
+            server.wait()
+        stored = stored_ids(folder)
+        missing = len(set(acknowledged) - stored)
+        shutil.rmtree(folder)
+        cuts = statistics.quantiles(latencies, n=100)
+        print(f"{mode:<8} {len(latencies) / wall:>11,.0f} {len(acknowledged) / wall:>11,.0f} "
+              f"{statistics.median(latencies):>8.2f} {cuts[98]:>8.2f}"
+              + (f"   {missing} acknowledged events missing!" if missing else ""), flush=True)  # fmt: skip
+
+
+def crashes(runs: int, connections: int, workers: int) -> None:
+    lost = 0
+    for run in range(runs):
+        folder = Path(tempfile.mkdtemp(prefix="waza-serve-crash-"))
+        port = free_port()
+        server = start_server(folder, port, workers)
+        context = multiprocessing.get_context("spawn")
+        results = context.Queue()
+        loader = context.Process(
+            target=drive, args=(port, "batch" if run % 2 else "single", connections, 30, results)
+        )
+        loader.start()
+        time.sleep(0.5 + (run % 5) * 0.3)
+        os.kill(server.pid, signal.SIGKILL)
+        server.wait()
+        _, _, acknowledged = results.get()
+        loader.join()
+        missing = set(acknowledged) - stored_ids(folder)
+        lost += len(missing)
+        shutil.rmtree(folder)
+        print(f"crash {run + 1:>3}: {len(acknowledged):>8,} acknowledged, {len(missing)} missing", flush=True)
+    print(f"{runs} kills under load: {lost} acknowledged events missing in all")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=1, help="server processes (waza serve --workers)")
+    parser.add_argument(
+        "--crash", type=int, default=0, help="then kill the server under load this many times"
+    )
+    args = parser.parse_args()
+    throughput(args)
+    if args.crash:
+        crashes(args.crash, args.connections, args.workers)
+
+
+if __name__ == "__main__":
+    main()
