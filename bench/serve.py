@@ -47,7 +47,10 @@ def free_port() -> int:
 def start_server(folder: Path, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "waza", "serve", "--dir", str(folder), "--port", str(port),
                "--workers", str(workers)]  # fmt: skip
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # A session of its own, so that a kill reaches every worker of the server at once.
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -187,7 +190,7 @@ def crashes(runs: int, connections: int, workers: int) -> None:
         )
         loader.start()
         time.sleep(0.5 + (run % 5) * 0.3)
-        os.kill(server.pid, signal.SIGKILL)
+        os.killpg(server.pid, signal.SIGKILL)
         server.wait()
         _, _, acknowledged = results.get()
         loader.join()
