@@ -129,3 +129,15 @@ def test_production_sample_samples_and_redacts(page: dict[str, Any]) -> None:
     assert 0 < len(kept) < 40
     assert "contoso.com" not in json.dumps(lines)
     assert any(line["data"].get("latency_ms") == 640 for line in lines)
+
+
+def test_http_sink_sample_never_raises_without_a_server(page: dict[str, Any], caplog) -> None:
+    """The HttpSink sample runs with no server listening: the skill is untouched, the loss counted."""
+    ns = run_until("http-sink", page)
+    collector = ns["collector"]
+    sid = collector.start_session("hi", skill_name="azure-deploy")
+    collector.record_event(sid, "tool.called", {"tool": "az"})
+    collector.end_session(sid, "done", True)
+    collector.close()
+    assert ns["sink"].dropped == 3
+    assert "waza serve" in caplog.text
