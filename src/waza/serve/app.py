@@ -8,7 +8,6 @@ folder. A 2xx answer means the events are on disk (see ``committer.py``).
 from __future__ import annotations
 
 import asyncio
-import hmac
 import json
 import os
 import uuid
@@ -17,9 +16,9 @@ from contextlib import asynccontextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, FastAPI, Header, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -29,6 +28,7 @@ from waza.capture.sampling import SessionSampler
 from waza.model import SESSION_ENDED, SESSION_STARTED, TelemetryEvent
 from waza.otel import otlp
 from waza.serve import batch as batch_lines
+from waza.serve.auth import OPEN_PATHS, BearerAuth
 from waza.serve.committer import GroupCommitter
 from waza.serve.limits import BodyLimit
 from waza.serve.requests import (
@@ -96,13 +96,9 @@ def create_app(settings: Settings) -> FastAPI:
         redoc_url=None,
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
-
-    async def authorised(authorization: Annotated[str | None, Header()] = None) -> None:
-        if settings.token is None:
-            return
-        scheme, _, given = (authorization or "").partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(given.encode(), settings.token.encode()):
-            raise HTTPException(401, "a valid bearer token is required", {"WWW-Authenticate": "Bearer"})
+    app.add_middleware(BearerAuth, token=settings.token)  # added last: runs first
+    if settings.token is not None:
+        app.openapi = lambda: _with_bearer(FastAPI.openapi(app))
 
     async def commit(events: list[TelemetryEvent]) -> None:
         lines = []
@@ -120,7 +116,7 @@ def create_app(settings: Settings) -> FastAPI:
         except OSError as error:
             raise HTTPException(503, f"cannot write the event log: {error.strerror or error}") from None
 
-    guarded = {"dependencies": [Depends(authorised)], "responses": REFUSALS}
+    guarded = {"responses": REFUSALS}
 
     @app.post("/telemetry/session/start", **guarded)
     async def start_session(body: SessionStart) -> SessionStarted:
@@ -136,21 +132,21 @@ def create_app(settings: Settings) -> FastAPI:
         )
         return SessionStarted(session_id=session_id, sampled=True)
 
-    @app.post("/telemetry/session/{session_id}/event", **guarded)
-    async def record_event(session_id: SessionPath, body: EventIn) -> Accepted:
+    @app.post("/telemetry/session/{session_id}/event", response_model=Accepted, **guarded)
+    async def record_event(session_id: SessionPath, body: EventIn) -> Response:
         if sampler(session_id):
             event = TelemetryEvent(
                 _when(body.timestamp), body.event_type, body.skill_name, body.data, session_id
             )
             await commit([event])
-        return Accepted()
+        return _accepted()
 
-    @app.post("/telemetry/session/{session_id}/end", **guarded)
-    async def end_session(session_id: SessionPath, body: SessionEnd) -> Accepted:
+    @app.post("/telemetry/session/{session_id}/end", response_model=Accepted, **guarded)
+    async def end_session(session_id: SessionPath, body: SessionEnd) -> Response:
         if sampler(session_id):
             data = {"output": body.output, "success": body.success, "error": body.error}
             await commit([TelemetryEvent(_when(body.timestamp), SESSION_ENDED, None, data, session_id)])
-        return Accepted()
+        return _accepted()
 
     @app.post(
         "/telemetry/batch",
@@ -190,7 +186,6 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.post(
         "/v1/traces",
-        dependencies=guarded["dependencies"],
         responses={**REFUSALS, 415: {"model": Problem, "description": "Neither protobuf nor JSON."}},
         response_class=Response,
         openapi_extra={
@@ -247,6 +242,21 @@ def create_app(settings: Settings) -> FastAPI:
         return JSONResponse({"error": "the JSON body is nested too deeply"}, 400)
 
     return app
+
+
+def _accepted() -> Response:
+    """The answer of most writes, its body encoded once."""
+    return Response(b'{"ok":true}', media_type="application/json")
+
+
+def _with_bearer(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema, saying that writes need the bearer token."""
+    schema.setdefault("components", {})["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
+    for path, operations in schema["paths"].items():
+        for operation in operations.values():
+            if path not in OPEN_PATHS:
+                operation["security"] = [{"bearer": []}]
+    return schema
 
 
 def _when(timestamp: datetime | None) -> datetime:
