@@ -13,7 +13,7 @@ p50 and p99 of request latency seen by the client. With --crash N the server
 is then killed with SIGKILL under load N times, and every event acknowledged
 before the kill is looked for in the folder. Usage:
 
-  python bench/serve.py [--seconds 10] [--connections 32] [--workers 1] [--crash 50]
+  python bench/serve.py [--seconds 10] [--connections 32] [--workers 1] [--no-redact] [--crash 50]
 """
 
 from __future__ import annotations
@@ -44,9 +44,9 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(folder: Path, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
+def start_server(folder: Path, port: int, workers: int = 1, *extra: str) -> subprocess.Popen[bytes]:
     command = [sys.executable, "-m", "waza", "serve", "--dir", str(folder), "--port", str(port),
-               "--workers", str(workers)]  # fmt: skip
+               "--workers", str(workers), *extra]  # fmt: skip
     # A session of its own, so that a kill reaches every worker of the server at once.
     process = subprocess.Popen(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
@@ -153,7 +153,9 @@ def stored_ids(folder: Path) -> set[str]:
 
 
 def throughput(args: argparse.Namespace) -> None:
-    print(f"waza serve on 127.0.0.1 ({args.workers} worker), fsync per group commit, {os.cpu_count()} cores, "
+    redaction = "off" if args.no_redact else "on"
+    print(f"waza serve on 127.0.0.1 ({args.workers} workers, redaction {redaction}), fsync per group commit, "
+          f"{os.cpu_count()} cores, "
           f"{args.connections} connections, {args.seconds:g} s per load")  # fmt: skip
     header = f"{'load':<8} {'requests/s':>11} {'events/s':>11} {'p50 ms':>8} {'p99 ms':>8}"
     print(header)
@@ -161,7 +163,7 @@ def throughput(args: argparse.Namespace) -> None:
     for mode in ("single", "batch"):
         folder = Path(tempfile.mkdtemp(prefix="waza-serve-bench-"))
         port = free_port()
-        server = start_server(folder, port, args.workers)
+        server = start_server(folder, port, args.workers, *(["--no-redact"] if args.no_redact else []))
         try:
             load(port, mode, args.connections, 1.0)  # warm up
             wall, latencies, acknowledged = load(port, mode, args.connections, args.seconds)
@@ -206,6 +208,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--workers", type=int, default=1, help="server processes (waza serve --workers)")
+    parser.add_argument("--no-redact", action="store_true", help="run the server with --no-redact")
     parser.add_argument(
         "--crash", type=int, default=0, help="then kill the server under load this many times"
     )
