@@ -38,6 +38,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[bench,spark]'
 	$(BIN)/python bench/capture.py
 	$(BIN)/python bench/analyze.py
+	$(BIN)/python bench/serve.py --workers 2 --connections 16
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache
