@@ -166,3 +166,36 @@ def test_capture_content_false_keeps_only_lengths_and_hashes(tmp_path: Path) -> 
     assert called["data"]["tool"] == "az" and called["data"]["args"] is None
     assert ended["data"]["output"] == "" and ended["data"]["output_chars"] == len("the answer")
     assert b"secret plan" not in b"".join(gzip.decompress(p.read_bytes()) for p in tmp_path.rglob("*.gz"))
+
+
+PIECES = st.one_of(
+    st.text("0123456789", min_size=1, max_size=4),
+    st.sampled_from(["-", ".", " ", "(", ")", "+", ":", "@", "=", "a", "eyJ", "sk-", "gh", "AKIA", "x"]),
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(PIECES, max_size=12).map("".join))
+def test_every_gate_lets_its_pattern_s_matches_through(text: str) -> None:
+    """A gate only saves work: whenever a rule's pattern would match, its gate passes."""
+    import re
+
+    from waza.capture.redact import _DIGITS, BUILT_IN_PATTERNS
+
+    digits = len(text) - len(text.translate(_DIGITS))
+    for kind, gate, pattern, _ in BUILT_IN_PATTERNS:
+        if re.search(pattern, text):
+            assert gate(text, text.lower(), digits), (kind, text)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("call (555) 123-4567", "call <PHONE>"),
+        ("call 555.123.4567", "call <PHONE>"),
+        ("call 555-123-4567", "call <PHONE>"),
+        ("order e10000123-45", "order e10000123-45"),
+    ],
+)
+def test_phone_numbers_in_each_format_are_redacted(text: str, expected: str) -> None:
+    assert Redactor().text(text) == expected

@@ -61,8 +61,8 @@ BUILT_IN_PATTERNS: list[tuple[str, Gate, str, Callable[[re.Match[str]], bool] | 
     ("CARD", lambda t, low, d: d >= 13, r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])", _card),
     ("IP", lambda t, low, d: d >= 4 and "." in t, r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w.])", None),
     ("IP", lambda t, low, d: t.count(":") >= 2, r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])|(?<![\w:])::(?:[0-9A-Fa-f]{1,4}:?){1,7}(?![\w:])", _ipv6),
-    ("PHONE", lambda t, low, d: d >= 7 and "+" in t, r"(?<![\w+])\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]?\d{2,4}){1,3}(?!\w)", None),
-    ("PHONE", lambda t, low, d: d >= 10, r"(?<![\w])\(\d{3}\)\s?\d{3}[ .-]\d{4}(?!\w)|(?<![\w.-])\d{3}[.-]\d{3}[.-]\d{4}(?![\w.-])", None),
+    ("PHONE", lambda t, low, d: d >= 5 and "+" in t, r"(?<![\w+])\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]?\d{2,4}){1,3}(?!\w)", None),
+    ("PHONE", lambda t, low, d: d >= 10 and ("(" in t or t.count("-") + t.count(".") >= 2), r"(?<![\w])\(\d{3}\)\s?\d{3}[ .-]\d{4}(?!\w)|(?<![\w.-])\d{3}[.-]\d{3}[.-]\d{4}(?![\w.-])", None),
 ]  # fmt: skip
 
 _DIGITS = str.maketrans("", "", "0123456789")
