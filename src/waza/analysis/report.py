@@ -122,7 +122,7 @@ def build_report(
         report["input"] = {
             "files": len(sources),
             "bytes": stored,
-            "problems": [{"path": p.path, "line": p.line, "reason": p.reason} for p in problems or []],
+            "problems": [p.to_dict() for p in problems or []],
         }
         report["storage"] = _storage(report, sources, stored)
     return report

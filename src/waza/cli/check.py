@@ -50,7 +50,5 @@ def check(tasks: Path, paths: tuple[Path, ...], output_format: str, junit: Path 
     loaded = load_tasks(tasks)
     sessions, problems = load_sessions(paths)
     if problems:
-        Console(stderr=True).print(
-            render_problems([{"path": p.path, "line": p.line, "reason": p.reason} for p in problems])
-        )
+        Console(stderr=True).print(render_problems([p.to_dict() for p in problems]))
     report_grades(grade_all(loaded, sessions), output_format, junit)

@@ -67,9 +67,7 @@ def convert(
     stderr = Console(stderr=True, soft_wrap=True)
     sessions, problems = load_sessions(paths)
     if problems:
-        stderr.print(
-            render_problems([{"path": p.path, "line": p.line, "reason": p.reason} for p in problems])
-        )
+        stderr.print(render_problems([p.to_dict() for p in problems]))
     candidates = [
         s
         for s in sessions

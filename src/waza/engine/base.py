@@ -277,7 +277,7 @@ class Engine(ABC):
             for event in events:
                 out.write(encode_line(event.to_dict()) + b"\n")
         if not found and error is not None:
-            found.append(Problem(str(source.path), None, _first_line(error)))
+            found.append(Problem(str(source.path), None, f"cannot read: {first_line(error)}"))
         problems.extend(found)
         self._salvaged[str(target)] = str(source.path)
         return Source(target, Format.EVENTS, False, target.stat().st_size)
@@ -318,5 +318,7 @@ def _figures(record: dict[str, Any]) -> Figures:
     )
 
 
-def _first_line(error: Exception) -> str:
-    return f"cannot read: {str(error).strip().splitlines()[0]}"
+def first_line(error: Exception) -> str:
+    """The first line of an engine's error message: the part a person needs."""
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__

@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from waza.engine import sql
-from waza.engine.base import Engine, Progress, Rows
+from waza.engine.base import Engine, Progress, Rows, first_line
 from waza.engine.object_store import list_prefix
 from waza.engine.spark_sql import to_spark
 from waza.errors import WazaError
@@ -73,7 +73,7 @@ def spark_session(master: str | None = None) -> Any:
     try:
         session = builder.getOrCreate()
     except Exception as error:  # the JVM did not start: no Java, or a bad master URL
-        raise SparkUnavailableError(f"cannot start Spark at {master}: {_first_line(error)}") from None
+        raise SparkUnavailableError(f"cannot start Spark at {master}: {first_line(error)}") from None
     return session
 
 
@@ -190,7 +190,7 @@ class SparkEngine(Engine):
                 readable.append(source)
             except (Py4JJavaError, PySparkException) as error:
                 if source.url:  # out of the Python reader's reach
-                    problems.append(Problem(source.url, None, f"cannot read: {_first_line(error)}"))
+                    problems.append(Problem(source.url, None, f"cannot read: {first_line(error)}"))
                 else:
                     readable.append(self._rewrite(source, problems, error))
         return readable
@@ -267,8 +267,3 @@ def _same_file(name: str) -> str:
     """One spelling of a file's name, whether Spark gives it as a path or a URI."""
     parts = urlparse(name)
     return parts.netloc + unquote(parts.path)
-
-
-def _first_line(error: Exception) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__

@@ -58,6 +58,9 @@ class Problem:
     line: int | None
     reason: str
 
+    def to_dict(self) -> dict[str, str | int | None]:
+        return {"path": self.path, "line": self.line, "reason": self.reason}
+
     def __str__(self) -> str:
         where = self.path if self.line is None else f"{self.path}:{self.line}"
         return f"{where}: {self.reason}"
