@@ -54,6 +54,7 @@ def serve(
     """
     import uvicorn
 
+    from waza.serve import workers as server_workers
     from waza.serve.app import SETTINGS_VARIABLE, Settings
 
     token = token_file.read_text(encoding="utf-8").strip() if token_file else None
@@ -67,12 +68,13 @@ def serve(
     settings = Settings(directory, token, sample_rate, not no_redact, max_body)
     click.echo(f"waza serve: appending to {directory} at http://{host}:{port}", err=True)
     os.environ[SETTINGS_VARIABLE] = settings.to_json()
-    uvicorn.run(
-        "waza.serve.app:app_from_environment",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="warning",
-        timeout_graceful_shutdown=10,
-    )
+    config = {
+        "app": "waza.serve.app:app_from_environment",
+        "factory": True,
+        "log_level": "warning",
+        "timeout_graceful_shutdown": 10,
+    }
+    if workers > 1 and server_workers.supported():
+        server_workers.run(workers, host, port, **config)
+    else:
+        uvicorn.run(host=host, port=port, workers=workers, **config)

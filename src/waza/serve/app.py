@@ -3,6 +3,8 @@
 The server keeps no session state between requests: every call becomes events
 in the event log, so any number of replicas can share a load balancer and a
 folder. A 2xx answer means the events are on disk (see ``committer.py``).
+Routes are plain Starlette endpoints whose bodies msgspec checks against the
+structs of ``requests.py``; ``openapi.py`` publishes the same structs.
 """
 
 from __future__ import annotations
@@ -18,38 +20,39 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
-from starlette.exceptions import HTTPException as StarletteHTTPException
+import msgspec
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
 from waza.capture.redact import Redactor
 from waza.capture.sampling import SessionSampler
 from waza.model import SESSION_ENDED, SESSION_STARTED, TelemetryEvent
 from waza.otel import otlp
 from waza.serve import batch as batch_lines
-from waza.serve.auth import OPEN_PATHS, BearerAuth
+from waza.serve import openapi
+from waza.serve.auth import BearerAuth
 from waza.serve.committer import GroupCommitter
 from waza.serve.limits import BodyLimit
 from waza.serve.requests import (
     CLOCK_SKEW,
-    REFUSALS,
-    Accepted,
     BatchResult,
     EventIn,
     Problem,
+    Refusal,
     SessionEnd,
-    SessionPath,
     SessionStart,
     SessionStarted,
+    decode,
+    session_id,
 )
 from waza.store.codec import encode_line
 
 MAX_BODY_BYTES = 4 * 2**20
-MAX_BATCH_LINES = 10_000
-
-
 SETTINGS_VARIABLE = "WAZA_SERVE_SETTINGS"  # how worker processes learn the settings
+_ACCEPTED = b'{"ok":true}'
 
 
 @dataclass
@@ -69,202 +72,153 @@ class Settings:
         return cls(**{**values, "directory": Path(values["directory"])})
 
 
-def app_from_environment() -> FastAPI:
+def app_from_environment() -> Starlette:
     """The app of one worker process, set up by ``waza serve --workers``."""
     return create_app(Settings.from_json(os.environ[SETTINGS_VARIABLE]))
 
 
-def create_app(settings: Settings) -> FastAPI:
-    sampler = SessionSampler(settings.sample_rate)
-    redactor = Redactor() if settings.redact else None
-    state: dict[str, GroupCommitter] = {}
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        state["committer"] = GroupCommitter(settings.directory)
-        try:
-            yield
-        finally:  # on shutdown (Ctrl-C, SIGTERM) everything accepted is committed first
-            state.pop("committer").close()
-
-    app = FastAPI(
-        title="waza telemetry ingest",
-        version="1",
-        description="Append agent-skill telemetry to a waza event log.",
-        lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
+def create_app(settings: Settings) -> Starlette:
+    ingest = Ingest(settings)
+    schema = _answer(openapi.document(bearer=settings.token is not None))
+    routes = [
+        Route("/telemetry/session/start", ingest.start_session, methods=["POST"]),
+        Route("/telemetry/session/{session_id}/event", ingest.record_event, methods=["POST"]),
+        Route("/telemetry/session/{session_id}/end", ingest.end_session, methods=["POST"]),
+        Route("/telemetry/batch", ingest.batch, methods=["POST"]),
+        Route("/v1/traces", ingest.traces, methods=["POST"]),
+        Route("/healthz", lambda request: _answer({"status": "ok"}), methods=["GET"]),
+        Route("/openapi.json", lambda request: schema, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        lifespan=ingest.lifespan,
+        exception_handlers={Refusal: _refused, HTTPException: _refused},
     )
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(BearerAuth, token=settings.token)  # added last: runs first
-    if settings.token is not None:
-        app.openapi = lambda: _with_bearer(FastAPI.openapi(app))
+    return app
 
-    async def commit(events: list[TelemetryEvent]) -> None:
-        lines = []
-        for event in events:
-            record = event.to_dict()
-            if redactor is not None:
-                record["data"] = redactor(record["data"])
-            lines.append((event.timestamp.astimezone(UTC).date(), encode_line(record)))
-        await write(lines)
 
-    async def write(lines: list[tuple[date, bytes]]) -> None:
-        """Return once the lines are on disk."""
+class Ingest:
+    """The routes' work: sample, redact, and commit events to the event log."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.sampler = SessionSampler(settings.sample_rate)
+        self.redactor = Redactor() if settings.redact else None
+        self.committer: GroupCommitter | None = None
+
+    @asynccontextmanager
+    async def lifespan(self, app: Starlette) -> AsyncIterator[None]:
+        self.committer = GroupCommitter(self.settings.directory)
         try:
-            await asyncio.wrap_future(state["committer"].submit(lines))
-        except OSError as error:
-            raise HTTPException(503, f"cannot write the event log: {error.strerror or error}") from None
+            yield
+        finally:  # on shutdown (Ctrl-C, SIGTERM) everything accepted is committed first
+            self.committer.close()
 
-    guarded = {"responses": REFUSALS}
-
-    @app.post("/telemetry/session/start", **guarded)
-    async def start_session(body: SessionStart) -> SessionStarted:
-        session_id = body.session_id or uuid.uuid4().hex
-        if not sampler(session_id):
-            return SessionStarted(session_id=session_id, sampled=False)
+    async def start_session(self, request: Request) -> Response:
+        body = decode(await request.body(), SessionStart)
+        sid = body.session_id or uuid.uuid4().hex
+        if not self.sampler(sid):
+            return _answer(SessionStarted(session_id=sid, sampled=False))
         metadata = dict(body.metadata)
-        if sampler.rate < 1.0:
-            metadata["sample_rate"] = sampler.rate
+        if self.sampler.rate < 1.0:
+            metadata["sample_rate"] = self.sampler.rate
         data = {"prompt": body.prompt, "metadata": metadata}
-        await commit(
-            [TelemetryEvent(_when(body.timestamp), SESSION_STARTED, body.skill_name, data, session_id)]
+        await self.commit(
+            [TelemetryEvent(_when(body.timestamp), SESSION_STARTED, body.skill_name, data, sid)]
         )
-        return SessionStarted(session_id=session_id, sampled=True)
+        return _answer(SessionStarted(session_id=sid, sampled=True))
 
-    @app.post("/telemetry/session/{session_id}/event", response_model=Accepted, **guarded)
-    async def record_event(session_id: SessionPath, body: EventIn) -> Response:
-        if sampler(session_id):
-            event = TelemetryEvent(
-                _when(body.timestamp), body.event_type, body.skill_name, body.data, session_id
-            )
-            await commit([event])
-        return _accepted()
+    async def record_event(self, request: Request) -> Response:
+        sid = session_id(request.path_params["session_id"])
+        body = decode(await request.body(), EventIn)
+        if self.sampler(sid):
+            event = TelemetryEvent(_when(body.timestamp), body.event_type, body.skill_name, body.data, sid)
+            await self.commit([event])
+        return Response(_ACCEPTED, media_type="application/json")
 
-    @app.post("/telemetry/session/{session_id}/end", response_model=Accepted, **guarded)
-    async def end_session(session_id: SessionPath, body: SessionEnd) -> Response:
-        if sampler(session_id):
+    async def end_session(self, request: Request) -> Response:
+        sid = session_id(request.path_params["session_id"])
+        body = decode(await request.body(), SessionEnd)
+        if self.sampler(sid):
             data = {"output": body.output, "success": body.success, "error": body.error}
-            await commit([TelemetryEvent(_when(body.timestamp), SESSION_ENDED, None, data, session_id)])
-        return _accepted()
+            await self.commit([TelemetryEvent(_when(body.timestamp), SESSION_ENDED, None, data, sid)])
+        return Response(_ACCEPTED, media_type="application/json")
 
-    @app.post(
-        "/telemetry/batch",
-        **guarded,
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
-                "description": f"One event of the event log per line, at most {MAX_BATCH_LINES:,} lines.",
-            }
-        },
-    )
-    async def batch(request: Request) -> BatchResult:
+    async def batch(self, request: Request) -> Response:
         lines = (await request.body()).splitlines()
-        if len(lines) > MAX_BATCH_LINES:
-            raise HTTPException(413, f"{len(lines):,} lines; a batch holds at most {MAX_BATCH_LINES:,}")
+        if len(lines) > openapi.MAX_BATCH_LINES:
+            raise Refusal(413, f"{len(lines):,} lines; a batch holds at most {openapi.MAX_BATCH_LINES:,}")
         latest = datetime.now(UTC) + CLOCK_SKEW
-        records, rejected = [], []
+        kept, rejected, valid = [], [], 0
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
                 item = batch_lines.parse(line, latest)
-            except ValueError as error:
+            except Refusal as error:
                 rejected.append({"line": number, "error": str(error)})
                 continue
-            if sampler(item.session_id):
-                item.data = redactor(item.data) if redactor is not None else item.data
-                records.append((item.timestamp.date(), batch_lines.encode(item)))
-        if rejected and not records:
-            return JSONResponse(
-                {"error": "no line of the batch is a valid event", "rejected": rejected}, status_code=400
-            )
+            valid += 1
+            if self.sampler(item.session_id):
+                kept.append(item)
+        if rejected and not valid:
+            raise Refusal(400, "no line of the batch is a valid event", rejected=rejected)
+        for item in kept:
+            item.data = self.redacted(item.data)
+        records = [(item.timestamp.date(), batch_lines.encode(item)) for item in kept]
         if records:
-            await write(records)
-        return BatchResult(accepted=len(records), rejected=rejected)
+            await self.write(records)
+        return _answer(BatchResult(accepted=len(records), rejected=rejected))
 
-    @app.post(
-        "/v1/traces",
-        responses={**REFUSALS, 415: {"model": Problem, "description": "Neither protobuf nor JSON."}},
-        response_class=Response,
-        openapi_extra={
-            "requestBody": {
-                "required": True,
-                "content": {
-                    otlp.PROTOBUF: {"schema": {"type": "string", "format": "binary"}},
-                    otlp.JSON: {"schema": {"type": "object"}},
-                },
-                "description": "An OTLP ExportTraceServiceRequest; GenAI spans become sessions and events.",
-            },
-            "responses": {
-                "200": {
-                    "description": "An ExportTraceServiceResponse, in the request's encoding.",
-                    "content": {
-                        otlp.PROTOBUF: {"schema": {"type": "string", "format": "binary"}},
-                        otlp.JSON: {"schema": {"type": "object"}},
-                    },
-                }
-            },
-        },
-    )
-    async def traces(request: Request) -> Response:
+    async def traces(self, request: Request) -> Response:
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         try:
             export = otlp.decode(
-                await request.body(), media, request.headers.get("content-encoding"), settings.max_body_bytes
+                await request.body(),
+                media,
+                request.headers.get("content-encoding"),
+                self.settings.max_body_bytes,
             )
         except otlp.PayloadError as error:
-            return JSONResponse({"error": str(error)}, error.status)
+            raise Refusal(error.status, str(error)) from None
         events, rejected, reason = otlp.events_of(export, datetime.now(UTC) + CLOCK_SKEW)
-        kept = [event for event in events if sampler(event.session_id or "")]
+        kept = [event for event in events if self.sampler(event.session_id or "")]
         if kept:
-            await commit(kept)
+            await self.commit(kept)
         return Response(otlp.answer(media, rejected, reason), media_type=media)
 
-    @app.get("/healthz")
-    async def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    def redacted(self, data: dict[str, Any]) -> dict[str, Any]:
+        return data if self.redactor is None else self.redactor(data)
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid(request: Request, error: RequestValidationError) -> JSONResponse:
-        problems = [_problem(item) for item in error.errors()]
-        return JSONResponse(
-            {"error": problems[0] if problems else "invalid request", "problems": problems}, 422
-        )
+    async def commit(self, events: list[TelemetryEvent]) -> None:
+        lines = []
+        for event in events:
+            record = event.to_dict()
+            record["data"] = self.redacted(record["data"])
+            lines.append((event.timestamp.astimezone(UTC).date(), encode_line(record)))
+        await self.write(lines)
 
-    @app.exception_handler(StarletteHTTPException)
-    async def refused(request: Request, error: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse({"error": error.detail}, error.status_code, headers=error.headers)
-
-    @app.exception_handler(RecursionError)
-    async def too_deep(request: Request, error: RecursionError) -> JSONResponse:
-        return JSONResponse({"error": "the JSON body is nested too deeply"}, 400)
-
-    return app
+    async def write(self, lines: list[tuple[date, bytes]]) -> None:
+        """Return once the lines are on disk."""
+        assert self.committer is not None, "the lifespan starts the committer"
+        try:
+            await asyncio.wrap_future(self.committer.submit(lines))
+        except OSError as error:
+            raise Refusal(503, f"cannot write the event log: {error.strerror or error}") from None
 
 
-def _accepted() -> Response:
-    """The answer of most writes, its body encoded once."""
-    return Response(b'{"ok":true}', media_type="application/json")
+async def _refused(request: Request, error: Exception) -> Response:
+    if isinstance(error, Refusal):
+        return _answer(Problem(error=str(error), **error.details), error.status)
+    assert isinstance(error, HTTPException)  # an unknown path or method
+    return _answer(Problem(error=error.detail), error.status_code, error.headers)
 
 
-def _with_bearer(schema: dict[str, Any]) -> dict[str, Any]:
-    """The schema, saying that writes need the bearer token."""
-    schema.setdefault("components", {})["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
-    for path, operations in schema["paths"].items():
-        for operation in operations.values():
-            if path not in OPEN_PATHS:
-                operation["security"] = [{"bearer": []}]
-    return schema
+def _answer(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(msgspec.json.encode(value), status, headers, media_type="application/json")
 
 
 def _when(timestamp: datetime | None) -> datetime:
     return timestamp or datetime.now(UTC)
-
-
-def _problem(item: dict[str, Any]) -> str:
-    if item.get("type") == "json_invalid":
-        return "the body is not valid JSON"
-    where = ".".join(str(part) for part in item.get("loc", ()) if part != "body") or "body"
-    return f"{where}: {item.get('msg', 'invalid')}"

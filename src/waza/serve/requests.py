@@ -1,12 +1,16 @@
-"""What the ingest routes accept: every field typed and bounded, unknown fields refused."""
+"""What the ingest routes accept and answer: every field typed and bounded, unknown fields refused.
+
+The structs are the one definition: msgspec decodes and checks request bodies
+against them (strictly: no string is taken for a number) and derives the
+published OpenAPI schema from them (``openapi.py``).
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
-from fastapi import Path
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr
+import msgspec
 
 MAX_ID = 256
 MAX_NAME = 128
@@ -14,81 +18,123 @@ MAX_TEXT = 256 * 1024
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 CLOCK_SKEW = timedelta(days=1)
 
-
-def _possible(moment: datetime) -> datetime:
-    """A time an event can have happened at: naive means UTC; not before 2000 nor a day ahead."""
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    if not EARLIEST <= moment <= datetime.now(UTC) + CLOCK_SKEW:
-        raise ValueError(f"impossible timestamp {moment.isoformat()}: not between 2000 and tomorrow")
-    return moment
-
-
-Timestamp = Annotated[datetime, AfterValidator(_possible)]
-SessionId = Annotated[StrictStr, Field(min_length=1, max_length=MAX_ID)]
-SessionPath = Annotated[str, Path(min_length=1, max_length=MAX_ID)]
-Name = Annotated[StrictStr, Field(min_length=1, max_length=MAX_NAME)]
-EventType = Annotated[StrictStr, Field(min_length=1, max_length=MAX_NAME, pattern=r"^[A-Za-z0-9_.:-]+$")]
-Text = Annotated[StrictStr, Field(max_length=MAX_TEXT)]
+SessionId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME)]
+EVENT_TYPE_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+EventType = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME, pattern=EVENT_TYPE_PATTERN)]
+Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT)]
+Timestamp = Annotated[
+    datetime,
+    msgspec.Meta(
+        description="RFC 3339; UTC when it carries no offset; not before 2000 nor more than a day ahead.",
+        extra_json_schema={"format": "date-time"},
+    ),
+]
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+RejectedLines = msgspec.Meta(description="Each refused line of a batch: its number and what is wrong.")
+
+
+class Refusal(Exception):
+    """A request the server will not take: its status and what is wrong, in one line."""
+
+    def __init__(self, status: int, message: str, **details: Any):
+        super().__init__(message)
+        self.status = status
+        self.details = details
+
+
+class _Strict(msgspec.Struct, forbid_unknown_fields=True):
+    pass
 
 
 class SessionStart(_Strict):
     prompt: Text = ""
-    metadata: dict[str, Any] = Field(default_factory=dict)
-    session_id: SessionId | None = Field(None, description="Given by the caller, or made up by the server.")
+    metadata: dict[str, Any] = {}
+    session_id: (
+        Annotated[SessionId, msgspec.Meta(description="Made up by the server when absent.")] | None
+    ) = None
     skill_name: Name | None = None
-    timestamp: Timestamp | None = Field(
-        None, description="When the session started; the server's time if absent."
-    )
+    timestamp: Timestamp | None = None
 
 
 class EventIn(_Strict):
     event_type: EventType
-    data: dict[str, Any] = Field(default_factory=dict)
+    data: dict[str, Any] = {}
     skill_name: Name | None = None
-    timestamp: Timestamp | None = Field(None, description="When it happened; the server's time if absent.")
+    timestamp: Timestamp | None = None
 
 
 class SessionEnd(_Strict):
     output: Text = ""
-    success: StrictBool = True
+    success: bool = True
     error: Text | None = None
     timestamp: Timestamp | None = None
 
 
-class SessionStarted(BaseModel):
+class SessionStarted(msgspec.Struct):
     session_id: str
-    sampled: bool = Field(description="False when the sampler left this session out: nothing is stored.")
+    sampled: Annotated[bool, msgspec.Meta(description="False when the sampler left this session out.")]
 
 
-class Accepted(BaseModel):
+class Accepted(msgspec.Struct):
     ok: bool = True
 
 
-class BatchResult(BaseModel):
+class Health(msgspec.Struct):
+    status: str = "ok"
+
+
+class BatchResult(msgspec.Struct):
     accepted: int
-    rejected: list[dict[str, Any]] = Field(description="Each refused line: its number and what is wrong.")
+    rejected: Annotated[list[dict[str, Any]], RejectedLines]
 
 
-class Problem(BaseModel):
+class Problem(msgspec.Struct, omit_defaults=True):
     """The body of every refusal."""
 
-    error: str = Field(description="What is wrong, in one line.")
-    problems: list[str] | None = Field(None, description="Every invalid field, for a 422.")
-    rejected: list[dict[str, Any]] | None = Field(None, description="Every refused line, for a batch.")
+    error: Annotated[str, msgspec.Meta(description="What is wrong, in one line.")]
+    rejected: Annotated[list[dict[str, Any]], RejectedLines] = []
 
 
 # The refusals every write route can give, published in the OpenAPI schema.
-REFUSALS: dict[int | str, dict[str, Any]] = {
-    400: {"model": Problem, "description": "The body is not JSON, or no line of a batch is an event."},
-    401: {"model": Problem, "description": "A bearer token is configured and this one is missing or wrong."},
-    413: {"model": Problem, "description": "The body is larger than the server takes."},
-    422: {
-        "model": Problem,
-        "description": "A field is missing, of the wrong type, unknown or out of bounds.",
-    },
-    503: {"model": Problem, "description": "The event log cannot be written; nothing was stored."},
+REFUSALS: dict[int, str] = {
+    400: "The body is not JSON, or no line of a batch is an event.",
+    401: "A bearer token is configured and this one is missing or wrong.",
+    413: "The body is larger than the server takes.",
+    422: "A field is missing, of the wrong type, unknown or out of bounds.",
+    503: "The event log cannot be written; nothing was stored.",
 }
+
+Body = TypeVar("Body", SessionStart, EventIn, SessionEnd)
+_DECODERS = {kind: msgspec.json.Decoder(kind) for kind in (SessionStart, EventIn, SessionEnd)}
+
+
+def decode(body: bytes, kind: type[Body]) -> Body:
+    """The request body as ``kind``, or a Refusal: 400 when it is not JSON, 422 when it does not fit."""
+    try:
+        item = _DECODERS[kind].decode(body)
+    except msgspec.ValidationError as error:
+        raise Refusal(422, str(error)) from None
+    except msgspec.DecodeError as error:
+        raise Refusal(400, f"the body is not valid JSON: {error}") from None
+    except RecursionError:
+        raise Refusal(400, "the JSON body is nested too deeply") from None
+    if item.timestamp is not None:
+        item.timestamp = possible(item.timestamp, datetime.now(UTC) + CLOCK_SKEW)
+    return item
+
+
+def possible(moment: datetime, latest: datetime) -> datetime:
+    """The time in UTC (naive means UTC), or a 422 when no event can have happened then."""
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if not EARLIEST <= moment <= latest:
+        raise Refusal(422, f"impossible timestamp {moment.isoformat()}: not between 2000 and tomorrow")
+    return moment
+
+
+def session_id(value: str) -> str:
+    """A session id taken from the path, bounded as in bodies."""
+    if not 1 <= len(value) <= MAX_ID:
+        raise Refusal(422, f"session id: {len(value)} characters; at most {MAX_ID}")
+    return value
