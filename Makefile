@@ -39,6 +39,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/capture.py
 	$(BIN)/python bench/analyze.py
 	$(BIN)/python bench/serve.py --workers 2 --connections 16
+	$(BIN)/python bench/frameworks.py
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache

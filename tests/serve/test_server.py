@@ -210,3 +210,30 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path: Pa
     assert result.returncode == 0, result.stdout[-3000:]
     assert "6/6" in result.stdout  # every operation was tested
     TelemetryAnalyzer(strict=True).analyze_paths([tmp_path / "t"])  # what it stored reads back cleanly
+
+
+def test_workers_share_the_connections_and_stop_together(tmp_path: Path) -> None:
+    """With --workers 2, sixteen clients connecting at once are spread over both processes
+    (each writes segments named by its pid); SIGTERM stops both with everything committed."""
+    with server(tmp_path / "t", "--workers", "2") as (url, process):
+        port = int(url.rsplit(":", 1)[1])
+        connections = [socket.create_connection(("127.0.0.1", port)) for _ in range(16)]
+        for n, connection in enumerate(connections):  # each connection is kept alive for all its requests
+            for k in range(5):
+                body = json.dumps({"event_type": "e", "data": {"k": k}}).encode()
+                connection.sendall(
+                    f"POST /telemetry/session/c{n}/event HTTP/1.1\r\nHost: x\r\n"
+                    f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+                    + body
+                )
+                answer = b""
+                while not answer.endswith(b'{"ok":true}'):
+                    answer += connection.recv(4096)
+                assert answer.startswith(b"HTTP/1.1 200 ")
+        for connection in connections:
+            connection.close()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+    assert len(read_log(tmp_path / "t")) == 80
+    writers = {p.name.split(".")[0].rsplit("-", 3)[1] for p in (tmp_path / "t").rglob("part-*")}
+    assert len(writers) == 2  # all 16 hashed to one worker's socket: 1 time in 32,768

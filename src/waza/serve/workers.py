@@ -17,6 +17,7 @@ from typing import Any
 
 import uvicorn
 
+BACKLOG = 2048  # uvicorn's own default
 RESTART_PAUSE = 1.0  # seconds between restarts of a worker that died, so a crash loop stays cheap
 
 
@@ -26,9 +27,11 @@ def supported() -> bool:
 
 def run(workers: int, host: str, port: int, **config: Any) -> None:
     """Serve with ``workers`` processes until SIGINT or SIGTERM, restarting any that dies."""
-    # Holding the port (bound, never listening) keeps it ours, and fixes it when 0 asked for any.
-    holder = _reusable_socket(host, port)
-    port = holder.getsockname()[1]
+    # Every socket listens before any worker starts: a connection made while a
+    # worker is still starting waits in that worker's queue, not on another worker.
+    listeners = [_listening_socket(host, port)]
+    port = listeners[0].getsockname()[1]  # fixed now, when 0 asked for any
+    listeners += [_listening_socket(host, port) for _ in range(workers - 1)]
     context = multiprocessing.get_context("spawn")
     stopping = False
 
@@ -36,40 +39,43 @@ def run(workers: int, host: str, port: int, **config: Any) -> None:
         nonlocal stopping
         stopping = True
 
+    def start(listener: socket.socket) -> multiprocessing.process.BaseProcess:
+        process = context.Process(target=_serve, args=(listener, config))
+        process.start()
+        return process
+
     previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    start = lambda: context.Process(target=_serve, args=(host, port, config), daemon=False)  # noqa: E731
-    processes = [start() for _ in range(workers)]
+    processes = []
     try:
-        for process in processes:
-            process.start()
+        processes = [start(listener) for listener in listeners]
         while not stopping:
             time.sleep(0.2)
             for index, process in enumerate(processes):
                 if not process.is_alive() and not stopping:
                     time.sleep(RESTART_PAUSE)
-                    processes[index] = start()
-                    processes[index].start()
+                    processes[index] = start(listeners[index])
     finally:
         for process in processes:  # each commits what it accepted before it exits
             if process.is_alive():
                 process.terminate()
         for process in processes:
             process.join()
-        holder.close()
+        for listener in listeners:
+            listener.close()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
 
 
-def _serve(host: str, port: int, config: dict[str, Any]) -> None:
+def _serve(listener: socket.socket, config: dict[str, Any]) -> None:
     """One worker process: its own socket, its own uvicorn server."""
-    listener = _reusable_socket(host, port)
-    uvicorn.Server(uvicorn.Config(host=host, port=port, **config)).run(sockets=[listener])
+    uvicorn.Server(uvicorn.Config(**config)).run(sockets=[listener])
 
 
-def _reusable_socket(host: str, port: int) -> socket.socket:
+def _listening_socket(host: str, port: int) -> socket.socket:
     family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
     sock = socket.socket(family, kind, protocol)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(address)
+    sock.listen(BACKLOG)
     return sock
