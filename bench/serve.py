@@ -106,6 +106,10 @@ async def connection(port: int, mode: str, worker: int, until: float, found: dic
         pass  # the server went away (the crash runs)
     finally:
         writer.close()
+        try:
+            await writer.wait_closed()
+        except OSError:
+            pass  # the reset that ended the load
 
 
 def drive(port: int, mode: str, connections: int, seconds: float, results: multiprocessing.Queue) -> None:
