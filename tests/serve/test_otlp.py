@@ -8,7 +8,9 @@ import time
 from pathlib import Path
 
 import httpx
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+import pytest
+from opentelemetry.exporter.otlp.json.http.trace_exporter import OTLPSpanExporter as JsonExporter
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as ProtobufExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
@@ -19,11 +21,13 @@ from tests.serve.test_server import server
 from waza.telemetry import TelemetryAnalyzer
 
 
-def test_the_sdk_exporter_sends_genai_spans(tmp_path: Path) -> None:
+@pytest.mark.parametrize("exporter", [ProtobufExporter, JsonExporter], ids=["protobuf", "json"])
+def test_the_sdk_exporter_sends_genai_spans(tmp_path: Path, exporter: type) -> None:
+    """OpenTelemetry's own OTLP/HTTP exporters, in both encodings they offer."""
     tokens_in = [120, 80, 300, 45, 61]
     with server(tmp_path / "t") as (url, _):
         provider = TracerProvider(resource=Resource.create({"service.name": "agent-runtime"}))
-        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=f"{url}/v1/traces")))
+        provider.add_span_processor(BatchSpanProcessor(exporter(endpoint=f"{url}/v1/traces")))
         tracer = provider.get_tracer("test")
         for n, count in enumerate(tokens_in):
             agent = {
