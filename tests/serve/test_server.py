@@ -237,3 +237,26 @@ def test_workers_share_the_connections_and_stop_together(tmp_path: Path) -> None
     assert len(read_log(tmp_path / "t")) == 80
     writers = {p.name.split(".")[0].rsplit("-", 3)[1] for p in (tmp_path / "t").rglob("part-*")}
     assert len(writers) == 2  # all 16 hashed to one worker's socket: 1 time in 32,768
+
+
+def test_workers_refuse_a_port_in_use(tmp_path: Path) -> None:
+    """Sockets that share a port must not join one that something else listens on."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        command = [
+            sys.executable,
+            "-m",
+            "waza",
+            "serve",
+            "--dir",
+            str(tmp_path),
+            "--port",
+            port,
+            "--workers",
+            "2",
+        ]
+        result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "cannot listen on 127.0.0.1" in result.stderr
+    assert "Traceback" not in result.stderr

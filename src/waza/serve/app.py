@@ -38,6 +38,7 @@ from waza.serve.committer import GroupCommitter
 from waza.serve.limits import BodyLimit
 from waza.serve.requests import (
     CLOCK_SKEW,
+    MAX_BATCH_LINES,
     BatchResult,
     EventIn,
     Problem,
@@ -148,10 +149,10 @@ class Ingest:
 
     async def batch(self, request: Request) -> Response:
         lines = (await request.body()).splitlines()
-        if len(lines) > openapi.MAX_BATCH_LINES:
-            raise Refusal(413, f"{len(lines):,} lines; a batch holds at most {openapi.MAX_BATCH_LINES:,}")
+        if len(lines) > MAX_BATCH_LINES:
+            raise Refusal(413, f"{len(lines):,} lines; a batch holds at most {MAX_BATCH_LINES:,}")
         latest = datetime.now(UTC) + CLOCK_SKEW
-        kept, rejected, valid = [], [], 0
+        records, rejected, valid = [], [], 0
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
@@ -162,12 +163,10 @@ class Ingest:
                 continue
             valid += 1
             if self.sampler(item.session_id):
-                kept.append(item)
+                item.data = self.redacted(item.data)
+                records.append((item.timestamp.date(), batch_lines.encode(item)))
         if rejected and not valid:
             raise Refusal(400, "no line of the batch is a valid event", rejected=rejected)
-        for item in kept:
-            item.data = self.redacted(item.data)
-        records = [(item.timestamp.date(), batch_lines.encode(item)) for item in kept]
         if records:
             await self.write(records)
         return _answer(BatchResult(accepted=len(records), rejected=rejected))

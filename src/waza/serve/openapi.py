@@ -9,6 +9,7 @@ import msgspec
 from waza.otel import otlp
 from waza.serve.auth import OPEN_PATHS
 from waza.serve.requests import (
+    MAX_BATCH_LINES,
     MAX_ID,
     REFUSALS,
     Accepted,
@@ -21,7 +22,6 @@ from waza.serve.requests import (
     SessionStarted,
 )
 
-MAX_BATCH_LINES = 10_000
 _REF = "#/components/schemas/{name}"
 
 

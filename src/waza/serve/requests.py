@@ -15,6 +15,7 @@ import msgspec
 MAX_ID = 256
 MAX_NAME = 128
 MAX_TEXT = 256 * 1024
+MAX_BATCH_LINES = 10_000
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 CLOCK_SKEW = timedelta(days=1)
 

@@ -17,6 +17,8 @@ from typing import Any
 
 import uvicorn
 
+from waza.errors import WazaError
+
 BACKLOG = 2048  # uvicorn's own default
 RESTART_PAUSE = 1.0  # seconds between restarts of a worker that died, so a crash loop stays cheap
 
@@ -27,11 +29,13 @@ def supported() -> bool:
 
 def run(workers: int, host: str, port: int, **config: Any) -> None:
     """Serve with ``workers`` processes until SIGINT or SIGTERM, restarting any that dies."""
+    try:
+        family, address = _free_address(host, port)
+    except OSError as error:
+        raise WazaError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
     # Every socket listens before any worker starts: a connection made while a
     # worker is still starting waits in that worker's queue, not on another worker.
-    listeners = [_listening_socket(host, port)]
-    port = listeners[0].getsockname()[1]  # fixed now, when 0 asked for any
-    listeners += [_listening_socket(host, port) for _ in range(workers - 1)]
+    listeners = [_listening_socket(family, address) for _ in range(workers)]
     context = multiprocessing.get_context("spawn")
     stopping = False
 
@@ -71,9 +75,18 @@ def _serve(listener: socket.socket, config: dict[str, Any]) -> None:
     uvicorn.Server(uvicorn.Config(**config)).run(sockets=[listener])
 
 
-def _listening_socket(host: str, port: int) -> socket.socket:
+def _free_address(host: str, port: int) -> tuple[socket.AddressFamily, Any]:
+    """The address to listen on, or OSError when something listens there already:
+    with SO_REUSEPORT alone, a second server of the same user would share the port."""
     family, kind, protocol, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-    sock = socket.socket(family, kind, protocol)
+    with socket.socket(family, kind, protocol) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(address)
+        return family, probe.getsockname()  # the port fixed, when 0 asked for any
+
+
+def _listening_socket(family: socket.AddressFamily, address: Any) -> socket.socket:
+    sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(address)
