@@ -98,7 +98,9 @@ def malformed_requests(rng: random.Random, count: int) -> Iterator[tuple[str, by
     shapes = [
         lambda: b"{" * rng.randrange(1, 50_000),
         lambda: bytes(rng.randrange(256) for _ in range(rng.randrange(1, 300))),
-        lambda: json.dumps({"event_type": rng.choice([1, None, [], "bad type!", "x" * 500])}).encode(),
+        lambda: json.dumps(
+            {"event_type": rng.choice([1, None, [], "bad type!", "x" * 500, "tool.called\n"])}
+        ).encode(),
         lambda: json.dumps({"prompt": "x", "unknown": 1}).encode(),
         lambda: json.dumps({"success": rng.choice(["yes", 1, None])}).encode(),
         lambda: json.dumps(
@@ -140,13 +142,14 @@ def test_a_batch_keeps_its_good_lines(tmp_path: Path) -> None:
             "data": {"prompt": "p"}}  # fmt: skip
     body = (
         json.dumps(good).encode() + b"\nnot json\n" + json.dumps({**good, "session_id": ""}).encode() + b"\n"
-    )
+        + json.dumps({**good, "event_type": "tool.called\n"}).encode()  # Python's "$" would take it
+    )  # fmt: skip
     with server(tmp_path / "t") as (url, _):
         reply = httpx.post(
             f"{url}/telemetry/batch", content=body, headers={"content-type": "application/x-ndjson"}
         )
         assert reply.status_code == 200
-        assert reply.json()["accepted"] == 1 and [r["line"] for r in reply.json()["rejected"]] == [2, 3]
+        assert reply.json()["accepted"] == 1 and [r["line"] for r in reply.json()["rejected"]] == [2, 3, 4]
         bad = httpx.post(f"{url}/telemetry/batch", content=b"nope\n")
         assert bad.status_code == 400
     assert [e["session_id"] for e in read_log(tmp_path / "t")] == ["b1"]

@@ -7,6 +7,7 @@ published OpenAPI schema from them (``openapi.py``).
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, TypeVar
 
@@ -21,8 +22,14 @@ CLOCK_SKEW = timedelta(days=1)
 
 SessionId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME)]
-EVENT_TYPE_PATTERN = r"^[A-Za-z0-9_.:-]+$"
-EventType = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME, pattern=EVENT_TYPE_PATTERN)]
+# Published as a pattern, checked by check_event_type: msgspec would call Python's
+# re on every value, and Python's "$" lets a final newline through.
+EVENT_TYPE_PATTERN = "^[A-Za-z0-9_.:-]+$"
+EventType = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=MAX_NAME, extra_json_schema={"pattern": EVENT_TYPE_PATTERN})
+]
+_EVENT_TYPE = re.compile("[A-Za-z0-9_.:-]+")
+_known_event_types: set[str] = set()  # event types are few and repeat: each is checked once
 Text = Annotated[str, msgspec.Meta(max_length=MAX_TEXT)]
 Timestamp = Annotated[
     datetime,
@@ -64,6 +71,9 @@ class EventIn(_Strict):
     data: dict[str, Any] = {}
     skill_name: Name | None = None
     timestamp: Timestamp | None = None
+
+    def __post_init__(self) -> None:
+        check_event_type(self.event_type)
 
 
 class SessionEnd(_Strict):
@@ -124,6 +134,15 @@ def decode(body: bytes, kind: type[Body]) -> Body:
     if item.timestamp is not None:
         item.timestamp = possible(item.timestamp, datetime.now(UTC) + CLOCK_SKEW)
     return item
+
+
+def check_event_type(value: str) -> None:
+    """ValueError (which msgspec reports as invalid) unless only letters, digits and _ . : - make it up."""
+    if value not in _known_event_types:
+        if not _EVENT_TYPE.fullmatch(value):
+            raise ValueError(f"event_type {value!r}: only letters, digits and _ . : - are allowed")
+        if len(_known_event_types) < 1024:
+            _known_event_types.add(value)
 
 
 def possible(moment: datetime, latest: datetime) -> datetime:
