@@ -242,8 +242,9 @@ def test_workers_share_the_connections_and_stop_together(tmp_path: Path) -> None
     assert len(writers) == 2  # all 16 hashed to one worker's socket: 1 time in 32,768
 
 
-def test_workers_refuse_a_port_in_use(tmp_path: Path) -> None:
-    """Sockets that share a port must not join one that something else listens on."""
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_port_in_use_is_refused_in_one_line(tmp_path: Path, workers: str) -> None:
+    """Sockets that share a port (--workers) must not join one that something else listens on."""
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()

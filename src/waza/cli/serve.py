@@ -74,7 +74,7 @@ def serve(
         "log_level": "warning",
         "timeout_graceful_shutdown": 10,
     }
-    if workers > 1 and server_workers.supported():
+    if workers == 1 or server_workers.supported():
         server_workers.run(workers, host, port, **config)
-    else:
+    else:  # no SO_REUSEPORT (Windows): uvicorn's workers, sharing one socket
         uvicorn.run(host=host, port=port, workers=workers, **config)

@@ -1,10 +1,11 @@
-"""Several server processes on one port, each listening on a socket of its own.
+"""The server's processes: one, or several on one port, each listening on a socket of its own.
 
 uvicorn's own workers share one listening socket, and whichever process wakes
 first accepts a whole burst of connections: with keep-alive clients (collectors,
 load balancers) one process can end up serving every connection while the
 others idle. With ``SO_REUSEPORT`` each process listens on a socket of its own
-and the kernel spreads new connections across them.
+and the kernel spreads new connections across them. The sockets are opened
+here, so a port in use is one clear error, however many workers.
 """
 
 from __future__ import annotations
@@ -28,14 +29,19 @@ def supported() -> bool:
 
 
 def run(workers: int, host: str, port: int, **config: Any) -> None:
-    """Serve with ``workers`` processes until SIGINT or SIGTERM, restarting any that dies."""
+    """Serve until SIGINT or SIGTERM: one worker in this process, more in processes of their own,
+    each restarted if it dies."""
     try:
         family, address = _free_address(host, port)
     except OSError as error:
         raise WazaError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    if workers == 1:
+        if not _serve(_listening_socket(family, address, shared=False), config):
+            raise WazaError("the server did not start (see the error above)")
+        return
     # Every socket listens before any worker starts: a connection made while a
     # worker is still starting waits in that worker's queue, not on another worker.
-    listeners = [_listening_socket(family, address) for _ in range(workers)]
+    listeners = [_listening_socket(family, address, shared=True) for _ in range(workers)]
     context = multiprocessing.get_context("spawn")
     stopping = False
 
@@ -70,9 +76,11 @@ def run(workers: int, host: str, port: int, **config: Any) -> None:
             signal.signal(sig, handler)
 
 
-def _serve(listener: socket.socket, config: dict[str, Any]) -> None:
-    """One worker process: its own socket, its own uvicorn server."""
-    uvicorn.Server(uvicorn.Config(**config)).run(sockets=[listener])
+def _serve(listener: socket.socket, config: dict[str, Any]) -> bool:
+    """One worker: its own socket, its own uvicorn server; whether it started."""
+    server = uvicorn.Server(uvicorn.Config(**config))
+    server.run(sockets=[listener])
+    return server.started
 
 
 def _free_address(host: str, port: int) -> tuple[socket.AddressFamily, Any]:
@@ -85,10 +93,11 @@ def _free_address(host: str, port: int) -> tuple[socket.AddressFamily, Any]:
         return family, probe.getsockname()  # the port fixed, when 0 asked for any
 
 
-def _listening_socket(family: socket.AddressFamily, address: Any) -> socket.socket:
+def _listening_socket(family: socket.AddressFamily, address: Any, *, shared: bool) -> socket.socket:
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    if shared:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind(address)
     sock.listen(BACKLOG)
     return sock
