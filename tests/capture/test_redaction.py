@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import ipaddress
 import string
 import tempfile
 from pathlib import Path
@@ -46,6 +47,10 @@ secrets = st.one_of(
     st.builds(lambda a, b, c: f"eyJ{a}.eyJ{b}.{c}", word(12, alnum), word(20, alnum), word(16, alnum)),
     st.builds(lambda k: "Bearer " + k, word(24, alnum)),
     st.builds(lambda k: "DefaultEndpointsProtocol=https;AccountName=x;AccountKey=" + k, word(40, alnum)),
+    st.integers(1, 2**32 - 1).map(lambda n: str(ipaddress.IPv4Address(n))),
+    st.integers(1, 2**128 - 1).map(
+        lambda n: str(ipaddress.IPv6Address(n))
+    ),  # compressed, as Python writes it
 )
 # Text that no rule can match: letters and spaces only; keys that are not sensitive names.
 clean_text = st.text(LETTERS + " ", max_size=30)
@@ -201,4 +206,19 @@ def test_every_gate_lets_its_pattern_s_matches_through(text: str) -> None:
     ],
 )
 def test_phone_numbers_in_each_format_are_redacted(text: str, expected: str) -> None:
+    assert Redactor().text(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("from fe80::1 via 2001:db8::8a2e:370:7334", "from <IP> via <IP>"),
+        ("loopback ::1 and 2001:0db8:0000:0000:0000:ff00:0042:8329", "loopback <IP> and <IP>"),
+        (
+            "at 10:30:45, std::vector, a :: b, 00:1A:2B:3C:4D:5E",
+            "at 10:30:45, std::vector, a :: b, 00:1A:2B:3C:4D:5E",
+        ),
+    ],
+)
+def test_ipv6_addresses_compressed_or_not_are_redacted(text: str, expected: str) -> None:
     assert Redactor().text(text) == expected

@@ -38,11 +38,12 @@ def _card(match: re.Match[str]) -> bool:
 
 
 def _ipv6(match: re.Match[str]) -> bool:
+    """An address, compressed ("fe80::1") or not; not "::" alone, which names no host."""
     try:
         ipaddress.IPv6Address(match.group())
     except ValueError:
         return False
-    return True
+    return match.group() != "::"
 
 
 # A cheap test on (text, lowered text, number of digits) that must pass before a
@@ -60,7 +61,7 @@ BUILT_IN_PATTERNS: list[tuple[str, Gate, str, Callable[[re.Match[str]], bool] | 
     ("EMAIL", lambda t, low, d: "@" in t, r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b", None),
     ("CARD", lambda t, low, d: d >= 13, r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])", _card),
     ("IP", lambda t, low, d: d >= 4 and "." in t, r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w.])", None),
-    ("IP", lambda t, low, d: t.count(":") >= 2, r"(?<![\w:])(?:[0-9A-Fa-f]{1,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])|(?<![\w:])::(?:[0-9A-Fa-f]{1,4}:?){1,7}(?![\w:])", _ipv6),
+    ("IP", lambda t, low, d: t.count(":") >= 2, r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])", _ipv6),
     ("PHONE", lambda t, low, d: d >= 5 and "+" in t, r"(?<![\w+])\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]?\d{2,4}){1,3}(?!\w)", None),
     ("PHONE", lambda t, low, d: d >= 10 and ("(" in t or t.count("-") + t.count(".") >= 2), r"(?<![\w])\(\d{3}\)\s?\d{3}[ .-]\d{4}(?!\w)|(?<![\w.-])\d{3}[.-]\d{3}[.-]\d{4}(?![\w.-])", None),
 ]  # fmt: skip
