@@ -52,11 +52,17 @@ def expected_metrics(sessions: list[list[dict[str, Any]]], skill: str | None = N
     }
 
 
-def read_log(folder: Path) -> list[dict[str, Any]]:
-    """Every line of an event-log folder (plain and gzipped segments), parsed strictly."""
+def read_log(folder: Path, *, torn_tails: bool = False) -> list[dict[str, Any]]:
+    """Every line of an event-log folder (plain and gzipped segments), parsed strictly.
+
+    With ``torn_tails``, a segment's last line without its newline (a writer
+    killed in the middle of a write) is left out; any other bad line still fails.
+    """
     lines = []
     for path in sorted(folder.rglob("*.jsonl*")):
         data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
+        if torn_tails and data and not data.endswith(b"\n"):
+            data = data[: data.rfind(b"\n") + 1]
         lines.extend(json.loads(line) for line in data.decode("utf-8").splitlines())
     return lines
 

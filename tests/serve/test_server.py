@@ -185,7 +185,7 @@ def test_every_acknowledged_event_survives_sigkill(tmp_path: Path, run: int) -> 
         stop.set()
         for thread in workers:
             thread.join()
-    stored = {e["data"]["id"] for e in read_log(tmp_path / "t")}
+    stored = {e["data"]["id"] for e in read_log(tmp_path / "t", torn_tails=True)}
     assert acknowledged and not set(acknowledged) - stored
 
 
