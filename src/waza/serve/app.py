@@ -41,6 +41,7 @@ from waza.serve.requests import (
     MAX_BATCH_LINES,
     BatchResult,
     EventIn,
+    Health,
     Problem,
     Refusal,
     SessionEnd,
@@ -81,13 +82,14 @@ def app_from_environment() -> Starlette:
 def create_app(settings: Settings) -> Starlette:
     ingest = Ingest(settings)
     schema = _answer(openapi.document(bearer=settings.token is not None))
+    health = _answer(Health())
     routes = [
         Route("/telemetry/session/start", ingest.start_session, methods=["POST"]),
         Route("/telemetry/session/{session_id}/event", ingest.record_event, methods=["POST"]),
         Route("/telemetry/session/{session_id}/end", ingest.end_session, methods=["POST"]),
         Route("/telemetry/batch", ingest.batch, methods=["POST"]),
         Route("/v1/traces", ingest.traces, methods=["POST"]),
-        Route("/healthz", lambda request: _answer({"status": "ok"}), methods=["GET"]),
+        Route("/healthz", lambda request: health, methods=["GET"]),
         Route("/openapi.json", lambda request: schema, methods=["GET"]),
     ]
     app = Starlette(

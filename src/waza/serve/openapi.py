@@ -62,14 +62,13 @@ def document(*, bearer: bool) -> dict[str, Any]:
             }
         },
     }
+    components: dict[str, Any] = {"schemas": schemas}
     if bearer:
+        components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
         for path, operations in paths.items():
             for operation in operations.values():
                 if path not in OPEN_PATHS:
                     operation["security"] = [{"bearer": []}]
-    components: dict[str, Any] = {"schemas": schemas}
-    if bearer:
-        components["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
     return {
         "openapi": "3.1.0",
         "info": {
