@@ -1,8 +1,29 @@
-"""Typed errors the library raises; the CLI turns them into one-line messages."""
+"""Typed errors the library raises; the CLI turns them into one-line messages.
+
+``exit_code`` is what the command line exits with: 1 when the work could not
+be done, 2 when the command was asked for something it cannot do as given
+(a missing path, a typo in a skill name, an extra that is not installed).
+"""
 
 
 class WazaError(Exception):
     """Base class for every error waza raises on purpose."""
+
+    exit_code = 1
+
+
+class UsageError(WazaError):
+    """The request cannot be carried out as given; the message says how to fix it."""
+
+    exit_code = 2
+
+
+class MissingExtraError(UsageError):
+    """A feature needs an optional dependency that is not installed."""
+
+    def __init__(self, feature: str, extra: str, module: str):
+        super().__init__(f"{feature} needs {module}, which is not installed: pip install 'waza[{extra}]'")
+        self.extra = extra
 
 
 class TelemetryError(WazaError):

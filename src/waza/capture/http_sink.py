@@ -17,8 +17,10 @@ import time
 from collections import deque
 from collections.abc import Iterable
 from datetime import date
+from typing import TYPE_CHECKING
 
-import httpx
+if TYPE_CHECKING:
+    import httpx
 
 log = logging.getLogger("waza.telemetry")
 
@@ -39,10 +41,12 @@ class HttpSink:
     ):
         if max_lines <= 0 or max_backoff <= 0:
             raise ValueError("max_lines and max_backoff must be positive")
+        import httpx  # only a collector that ships over HTTP pays for importing it
         headers = {"content-type": "application/x-ndjson"}
         if token:
             headers["authorization"] = f"Bearer {token}"
-        self._client = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
+        self._http_error = httpx.HTTPError
+        self._client: httpx.Client = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
         self._buffer: deque[bytes] = deque()
         self._lock = threading.Lock()
         self.max_lines = max_lines
@@ -97,7 +101,7 @@ class HttpSink:
                 lines = self._next_batch()
                 try:
                     response = self._client.post("/telemetry/batch", content=b"\n".join(lines) + b"\n")
-                except httpx.HTTPError as error:
+                except self._http_error as error:
                     self._back_off(f"cannot reach waza serve, will retry: {error}")
                     return
                 if response.status_code in RETRY_STATUSES:

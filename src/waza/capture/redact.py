@@ -86,9 +86,17 @@ _PLAIN = frozenset({int, float, bool, type(None)})
 _CACHE_LIMIT = 4096  # short strings repeat (tool and model names): remember their result
 
 MODES = ("replace", "pseudonymise")
+# What ``mode="replace"`` and the bounds leave in a text: once there, two different
+# originals may read the same (a pseudonym, ``<EMAIL:3f9a1c0b2e4d>``, stays distinct).
+PLACEHOLDER = re.compile(r"<[A-Z][A-Z0-9_]*[ >]")
 MAX_DEPTH = 32
 MAX_STRING = 64 * 1024
 MAX_ITEMS = 10_000
+
+
+def has_placeholder(text: str) -> bool:
+    """Whether a text holds a replace-mode placeholder, so that it no longer tells its original apart."""
+    return PLACEHOLDER.search(text) is not None
 
 
 class Redactor:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from waza.errors import MissingExtraError
+
 if TYPE_CHECKING:  # engines load on demand: Spark's is heavy, and the store imports this package
     from waza.engine.base import Engine
 
@@ -19,7 +21,10 @@ def open_engine(
 
         return DuckDBEngine(memory_limit=memory_limit)
     if name == "spark":
-        from waza.engine.spark_engine import SparkEngine
+        try:
+            from waza.engine.spark_engine import SparkEngine
+        except ModuleNotFoundError as missing:
+            raise MissingExtraError("--engine spark", "spark", missing.name or "pyspark") from None
 
         return SparkEngine(master=master)
     raise ValueError(f"unknown engine {name!r}; choose one of {', '.join(ENGINES)}")

@@ -18,7 +18,7 @@ from waza.engine import sql
 from waza.engine.base import Engine, Progress, Rows, first_line
 from waza.engine.object_store import list_prefix
 from waza.engine.spark_sql import to_spark
-from waza.errors import WazaError
+from waza.errors import MissingExtraError, WazaError
 from waza.store.compaction import parts_path
 from waza.store.sources import EVENT_FORMATS, Format, Problem, Source
 
@@ -51,9 +51,7 @@ def spark_session(master: str | None = None) -> Any:
     try:
         from pyspark.sql import SparkSession
     except ImportError:
-        raise SparkUnavailableError(
-            "the Spark engine needs PySpark: pip install 'waza[spark]' (and Java 17 or newer)"
-        ) from None
+        raise MissingExtraError("the Spark engine", "spark", "PySpark") from None
     master = master or os.environ.get("WAZA_SPARK_MASTER") or "local[*]"
     builder = (
         SparkSession.builder.master(master)
