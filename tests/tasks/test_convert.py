@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import random
 import re
 from datetime import UTC, datetime, timedelta
@@ -167,4 +168,7 @@ def test_suggested_expectations_and_redaction(tmp_path: Path) -> None:
         "sample_rate": 1.0,
         "succeeded": False,
         "error": "boom",
+        "prompt_sha256": hashlib.sha256(b"Migrate db-7").hexdigest(),
     }
+    # The digest is of the prompt as recorded, so the redacted task still finds its session.
+    assert good["provenance"]["prompt_sha256"] == hashlib.sha256(prompt.encode()).hexdigest()

@@ -42,6 +42,7 @@ class HttpSink:
         if max_lines <= 0 or max_backoff <= 0:
             raise ValueError("max_lines and max_backoff must be positive")
         import httpx  # only a collector that ships over HTTP pays for importing it
+
         headers = {"content-type": "application/x-ndjson"}
         if token:
             headers["authorization"] = f"Bearer {token}"

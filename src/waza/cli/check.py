@@ -10,10 +10,8 @@ from rich.console import Console
 
 from waza.analysis.render import render_problems
 from waza.cli.errors import friendly_errors
-from waza.cli.types import format_option
-from waza.store.reader import load_sessions
-from waza.tasks.files import load_tasks
-from waza.tasks.grading import Grade, grade_all
+from waza.cli.types import InputPath, format_option
+from waza.tasks.checking import CheckResult, check_recorded
 from waza.tasks.report import grades_json, grades_table, write_junit
 
 
@@ -25,30 +23,29 @@ def grading_options(command: click.Command) -> click.Command:
     return format_option(command)
 
 
-def report_grades(grades: list[Grade], output_format: str, junit: Path | None) -> None:
-    """Print the grades, write JUnit if asked, and exit 1 when a task failed."""
+def show_grades(result: CheckResult, output_format: str, junit: Path | None) -> int:
+    """Print the grades and write JUnit if asked; the exit code: 1 when a task failed."""
+    if result.problems:
+        Console(stderr=True, soft_wrap=True).print(render_problems([p.to_dict() for p in result.problems]))
     if junit is not None:
-        write_junit(grades, junit)
+        write_junit(result.grades, junit)
     if output_format == "json":
-        click.echo(json.dumps(grades_json(grades), indent=2))
+        click.echo(json.dumps(grades_json(result.grades), indent=2))
     else:
-        Console(soft_wrap=False).print(grades_table(grades))
-    if any(grade.status == "failed" for grade in grades):
-        raise SystemExit(1)
+        Console().print(grades_table(result.grades))
+    return 1 if result.failed else 0
 
 
 @click.command()
 @click.argument("tasks", type=click.Path(exists=True, path_type=Path))
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=InputPath())
 @grading_options
 @friendly_errors
-def check(tasks: Path, paths: tuple[Path, ...], output_format: str, junit: Path | None) -> None:
+def check(tasks: Path, paths: tuple[str, ...], output_format: str, junit: Path | None) -> None:
     """Grade the sessions recorded under PATHS against the tasks in TASKS (eval.yaml, a task, or a folder).
 
-    Exit code 1 when any task fails; each failure says why.
+    A task fails when its session raised, crashed or never ended, or misses an
+    expectation; each failure says why. Exit code 1 when any task fails, 2 when
+    nothing could be checked (no tasks, no sessions, or none answering a task).
     """
-    loaded = load_tasks(tasks)
-    sessions, problems = load_sessions(paths)
-    if problems:
-        Console(stderr=True).print(render_problems([p.to_dict() for p in problems]))
-    report_grades(grade_all(loaded, sessions), output_format, junit)
+    raise SystemExit(show_grades(check_recorded(tasks, paths), output_format, junit))

@@ -19,7 +19,9 @@ def friendly_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except WazaError as exc:
-            raise click.ClickException(str(exc)) from None
+            error = click.ClickException(str(exc))
+            error.exit_code = exc.exit_code
+            raise error from None
         except OSError as exc:
             message = f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
             raise click.ClickException(message) from None

@@ -6,12 +6,9 @@ from pathlib import Path
 
 import click
 
-from waza.cli.check import grading_options, report_grades
+from waza.cli.check import grading_options, show_grades
 from waza.cli.errors import friendly_errors
-from waza.store.reader import load_sessions
-from waza.tasks.files import load_tasks
-from waza.tasks.grading import grade_all
-from waza.tasks.replay import replay as run_tasks
+from waza.tasks.checking import replay_recorded
 
 
 @click.command()
@@ -50,9 +47,9 @@ def replay(
     """Run every task in TASKS through the skill, record into OUTPUT, and grade it as `waza check` does.
 
     The module is imported from the current folder or the installed packages.
-    Exit code 1 when any task fails, times out or crashes; each failure says why.
+    A task fails when the skill raises, times out or crashes (the exception is
+    in the report and the JUnit), or misses an expectation. Exit code 1 when
+    any task fails, 2 when TASKS holds no task.
     """
-    loaded = load_tasks(tasks)
-    failures = run_tasks(loaded, entrypoint, output, workers=workers, timeout=timeout)
-    sessions, _ = load_sessions([output])
-    report_grades(grade_all(loaded, sessions, failures), output_format, junit)
+    result = replay_recorded(tasks, entrypoint, output, workers=workers, timeout=timeout)
+    raise SystemExit(show_grades(result, output_format, junit))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import click
 
@@ -57,6 +58,18 @@ class KeyValue(click.ParamType):
         if not sep or not key.strip():
             self.fail(f"{value!r} is not KEY=VALUE", param, ctx)
         return key.strip(), text
+
+
+class InputPath(click.ParamType):
+    """A file or folder to read, which must exist, or an object-store prefix (s3a://...)."""
+
+    name = "path"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        if "://" not in text and not Path(text).exists():
+            self.fail(f"{text}: no such file or folder", param, ctx)
+        return text
 
 
 # What a command prints: a table for people, JSON for programs.

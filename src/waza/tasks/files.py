@@ -16,6 +16,9 @@ from waza.errors import WazaError
 
 SUITE_FILE = "eval.yaml"
 MAX_STEM = 60
+# Keys a task may carry that the format leaves to other tools: read, not graded.
+# ``captured`` is what ``to_eval_input`` records of the session a task came from.
+READ_ONLY_KEYS = ("captured",)
 
 
 def task_filename(task_id: str) -> str:
@@ -46,7 +49,14 @@ def validate_task(task: Any) -> list[str]:
 def write_suite(
     tasks: list[dict[str, Any]], folder: Path, *, name: str, skill: str | None, force: bool = False
 ) -> list[Path]:
-    """Write a YAML file per task and ``eval.yaml`` including them; overwrite nothing unless ``force``."""
+    """Write a YAML file per task and ``eval.yaml`` including them; overwrite nothing unless ``force``.
+
+    Every task is checked against the format first: what is written is what the runner loads.
+    """
+    for task in tasks:
+        problems = validate_task(task)
+        if problems:
+            raise WazaError(f"task {task.get('id')!r} would not be a valid waza task: {problems[0]}")
     files = [folder / task_filename(task["id"]) for task in tasks]
     suite = folder / SUITE_FILE
     if not force:
@@ -72,7 +82,8 @@ def load_tasks(path: Path) -> list[dict[str, Any]]:
         suite = path / SUITE_FILE
         if suite.exists():
             return load_tasks(suite)
-        return [_load(p) for p in sorted(path.glob("*.yaml")) if p.name != SUITE_FILE]
+        found = sorted([*path.glob("*.yaml"), *path.glob("*.yml")])
+        return [_load(p) for p in found if p.name != SUITE_FILE]
     document = _read(path)
     if isinstance(document, dict) and isinstance(document.get("tasks"), list):
         tasks = []
@@ -105,6 +116,9 @@ def _read(path: Path) -> Any:
 
 
 def _checked(task: Any, path: Path) -> dict[str, Any]:
+    """A task as read: valid in the format once the keys it leaves to others are set aside."""
+    if isinstance(task, dict):
+        task = {key: value for key, value in task.items() if key not in READ_ONLY_KEYS}
     problems = validate_task(task)
     if problems:
         raise WazaError(f"{path}: not a waza task: {problems[0]}")

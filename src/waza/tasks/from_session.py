@@ -2,7 +2,9 @@
 
 Every expectation here is generated from what the session did, so each one is
 named under ``review.suggested`` until a person has looked at it; the task's
-``provenance`` leads a failing regression test back to the session.
+``provenance`` leads a failing regression test back to the session, and keeps a
+digest of the prompt as recorded, which ``waza check`` matches sessions by: the
+task's own prompt may have been redacted on the way.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ import re
 from typing import Any
 from urllib.parse import urlparse
 
-from waza.capture.redact import Redactor
+from waza.capture.redact import Redactor, has_placeholder
 from waza.model import SessionTelemetry, format_time
+from waza.tasks.grading import DIGEST_KEY, prompt_digest
 
 # Room over the tool calls a session made before a run counts as a regression.
 TOOL_CALL_MARGIN = 1.5
@@ -47,7 +50,11 @@ def session_task(session: SessionTelemetry, redactor: Redactor | None = None) ->
         },
         "review": {"status": "suggested", "suggested": suggested},
     }
-    return redactor(task) if redactor is not None else task
+    if redactor is not None:
+        task = redactor(task)
+    if not has_placeholder(session.prompt):  # the prompt as recorded, before redaction here
+        task["provenance"][DIGEST_KEY] = prompt_digest(session.prompt)
+    return task
 
 
 def suggested_expectations(session: SessionTelemetry) -> tuple[dict[str, Any], list[str]]:

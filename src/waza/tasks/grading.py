@@ -1,21 +1,42 @@
 """Grading recorded sessions against tasks: which session answers a task, and what it got wrong.
 
 A session answers a task when its metadata names the task (``task_id``), or,
-failing that, when its prompt is the task's prompt (whitespace aside). When
-several do, the latest is graded. Iterations are LLM requests; tokens are
-the input and output tokens those requests report.
+failing that, when its prompt has the digest the task recorded of the prompt it
+was made from (whitespace aside). A prompt that redaction replaced a value in
+no longer tells sessions apart, so it matches nothing. When several sessions
+answer, the latest is graded.
+
+A task fails when its session crashed, raised or never ended, whatever its
+expectations say: a regression test that passes on a broken run is worse than
+none. Iterations are LLM requests; tokens are the input and output tokens those
+requests report.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from waza.capture.redact import has_placeholder
 from waza.model import SessionTelemetry
 
 TASK_KEY = "task_id"  # the metadata key naming the task a session answers
+DIGEST_KEY = "prompt_sha256"  # in a task's provenance: the digest of the prompt it was made from
+_EXCEPTION = re.compile(r"([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning)): (.*)", re.S)
+
+
+@dataclass(frozen=True)
+class RunError:
+    """Why a run broke: the exception the skill raised, a timeout, or a crash."""
+
+    type: str  # the exception's class name, or Timeout / Crash
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.type}: {self.message}"
 
 
 @dataclass
@@ -25,19 +46,35 @@ class Grade:
     session_id: str | None = None
     reasons: list[str] = field(default_factory=list)
     skill: str | None = None
+    error: RunError | None = None  # set when the run broke rather than missed an expectation
+
+
+def prompt_digest(text: str) -> str:
+    """The digest a task keeps of the prompt it was made from (whitespace runs count as one space)."""
+    return hashlib.sha256(" ".join(str(text).split()).encode("utf-8")).hexdigest()
+
+
+def task_digest(task: dict[str, Any]) -> str | None:
+    """The prompt digest a task answers to: the one recorded at conversion, else its own prompt's."""
+    recorded = (task.get("provenance") or {}).get(DIGEST_KEY)
+    if isinstance(recorded, str):
+        return recorded
+    prompt = str(task["inputs"]["prompt"])
+    return None if has_placeholder(prompt) else prompt_digest(prompt)
 
 
 def grade_all(
-    tasks: list[dict[str, Any]], sessions: list[SessionTelemetry], failures: dict[str, str] | None = None
+    tasks: list[dict[str, Any]], sessions: list[SessionTelemetry], failures: dict[str, RunError] | None = None
 ) -> list[Grade]:
-    """A grade per task; ``failures`` are reasons known beforehand (a replay that timed out)."""
+    """A grade per task; ``failures`` are runs known to have broken (a replay that timed out)."""
     by_task: dict[str, SessionTelemetry] = {}
-    by_prompt: dict[str, SessionTelemetry] = {}
+    by_digest: dict[str, SessionTelemetry] = {}
     for session in sorted(sessions, key=lambda s: s.start_time):  # the latest wins
         named = session.metadata.get(TASK_KEY)
         if isinstance(named, str):
             by_task[named] = session
-        by_prompt[_prompt(session.prompt)] = session
+        if not has_placeholder(session.prompt):
+            by_digest[prompt_digest(session.prompt)] = session
     grades = []
     for task in tasks:
         task_id = str(task["id"])
@@ -45,12 +82,16 @@ def grade_all(
         if task.get("enabled") is False:
             grades.append(Grade(task_id, "skipped", reasons=["disabled"], skill=skill))
             continue
-        known = (failures or {}).get(task_id)
-        session = by_task.get(task_id) or by_prompt.get(_prompt(task["inputs"]["prompt"]))
-        if known is not None:
-            grades.append(Grade(task_id, "failed", session and session.session_id, [known], skill))
+        digest = task_digest(task)
+        session = by_task.get(task_id) or (by_digest.get(digest) if digest else None)
+        broken = (failures or {}).get(task_id) or (session and run_error(session))
+        if broken:
+            reason = (
+                f"the skill raised {broken}" if broken.type not in ("Timeout", "Crash") else broken.message
+            )
+            grades.append(Grade(task_id, "failed", session and session.session_id, [reason], skill, broken))
         elif session is None:
-            grades.append(Grade(task_id, "failed", None, ["no recorded session answers this task"], skill))
+            grades.append(Grade(task_id, "failed", None, [_unanswered(digest)], skill))
         else:
             reasons = check(task.get("expected") or {}, session)
             grades.append(
@@ -59,9 +100,21 @@ def grade_all(
     return grades
 
 
+def run_error(session: SessionTelemetry) -> RunError | None:
+    """How a recorded run broke: it never ended, or it ended with an error."""
+    if not session.completed:
+        return RunError("Crash", "the session never ended: the skill crashed or was stopped")
+    if session.error:
+        found = _EXCEPTION.fullmatch(session.error)
+        return RunError(*found.groups()) if found else RunError("Error", session.error)
+    return None
+
+
 def check(expected: dict[str, Any], session: SessionTelemetry) -> list[str]:
     """Every way the session falls short of ``expected``; empty when it meets it."""
     reasons: list[str] = []
+    if not session.success:
+        reasons.append("the session ended unsuccessfully")
     output = session.output or ""
     reasons += [
         f"output lacks {text!r}" for text in expected.get("output_contains") or [] if text not in output
@@ -95,16 +148,17 @@ def check(expected: dict[str, Any], session: SessionTelemetry) -> list[str]:
             reasons.append("no tool call" + _described(wanted))
     for outcome in expected.get("outcomes") or []:
         kind = outcome.get("type")
-        if kind == "task_completed":
-            if not (session.completed and session.success):
-                reasons.append("task not completed" + (f": {session.error}" if session.error else ""))
-        else:
+        if kind != "task_completed":
             reasons.append(f"outcome type {kind!r} is not one waza check grades")
     return reasons
 
 
-def _prompt(text: str) -> str:
-    return " ".join(str(text).split())
+def _unanswered(digest: str | None) -> str:
+    if digest is None:
+        return (
+            "no recorded session is tagged with this task's id (its prompt was redacted, so it cannot match)"
+        )
+    return "no recorded session answers this task"
 
 
 def _tokens(request: dict[str, Any]) -> int:

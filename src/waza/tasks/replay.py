@@ -2,7 +2,8 @@
 
 The function is called as ``function(prompt, session)``: ``session`` is a
 session handle (``collector.session(...)``) tagged with the task id, the
-return value is the output, and an exception marks the session failed. A
+return value is the output, and an exception ends the session with that
+error, which fails the task. A
 process of its own per task lets a hanging function be stopped at the timeout
 without stopping the others; everything is recorded into one folder, which
 ``waza check`` then grades.
@@ -21,7 +22,7 @@ from typing import Any
 
 from waza.capture.collector import RuntimeCollector
 from waza.errors import WazaError
-from waza.tasks.grading import TASK_KEY
+from waza.tasks.grading import TASK_KEY, RunError
 
 
 def resolve(entrypoint: str) -> Callable[..., Any]:
@@ -44,13 +45,13 @@ def resolve(entrypoint: str) -> Callable[..., Any]:
 
 def replay(
     tasks: list[dict[str, Any]], entrypoint: str, directory: Path, *, workers: int = 1, timeout: float = 60.0
-) -> dict[str, str]:
-    """Run every enabled task; returns the tasks whose run failed outside the function, and why."""
+) -> dict[str, RunError]:
+    """Run every enabled task; returns the tasks whose process timed out or died, and how."""
     resolve(entrypoint)  # fail here, once, rather than in every process
     context = multiprocessing.get_context("spawn")
     pending = [task for task in tasks if task.get("enabled") is not False]
     running: dict[str, tuple[Any, float]] = {}
-    failures: dict[str, str] = {}
+    failures: dict[str, RunError] = {}
     while pending or running:
         while pending and len(running) < workers:
             task = pending.pop(0)
@@ -61,11 +62,13 @@ def replay(
             if not process.is_alive():
                 process.join()
                 if process.exitcode != 0:
-                    failures[task_id] = f"the replay stopped with exit code {process.exitcode}"
+                    failures[task_id] = RunError(
+                        "Crash", f"the replay process stopped with exit code {process.exitcode}"
+                    )
             elif time.monotonic() > deadline:
                 process.kill()
                 process.join()
-                failures[task_id] = f"timed out after {timeout:g} s"
+                failures[task_id] = RunError("Timeout", f"timed out after {timeout:g} s")
             else:
                 continue
             del running[task_id]
@@ -83,5 +86,5 @@ def _run(entrypoint: str, task: dict[str, Any], directory: str) -> None:
             with collector.session(prompt, {TASK_KEY: str(task["id"])}, skill_name=skill) as session:
                 result = function(prompt, session)
                 session.output = "" if result is None else str(result)
-        except Exception:  # recorded on the session as its failure
+        except Exception:  # the session recorded it as its error, which grading reports
             pass
