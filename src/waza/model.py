@@ -11,6 +11,8 @@ SESSION_STARTED = "session.started"
 SESSION_ENDED = "session.ended"
 SESSION_ABANDONED = "session.abandoned"  # ended by the collector, not the skill: stays incomplete
 TOOL_CALLED = "tool.called"
+# How an error text names its type: "TimeoutError: ..." as recorded for an exception.
+ERROR_TYPE_PREFIX = r"^([A-Za-z_][A-Za-z0-9_.]*): "
 
 
 def utc_now() -> datetime:

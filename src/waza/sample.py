@@ -37,7 +37,10 @@ ERRORS = [
     ("Timeout", "The operation timed out after 300 seconds"),
 ]
 INCOMPLETE_SHARE = 0.01
-SAMPLE_EPOCH = datetime(2026, 11, 1, tzinfo=UTC)
+# Without an end, sample data ends here, so that a seed always gives the same telemetry.
+SAMPLE_END = datetime(2026, 11, 8, tzinfo=UTC)
+# Sessions start at least this long before the end, so that none ends after it.
+ROOM = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -75,11 +78,15 @@ class _SessionLog:
 
 
 def sample_sessions(
-    sessions: int, *, seed: int = 0, days: int = 7, start: datetime = SAMPLE_EPOCH
+    sessions: int, *, seed: int = 0, days: int = 7, end: datetime = SAMPLE_END
 ) -> Iterator[list[dict[str, Any]]]:
-    """Yield each sample session as its list of event dicts, in event-log form."""
+    """Yield each sample session as its list of event dicts, in event-log form.
+
+    Sessions spread over the ``days`` before ``end`` and finish before it.
+    """
     rng = random.Random(seed)
-    span = days * 86_400
+    start = end - timedelta(days=days)
+    span = (timedelta(days=days) - ROOM).total_seconds()
     skill_weights = [(skill, skill[1]) for skill in SKILLS]
     for _ in range(sessions):
         skill, _, success_chance, typical_tools, tools = _pick(rng, skill_weights)
@@ -122,7 +129,13 @@ def sample_sessions(
 
 
 def write_sample(
-    directory: str | os.PathLike[str], sessions: int, *, seed: int = 0, days: int = 7, compress: bool = False
+    directory: str | os.PathLike[str],
+    sessions: int,
+    *,
+    seed: int = 0,
+    days: int = 7,
+    end: datetime = SAMPLE_END,
+    compress: bool = False,
 ) -> SampleSummary:
     """Write ``sessions`` sample sessions into a telemetry folder as an event log."""
     if sessions < 0:
@@ -131,7 +144,7 @@ def write_sample(
     written = 0
     batch: list[tuple[Any, bytes]] = []
     try:
-        for events in sample_sessions(sessions, seed=seed, days=days):
+        for events in sample_sessions(sessions, seed=seed, days=days, end=end):
             day = datetime.fromisoformat(events[0]["timestamp"]).date()
             batch.extend((day, encode_line(event)) for event in events)
             written += len(events)

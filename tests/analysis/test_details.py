@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from tests.analysis.test_figures import percentile
 from waza.cli import main
 from waza.engine.slicing import Slice
-from waza.telemetry import TelemetryAnalyzer
+from waza.telemetry import RuntimeCollector, TelemetryAnalyzer
 
 PRICES = {"gpt-4.1": {"input": 0.002, "output": 0.008}, "gpt-4.1-mini": {"input": 0.0004, "output": 0.0016}}
 
@@ -72,10 +72,21 @@ def test_tools_models_and_errors(sample_dir: Path, sample_raw, skill) -> None:
         assert model["cost"] == pytest.approx(expected_cost)
     assert report["llm_cost"] == pytest.approx(sum(m["cost"] for m in report["llm"] if m["cost"] is not None))
 
-    by_type = defaultdict(list)
+    # Every recorded error, once per session and text: an error event's type wins,
+    # else the type the text begins with ("Timeout: ..." is a Timeout).
+    errors: dict[tuple[str, str], str] = {}
     for e in events:
+        data = e["data"]
         if e["event_type"] == "error":
-            by_type[e["data"]["error_type"]].append(e["data"]["message"])
+            errors[(e["session_id"], data["message"])] = data["error_type"]
+    for e in events:
+        text = e["data"].get("error")
+        if e["event_type"] in ("tool.completed", "session.ended") and text:
+            errors.setdefault((e["session_id"], text), text.split(":")[0])
+    by_type = defaultdict(list)
+    for (_, message), error_type in errors.items():
+        by_type[error_type].append(message)
+    assert sum(len(m) for m in by_type.values()) > sum(e["event_type"] == "error" for e in events)
     assert {r["error_type"]: (r["count"], r["example"]) for r in report["errors"]} == {
         t: (len(messages), min(messages)) for t, messages in by_type.items()
     }
@@ -93,3 +104,22 @@ def test_bad_price_table_is_a_one_line_error(sample_dir: Path, tmp_path: Path) -
     result = CliRunner().invoke(main, ["analyze", str(sample_dir), "--prices", str(table)])
     assert result.exit_code == 1
     assert result.output.strip().splitlines()[-1].startswith("Error: price table")
+
+
+def test_errors_raised_through_the_session_api_are_counted_once(tmp_path: Path) -> None:
+    """An exception from s.tool() that ends its session is one error of its type; an ended error counts too."""
+    with RuntimeCollector(directory=tmp_path / "t") as collector:
+        for n in range(3):
+            with pytest.raises(RuntimeError), collector.session(f"Deploy app-{n}", skill_name="azure-deploy") as s:
+                with s.tool("az", args=["webapp", "create"]):
+                    raise RuntimeError("subscription not found")
+        sid = collector.start_session("Check app-9")
+        collector.end_session(sid, "", False, "QuotaExceeded: no cores left")
+        sid = collector.start_session("Check app-10")
+        collector.end_session(sid, "", False, "the skill gave up")
+    report = TelemetryAnalyzer().analyze_paths([tmp_path / "t"], details=True)
+    assert {r["error_type"]: r["count"] for r in report["errors"]} == {
+        "RuntimeError": 3,
+        "QuotaExceeded": 1,
+        "error": 1,
+    }

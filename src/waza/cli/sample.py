@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
 
 from waza.cli.errors import friendly_errors
+from waza.cli.types import Moment
 from waza.sample import write_sample
 
 
@@ -34,9 +36,30 @@ from waza.sample import write_sample
     show_default=True,
     help="Days the sessions spread over.",
 )
-@click.option("--gzip", "compress", is_flag=True, help="Close segments as .jsonl.gz, as collectors do.")
+@click.option(
+    "--end",
+    type=Moment(),
+    help="When the sample ends: ISO time, or an age like 1d (default: now; fix it for the same data).",
+)
+@click.option(
+    "--gzip/--no-gzip",
+    "compress",
+    default=True,
+    show_default=True,
+    help="Close segments as .jsonl.gz, as collectors do.",
+)
 @friendly_errors
-def sample(directory: Path, sessions: int, seed: int, days: int, compress: bool) -> None:
-    """Write sample telemetry (several skills, failing tools, LLM calls, errors, open sessions)."""
-    summary = write_sample(directory, sessions, seed=seed, days=days, compress=compress)
-    click.echo(f"Wrote {summary.sessions:,} sessions ({summary.events:,} events) to {directory}")
+def sample(
+    directory: Path, sessions: int, seed: int, days: int, end: datetime | None, compress: bool
+) -> None:
+    """Write sample telemetry (several skills, failing tools, LLM calls, errors, open sessions).
+
+    The sessions spread over the DAYS days before the end and all finish before it.
+    """
+    end = end or datetime.now(UTC).replace(second=0, microsecond=0)
+    summary = write_sample(directory, sessions, seed=seed, days=days, end=end, compress=compress)
+    first = (end - timedelta(days=days)).strftime("%Y-%m-%d %H:%M")
+    click.echo(
+        f"Wrote {summary.sessions:,} sessions ({summary.events:,} events) to {directory},"
+        f" from {first} to {end:%Y-%m-%d %H:%M} UTC"
+    )

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 
+from waza.model import ERROR_TYPE_PREFIX
+
 
 def literal(text: str) -> str:
     """A SQL string literal: file names and keys are data, never SQL."""
@@ -240,7 +242,9 @@ DETAIL_FIELDS = (
     "STRUCT(tool VARCHAR, success VARCHAR, duration_ms VARCHAR, error VARCHAR, model VARCHAR, "
     "tokens JSON, latency_ms VARCHAR, error_type VARCHAR, message VARCHAR)"
 )
-DETAIL_EVENT_TYPES = "('tool.called', 'tool.completed', 'llm.request', 'llm.response', 'error')"
+DETAIL_EVENT_TYPES = (
+    "('tool.called', 'tool.completed', 'llm.request', 'llm.response', 'error', 'session.ended')"
+)
 DETAIL_SCAN = (
     "SELECT session_id, event_type, data FROM read_json({files}, format = 'newline_delimited', "
     "columns = {'timestamp': 'TIMESTAMPTZ', 'event_type': 'VARCHAR', 'session_id': 'VARCHAR', "
@@ -255,7 +259,7 @@ PARQUET_DETAIL_SCAN = (
     "FROM read_parquet({files}) WHERE timestamp IS NOT NULL AND event_type IN {types}"
 )
 DETAILS = """
-SELECT event_type,
+SELECT session_id, event_type,
   data.tool AS tool,
   data.success = 'true' AS ok,
   TRY_CAST(data.duration_ms AS DOUBLE) AS duration_ms,
@@ -266,7 +270,7 @@ SELECT event_type,
   TRY_CAST(coalesce(data.tokens ->> 'output', data.tokens ->> 'output_tokens',
                     data.tokens ->> 'completion_tokens') AS BIGINT) AS output_tokens,
   TRY_CAST(data.latency_ms AS DOUBLE) AS latency_ms,
-  coalesce(data.error_type, 'error') AS error_type,
+  data.error_type AS data_error_type,
   data.message AS message
 FROM ({scan}) SEMI JOIN (SELECT session_id FROM sessions WHERE {where}) USING (session_id)
 """
@@ -295,8 +299,25 @@ SELECT model,
 FROM details WHERE event_type IN ('llm.request', 'llm.response')
 GROUP BY model ORDER BY requests DESC, model NULLS LAST
 """
+# Errors from every place one is recorded: ``error`` events, tools that completed
+# with an error, and sessions that ended with one. An exception that ends a tool
+# call and then its session is one error: each text counts once per session, under
+# the type an ``error`` event gives it, else the type its text begins with.
 ERRORS = """
 SELECT error_type, count(*) AS count, min(message) AS example
-FROM details WHERE event_type = 'error'
+FROM (
+  SELECT session_id, message, arg_min(error_type, rank) AS error_type
+  FROM (
+    SELECT session_id,
+      coalesce(message, error, data_error_type) AS message,
+      coalesce(CASE WHEN event_type = 'error' THEN data_error_type END,
+               nullif(regexp_extract(coalesce(message, error), '""" + ERROR_TYPE_PREFIX + """', 1), ''),
+               data_error_type, 'error') AS error_type,
+      CASE WHEN event_type = 'error' THEN 0 ELSE 1 END AS rank
+    FROM details
+    WHERE event_type = 'error' OR (event_type IN ('tool.completed', 'session.ended') AND error IS NOT NULL)
+  )
+  GROUP BY session_id, message
+)
 GROUP BY error_type ORDER BY count DESC, error_type
 """

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from waza.capture.redact import has_placeholder
-from waza.model import SessionTelemetry
+from waza.model import ERROR_TYPE_PREFIX, SessionTelemetry
 
 TASK_KEY = "task_id"  # the metadata key naming the task a session answers
 DIGEST_KEY = "prompt_sha256"  # in a task's provenance: the digest of the prompt it was made from
-_EXCEPTION = re.compile(r"([A-Za-z_][\w.]*(?:Error|Exception|Exit|Interrupt|Warning)): (.*)", re.S)
+_EXCEPTION = re.compile(ERROR_TYPE_PREFIX + "(.*)", re.S)
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def run_error(session: SessionTelemetry) -> RunError | None:
     if not session.completed:
         return RunError("Crash", "the session never ended: the skill crashed or was stopped")
     if session.error:
-        found = _EXCEPTION.fullmatch(session.error)
+        found = _EXCEPTION.match(session.error)
         return RunError(*found.groups()) if found else RunError("Error", session.error)
     return None
 
