@@ -107,12 +107,12 @@ def test_bad_price_table_is_a_one_line_error(sample_dir: Path, tmp_path: Path) -
 
 
 def test_errors_raised_through_the_session_api_are_counted_once(tmp_path: Path) -> None:
-    """An exception from s.tool() that ends its session is one error of its type; an ended error counts too."""
+    """An exception from s.tool() that ends its session is one error of its type; so is an ended error."""
     with RuntimeCollector(directory=tmp_path / "t") as collector:
         for n in range(3):
-            with pytest.raises(RuntimeError), collector.session(f"Deploy app-{n}", skill_name="azure-deploy") as s:
-                with s.tool("az", args=["webapp", "create"]):
-                    raise RuntimeError("subscription not found")
+            session = collector.session(f"Deploy app-{n}", skill_name="azure-deploy")
+            with pytest.raises(RuntimeError), session as s, s.tool("az", args=["webapp", "create"]):
+                raise RuntimeError("subscription not found")
         sid = collector.start_session("Check app-9")
         collector.end_session(sid, "", False, "QuotaExceeded: no cores left")
         sid = collector.start_session("Check app-10")
