@@ -73,7 +73,8 @@ def test_tools_models_and_errors(sample_dir: Path, sample_raw, skill) -> None:
     assert report["llm_cost"] == pytest.approx(sum(m["cost"] for m in report["llm"] if m["cost"] is not None))
 
     # Every recorded error, once per session and text: an error event's type wins,
-    # else the type the text begins with ("Timeout: ..." is a Timeout).
+    # else the type the text begins with ("Timeout: ..." is a Timeout); an ending
+    # error only for a session that recorded no other.
     errors: dict[tuple[str, str], str] = {}
     for e in events:
         data = e["data"]
@@ -81,8 +82,12 @@ def test_tools_models_and_errors(sample_dir: Path, sample_raw, skill) -> None:
             errors[(e["session_id"], data["message"])] = data["error_type"]
     for e in events:
         text = e["data"].get("error")
-        if e["event_type"] in ("tool.completed", "session.ended") and text:
+        if e["event_type"] == "tool.completed" and text:
             errors.setdefault((e["session_id"], text), text.split(":")[0])
+    for e in events:
+        text = e["data"].get("error")
+        if e["event_type"] == "session.ended" and text and not any(s == e["session_id"] for s, _ in errors):
+            errors[(e["session_id"], text)] = text.split(":")[0]
     by_type = defaultdict(list)
     for (_, message), error_type in errors.items():
         by_type[error_type].append(message)

@@ -21,8 +21,8 @@ from waza.engine.slicing import DEFAULT_USER_KEY, Condition, Slice
 from waza.errors import WazaError
 from waza.model import SessionTelemetry, session_events
 from waza.store.codec import encode_line
-from waza.store.reader import event_lines, session_records
-from waza.store.sources import EVENT_FORMATS, Format, Problem, Source
+from waza.store.reader import event_lines, session_records, translated_events
+from waza.store.sources import EVENT_FORMATS, TRANSLATED_FORMATS, Format, Problem, Source
 
 Progress = Callable[[float], None]
 
@@ -115,7 +115,9 @@ class Engine(ABC):
         """
         keys = [*sql.SAMPLING_KEYS, *(k for k in metadata_keys if k not in sql.SAMPLING_KEYS)]
         self._metadata = {key: f"m_{index}" for index, key in enumerate(keys)}
-        problems = self._load(sources, progress)
+        translated: list[Problem] = []
+        sources = [self._rewrite(s, translated) if s.format in TRANSLATED_FORMATS else s for s in sources]
+        problems = translated + self._load(sources, progress)
         self._event_sources = [s for s in sources if s.format in EVENT_FORMATS]
         return problems
 
@@ -270,6 +272,8 @@ class Engine(ABC):
         found: list[Problem] = []
         if source.format in EVENT_FORMATS:
             events: Iterator = event_lines(source, found)
+        elif source.format in TRANSLATED_FORMATS:
+            events = translated_events(source, found)
         else:
             events = (e for s in session_records(source, found) for e in session_events(s))
         target = self._scratch_file(f"salvaged-{len(self._salvaged)}.jsonl")

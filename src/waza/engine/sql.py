@@ -300,24 +300,34 @@ FROM details WHERE event_type IN ('llm.request', 'llm.response')
 GROUP BY model ORDER BY requests DESC, model NULLS LAST
 """
 # Errors from every place one is recorded: ``error`` events, tools that completed
-# with an error, and sessions that ended with one. An exception that ends a tool
-# call and then its session is one error: each text counts once per session, under
-# the type an ``error`` event gives it, else the type its text begins with.
-ERRORS = """
+# with an error, and sessions that ended with one. Each text counts once per
+# session, under the type an ``error`` event gives it, else the type its text
+# begins with ("TimeoutError: ..."). A session's ending error counts only when the
+# session recorded no other: it is then the only word of what went wrong.
+ERRORS = (
+    """
 SELECT error_type, count(*) AS count, min(message) AS example
 FROM (
   SELECT session_id, message, arg_min(error_type, rank) AS error_type
   FROM (
-    SELECT session_id,
-      coalesce(message, error, data_error_type) AS message,
-      coalesce(CASE WHEN event_type = 'error' THEN data_error_type END,
-               nullif(regexp_extract(coalesce(message, error), '""" + ERROR_TYPE_PREFIX + """', 1), ''),
-               data_error_type, 'error') AS error_type,
-      CASE WHEN event_type = 'error' THEN 0 ELSE 1 END AS rank
-    FROM details
-    WHERE event_type = 'error' OR (event_type IN ('tool.completed', 'session.ended') AND error IS NOT NULL)
+    SELECT *, sum(CASE WHEN event_type = 'session.ended' THEN 0 ELSE 1 END)
+                OVER (PARTITION BY session_id) AS others
+    FROM (
+      SELECT session_id, event_type,
+        coalesce(message, error, data_error_type) AS message,
+        coalesce(CASE WHEN event_type = 'error' THEN data_error_type END,
+                 nullif(regexp_extract(coalesce(message, error), '"""
+    + ERROR_TYPE_PREFIX
+    + """', 1), ''),
+                 data_error_type, 'error') AS error_type,
+        CASE WHEN event_type = 'error' THEN 0 ELSE 1 END AS rank
+      FROM details
+      WHERE event_type = 'error' OR (event_type IN ('tool.completed', 'session.ended') AND error IS NOT NULL)
+    )
   )
+  WHERE event_type <> 'session.ended' OR others = 0
   GROUP BY session_id, message
 )
 GROUP BY error_type ORDER BY count DESC, error_type
 """
+)

@@ -52,15 +52,23 @@ def decode(
     if media == JSON:
         try:
             document = json.loads(body)
-            if not isinstance(document, dict):
-                raise PayloadError("an OTLP JSON export is an object")
-            _hex_ids_to_base64(document)
-            return json_format.ParseDict(document, ExportTraceServiceRequest(), ignore_unknown_fields=True)
-        except (ValueError, RecursionError, json_format.ParseError) as error:
-            if isinstance(error, PayloadError):
-                raise
+        except (ValueError, RecursionError) as error:
             raise PayloadError(f"not an OTLP JSON export: {str(error).splitlines()[0]}") from None
+        return from_json(document)
     raise PayloadError(f"Content-Type must be {PROTOBUF} or {JSON}", 415)
+
+
+def from_json(document: Any) -> ExportTraceServiceRequest:
+    """An OTLP JSON export already parsed: a request body, or a line of the Collector's file exporter."""
+    if not isinstance(document, dict):
+        raise PayloadError("an OTLP JSON export is an object")
+    try:
+        _hex_ids_to_base64(document)
+        return json_format.ParseDict(document, ExportTraceServiceRequest(), ignore_unknown_fields=True)
+    except (ValueError, RecursionError, json_format.ParseError) as error:
+        if isinstance(error, PayloadError):
+            raise
+        raise PayloadError(f"not an OTLP JSON export: {str(error).splitlines()[0]}") from None
 
 
 def events_of(request: ExportTraceServiceRequest, latest: datetime) -> tuple[list[TelemetryEvent], int, str]:

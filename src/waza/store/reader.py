@@ -11,11 +11,15 @@ import json
 import logging
 import os
 from collections.abc import Iterable, Iterator
+from datetime import timedelta
 from typing import IO, Any
 
 from waza.errors import UnreadableInputError
-from waza.model import SessionTelemetry, TelemetryEvent, group_events
-from waza.store.sources import EVENT_FORMATS, Format, Problem, Source, discover
+from waza.model import SessionTelemetry, TelemetryEvent, group_events, session_events, utc_now
+from waza.store.sources import EVENT_FORMATS, TRANSLATED_FORMATS, Format, Problem, Source, discover
+
+# How far ahead of this machine's clock a span may be stamped before it is refused.
+CLOCK_SKEW = timedelta(days=1)
 
 log = logging.getLogger("waza.telemetry")
 
@@ -96,6 +100,66 @@ def session_records(source: Source, problems: list[Problem]) -> Iterator[Session
         problems.append(Problem(path, None, f"not valid JSON: {exc}"))
 
 
+def translated_events(source: Source, problems: list[Problem]) -> Iterator[TelemetryEvent]:
+    """Events of a file no engine scans itself: a JSON document over many lines, or OTLP exports."""
+    path = str(source.path)
+    try:
+        with open_text(source) as stream:
+            if source.format is Format.OTLP:
+                for number, line in enumerate(stream, 1):
+                    if line.strip():
+                        yield from _otlp_events(_loads(line), Problem(path, number, ""), problems)
+                return
+            document = json.load(stream)
+    except (OSError, EOFError) as exc:
+        problems.append(Problem(path, None, f"stopped reading: {exc}"))
+        return
+    except ValueError as exc:
+        problems.append(Problem(path, None, f"not valid JSON: {exc}"))
+        return
+    yield from _document_events(document, path, problems)
+
+
+def _document_events(document: Any, path: str, problems: list[Problem]) -> Iterator[TelemetryEvent]:
+    """A JSON value by what it holds: an OTLP export, sessions or events, alone or in a list."""
+    if isinstance(document, dict) and "resourceSpans" in document:
+        yield from _otlp_events(document, Problem(path, None, ""), problems)
+        return
+    if isinstance(document, dict) and isinstance(document.get("sessions"), list):
+        document = document["sessions"]
+    items = document if isinstance(document, list) else [document]
+    for index, item in enumerate(items):
+        try:
+            if not isinstance(item, dict) or not ("event_type" in item or "start_time" in item):
+                raise ValueError("neither a session nor an event")
+            if "event_type" not in item:
+                yield from session_events(SessionTelemetry.from_dict(item))
+                continue
+            event = TelemetryEvent.from_dict(item)
+            if not event.session_id:
+                raise ValueError("event has no session_id")
+            yield event
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            where = f"item #{index + 1}: " if isinstance(document, list) else ""
+            problems.append(Problem(path, None, where + _reason(exc)))
+
+
+def _otlp_events(document: Any, place: Problem, problems: list[Problem]) -> Iterator[TelemetryEvent]:
+    """The events of one OTLP JSON trace export; refused spans are counted at ``place``."""
+    from waza.otel import otlp  # protobuf's machinery loads only for OTLP files
+
+    try:
+        if isinstance(document, Exception):
+            raise document
+        events, rejected, reason = otlp.events_of(otlp.from_json(document), utc_now() + CLOCK_SKEW)
+    except ValueError as exc:
+        problems.append(Problem(place.path, place.line, _reason(exc)))
+        return
+    if rejected:
+        problems.append(Problem(place.path, place.line, f"{rejected} spans refused: {reason}"))
+    yield from events
+
+
 def _loads(line: str) -> Any:
     try:
         return json.loads(line)
@@ -123,6 +187,8 @@ def load_sessions(
     for source in sources:
         if source.format in EVENT_FORMATS:
             events.extend(event_lines(source, problems))
+        elif source.format in TRANSLATED_FORMATS:
+            events.extend(translated_events(source, problems))
         else:
             sessions.extend(session_records(source, problems))
     if strict and problems:

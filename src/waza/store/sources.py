@@ -31,9 +31,13 @@ class Format(StrEnum):
     SESSION_LIST = "session-list"  # a JSON array of sessions
     EXPORT = "export"  # {"exported_at": ..., "sessions": [...]}
     PARQUET = "parquet"  # events compacted by `waza compact`
+    DOCUMENT = "document"  # one JSON value over many lines: a session, events, an OTLP export
+    OTLP = "otlp"  # OTLP JSON trace exports, one per line (the Collector's file exporter)
 
 
 EVENT_FORMATS = (Format.EVENTS, Format.PARQUET)  # formats holding events, not sessions
+# Formats only the Python reader reads; engines read them as an event log it writes.
+TRANSLATED_FORMATS = (Format.DOCUMENT, Format.OTLP)
 
 
 @dataclass(frozen=True)
@@ -153,21 +157,31 @@ def _format_of(head: bytes) -> Format | str:
     text = text.lstrip("\ufeff \t\r\n")
     if not text:
         return "empty file"
-    first_line, _, rest = text.partition("\n")
+    first_line, newline, rest = text.partition("\n")
     if text[0] == "[" and not (_is_json(first_line) and rest.strip()):
-        return Format.SESSION_LIST  # a document, unless its first line is a whole value
+        # A document, unless its first line is a whole value; sessions, or else events.
+        return Format.DOCUMENT if _lists_events(text) else Format.SESSION_LIST
     record = _json_object(first_line)
     if record is not None:
         return _format_of_record(record) or Format.EVENTS
-    if text[0] == "{":
-        # A document spread over lines, or one longer than the peek.
+    if text[0] == "{" and ('"sessions"' in text or not newline):
+        # An export over many lines, or one line longer than the peek.
         return Format.EXPORT if '"sessions"' in text else Format.EVENTS
-    # A bad first line must not cost the good ones after it.
+    # A bad first line must not cost the good ones after it. Records of a log start
+    # their line; the indented lines of a pretty-printed document are not records.
     for line in rest.split("\n")[:-1]:  # the last piece may be cut by the peek
-        found = _format_of_record(_json_object(line) or {})
+        found = _format_of_record(_json_object(line) or {}) if line.startswith("{") else None
         if found is not None:
             return found
+    if text[0] == "{":
+        return Format.DOCUMENT  # one value spread over lines: pretty-printed JSON
     return "not JSON telemetry"
+
+
+def _lists_events(text: str) -> bool:
+    """Whether a JSON list holds events rather than sessions, from the first keys that tell."""
+    event, session = text.find('"event_type"'), text.find('"start_time"')
+    return event >= 0 and (session < 0 or event < session)
 
 
 def _is_json(line: str) -> bool:
@@ -187,6 +201,8 @@ def _json_object(line: str) -> dict | None:
 
 
 def _format_of_record(record: dict) -> Format | None:
+    if "resourceSpans" in record:
+        return Format.OTLP
     if "event_type" in record:
         return Format.EVENTS
     if "sessions" in record:
