@@ -76,13 +76,16 @@ def test_json_on_stdout(tmp_path: Path) -> None:
 
 
 def test_nothing_to_analyse_exits_1(tmp_path: Path) -> None:
-    """A skill with no sessions is an error with a one-line message, exit code 1."""
+    """A time window without sessions is an error with a one-line message naming what the data covers."""
     write_sample(tmp_path / "t", 20, seed=2)
-    result = waza("analyze", str(tmp_path / "t"), "--skill", "no-such-skill")
+    raw = list(sample_sessions(20, seed=2))
+    first = min(events[0]["timestamp"] for events in raw)[:16].replace("T", " ")
+    result = waza("analyze", str(tmp_path / "t"), "--until", "2020-01-01")
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == [
-        f"Error: no sessions of skill 'no-such-skill' found in {tmp_path / 't'}"
-    ]
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(
+        f"Error: no sessions match the filters; {tmp_path / 't'} holds 20 sessions from {first}"
+    )
 
 
 def test_usage_error_exits_2() -> None:
@@ -204,11 +207,12 @@ def test_damaged_folder_under_strict_exits_1(damaged: Path) -> None:
 
 
 def test_no_traceback_for_a_missing_path(tmp_path: Path) -> None:
-    """A path that does not exist is reported in one line, never as a traceback."""
-    result = waza("analyze", str(tmp_path / "missing"))
-    assert result.returncode == 1
+    """A path that does not exist is a usage error in one line, even beside one that does."""
+    write_sample(tmp_path / "good", 5, seed=2)
+    result = waza("analyze", str(tmp_path / "good"), str(tmp_path / "typo"))
+    assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert "no such file or folder" in result.stderr
+    assert f"{tmp_path / 'typo'}: no such file or folder" in result.stderr
 
 
 def test_progress_bar_only_on_a_terminal(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from waza.analysis.details import Prices, detail_sections
+from waza.analysis.empty import unfiltered
 from waza.analysis.report import build_report
 from waza.engine import open_engine
 from waza.engine.base import Engine
@@ -89,7 +90,11 @@ class TelemetryAnalyzer:
                 raise UnreadableInputError(str(problems[0]))
             summary = engine.summary(scope)
             found = engine.details(scope) if details or prices else None
+            # An empty report says what the input holds, so that a filter's slip can be shown.
+            held = engine.summary(Slice(top=0)) if not summary.totals.sessions else None
         report = build_report(summary, scope=scope, sources=sources, problems=problems)
+        if held is not None:
+            report["input"]["unfiltered"] = unfiltered(held, scope, sources)
         if found is not None:
             report.update(detail_sections(found, prices))
         return report

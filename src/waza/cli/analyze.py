@@ -15,12 +15,12 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from waza.analysis.analyzer import TelemetryAnalyzer
 from waza.analysis.details import load_prices
+from waza.analysis.empty import why_empty
 from waza.analysis.render import render_problems, render_report
 from waza.cli.errors import friendly_errors
-from waza.cli.types import KeyValue, Moment, format_option
+from waza.cli.types import InputPath, KeyValue, MemorySize, Moment, format_option
 from waza.engine import ENGINES
 from waza.engine.slicing import DEFAULT_USER_KEY, Slice
-from waza.errors import NothingToAnalyzeError
 
 
 @contextmanager
@@ -42,7 +42,7 @@ def _progress(console: Console) -> Iterator[Callable[[float], None] | None]:
 
 
 @click.command()
-@click.argument("paths", nargs=-1, required=True)
+@click.argument("paths", nargs=-1, required=True, type=InputPath())
 @click.option("--skill", help="Only sessions of this skill.")
 @click.option(
     "-o",
@@ -82,7 +82,7 @@ def _progress(console: Console) -> Iterator[Callable[[float], None] | None]:
 )
 @click.option(
     "--memory-limit",
-    metavar="SIZE",
+    type=MemorySize(),
     help="Memory DuckDB may use before spilling to disk, e.g. 4GB (default 768MB).",
 )
 @friendly_errors
@@ -104,7 +104,7 @@ def analyze(
     master: str | None,
     memory_limit: str | None,
 ) -> None:
-    """Analyse telemetry files or folders (any mix of supported formats).
+    """Analyze telemetry files or folders (any mix of supported formats).
 
     With --engine spark, a path may be an object-store prefix such as s3a://bucket/telemetry.
     """
@@ -125,9 +125,7 @@ def analyze(
         output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     if report["total_sessions"] == 0:
-        what = f" of skill {skill!r}" if skill else ""
-        sliced = " matching the filters" if since or until or where else ""
-        raise NothingToAnalyzeError(f"no sessions{what}{sliced} found in {', '.join(map(str, paths))}")
+        raise why_empty(report, paths)
     if output_format == "json":
         click.echo(json.dumps(report, indent=2))
     else:

@@ -8,11 +8,12 @@ from pathlib import Path
 import click
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from waza.analysis.render import render_problems
 from waza.capture.redact import Redactor
 from waza.cli.errors import friendly_errors
-from waza.cli.types import Moment
+from waza.cli.types import InputPath, Moment
 from waza.errors import NothingToAnalyzeError
 from waza.store.reader import load_sessions
 from waza.tasks.files import write_suite
@@ -21,7 +22,7 @@ from waza.tasks.selection import MODES, select
 
 
 @click.command()
-@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=InputPath())
 @click.option(
     "-o",
     "--output",
@@ -30,8 +31,8 @@ from waza.tasks.selection import MODES, select
     help="Folder for the tasks.",
 )
 @click.option("--skill", help="Only sessions of this skill.")
-@click.option("--succeeded", "outcome", flag_value="succeeded", help="Only sessions that succeeded.")
-@click.option("--failed", "outcome", flag_value="failed", help="Only sessions that failed.")
+@click.option("--succeeded", is_flag=True, help="Only sessions that succeeded.")
+@click.option("--failed", is_flag=True, help="Only sessions that failed.")
 @click.option("--since", type=Moment(), help="Sessions started at or after: ISO time, or an age like 7d.")
 @click.option("--limit", type=click.IntRange(min=1), help="At most this many tasks.")
 @click.option(
@@ -48,10 +49,11 @@ from waza.tasks.selection import MODES, select
 @click.option("--explain", is_flag=True, help="Say why each session was picked.")
 @friendly_errors
 def convert(
-    paths: tuple[Path, ...],
+    paths: tuple[str, ...],
     output: Path,
     skill: str | None,
-    outcome: str | None,
+    succeeded: bool,
+    failed: bool,
     since: datetime | None,
     limit: int | None,
     mode: str,
@@ -64,6 +66,9 @@ def convert(
 
     Everything written passes through the collector's redactor.
     """
+    if succeeded and failed:
+        raise click.UsageError("--succeeded and --failed exclude each other: give one, or neither for both")
+    outcome = "succeeded" if succeeded else "failed" if failed else None
     stderr = Console(stderr=True, soft_wrap=True)
     sessions, problems = load_sessions(paths)
     if problems:
@@ -85,9 +90,11 @@ def convert(
         tasks, output, name=name or skill or "runtime-regressions", skill=skill, force=force
     )
     if explain:
-        table = Table("task", "why")
+        table = Table()
+        table.add_column("task", overflow="fold")  # whole ids: each leads to its file
+        table.add_column("why", overflow="fold")
         for pick, task in zip(selection.picked, tasks, strict=True):
-            table.add_row(task["id"], "; ".join(pick.reasons))
+            table.add_row(Text(task["id"]), Text("; ".join(pick.reasons)))  # telemetry: never markup
         Console().print(table)
     collapsed = f", {len(selection.duplicates):,} near-duplicates left out" if selection.duplicates else ""
     click.echo(f"Wrote {len(tasks):,} tasks and {written[-1].name} to {output}{collapsed}")

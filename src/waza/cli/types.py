@@ -72,6 +72,18 @@ class InputPath(click.ParamType):
         return text
 
 
+class MemorySize(click.ParamType):
+    """An amount of memory such as 512MB, 4GB or 1.5GiB."""
+
+    name = "size"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value).strip()
+        if not re.fullmatch(r"\d+(\.\d+)?\s*([KMGT]i?B|B)", text, re.IGNORECASE):
+            self.fail(f"{value!r} is not an amount of memory like 512MB or 4GB", param, ctx)
+        return text
+
+
 # What a command prints: a table for people, JSON for programs.
 format_option = click.option(
     "--format",

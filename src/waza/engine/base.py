@@ -254,8 +254,9 @@ class Engine(ABC):
             parts.append("start_time < $until")
             params["until"] = scope.until
         for index, (key, value) in enumerate(scope.where):
-            parts.append(f"{self._metadata[key]} = $where_{index}")
-            params[f"where_{index}"] = value
+            column, name = self._metadata[key], f"where_{index}"
+            parts.append(_equals(column, f"${name}", value))
+            params[name] = _comparable(value)
         return Condition(" AND ".join(parts), params)
 
     # -- damaged input -------------------------------------------------------
@@ -306,6 +307,30 @@ class Engine(ABC):
                 pass
             problems.extend(found or [Problem(str(source.path), None, f"{bad} unreadable records")])
         return problems
+
+
+def _equals(column: str, param: str, value: str) -> str:
+    """A metadata value compared as people mean it: true/True alike, 1 and 1.0 alike, text exactly."""
+    if value.strip().lower() in ("true", "false"):
+        return f"lower({column}) = {param}"
+    if _number(value) is not None:
+        return f"TRY_CAST({column} AS DOUBLE) = {param}"
+    return f"{column} = {param}"
+
+
+def _comparable(value: str) -> str | float:
+    if value.strip().lower() in ("true", "false"):
+        return value.strip().lower()
+    number = _number(value)
+    return value if number is None else number
+
+
+def _number(text: str) -> float | None:
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if number == number and abs(number) != float("inf") else None  # not NaN or infinite
 
 
 def _figures(record: dict[str, Any]) -> Figures:

@@ -9,7 +9,7 @@ import duckdb
 
 from waza.engine import sql
 from waza.engine.base import Engine, Progress, Rows
-from waza.errors import WazaError
+from waza.errors import UsageError
 from waza.store.compaction import parts_path
 from waza.store.sources import EVENT_FORMATS, Format, Problem, Source
 
@@ -31,7 +31,7 @@ class DuckDBEngine(Engine):
         try:
             self._con.execute("SET memory_limit = ?", [memory_limit or DEFAULT_MEMORY_LIMIT])
         except duckdb.Error:
-            raise WazaError(f"not a memory size: {memory_limit!r} (try 2GB or 512MB)") from None
+            raise UsageError(f"not a memory size: {memory_limit!r} (try 2GB or 512MB)") from None
         self._con.execute("SET preserve_insertion_order = false")
         self._con.execute("SET temp_directory = ?", [str(self._scratch_file("spill"))])
 

@@ -15,7 +15,14 @@ from datetime import timedelta
 from typing import IO, Any
 
 from waza.errors import UnreadableInputError
-from waza.model import SessionTelemetry, TelemetryEvent, group_events, session_events, utc_now
+from waza.model import (
+    SESSION_STARTED,
+    SessionTelemetry,
+    TelemetryEvent,
+    group_events,
+    session_events,
+    utc_now,
+)
 from waza.store.sources import EVENT_FORMATS, TRANSLATED_FORMATS, Format, Problem, Source, discover
 
 # How far ahead of this machine's clock a span may be stamped before it is refused.
@@ -196,6 +203,26 @@ def load_sessions(
     sessions.extend(group_events(events))
     sessions.sort(key=lambda s: (s.start_time, s.session_id))
     return sessions, problems
+
+
+def metadata_keys(sources: Iterable[Source], sessions: int = 1_000) -> set[str]:
+    """The metadata keys of the first ``sessions`` sessions in ``sources``: enough to name the usual ones."""
+    keys: set[str] = set()
+    ignored: list[Problem] = []
+    for source in sources:
+        if source.format in EVENT_FORMATS or source.format in TRANSLATED_FORMATS:
+            read = event_lines if source.format in EVENT_FORMATS else translated_events
+            found: Iterable[Any] = (
+                e.data.get("metadata") for e in read(source, ignored) if e.event_type == SESSION_STARTED
+            )
+        else:
+            found = (s.metadata for s in session_records(source, ignored))
+        for metadata in found:
+            keys.update(metadata if isinstance(metadata, dict) else ())
+            sessions -= 1
+            if sessions <= 0:
+                return keys
+    return keys
 
 
 def read_sessions(path: PathLike) -> list[SessionTelemetry]:

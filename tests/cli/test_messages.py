@@ -1,0 +1,92 @@
+"""What `waza analyze` says when it has nothing to show, or is asked for something it cannot do."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.cli.test_analyze_cli import waza
+from tests.conftest import write_jsonl
+from tests.tasks.test_convert import START, session_events
+from waza.sample import write_sample
+
+
+def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
+    lines = [line for line in result.stderr.strip().splitlines() if line.startswith("Error: ")]
+    assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+    return lines[0]
+
+
+def test_an_empty_folder_says_why_it_is_empty(tmp_path: Path) -> None:
+    """A folder a collector wrote nothing into names sampling as a reason, and exits 1."""
+    (tmp_path / "telemetry").mkdir()
+    result = waza("analyze", str(tmp_path / "telemetry"))
+    assert result.returncode == 1
+    assert "sample_rate" in one_line_error(result)
+
+
+def test_unknown_skills_and_keys_suggest_the_known_ones(tmp_path: Path) -> None:
+    """A misspelt skill or metadata key is a usage error naming the closest ones that exist."""
+    write_sample(tmp_path / "t", 200, seed=4)
+    result = waza("analyze", str(tmp_path / "t"), "--skill", "azure-deplyo")
+    assert result.returncode == 2
+    assert "no skill 'azure-deplyo'" in one_line_error(result) and "'azure-deploy'" in result.stderr
+    result = waza("analyze", str(tmp_path / "t"), "--where", "enviroment=production")
+    assert result.returncode == 2
+    assert "did you mean 'environment'?" in one_line_error(result)
+
+
+def test_where_compares_booleans_and_numbers_as_people_mean_them(tmp_path: Path) -> None:
+    """canary=True finds JSON true, build=3.0 finds 3, and text still compares exactly."""
+    lines = []
+    for n in range(6):
+        metadata = {
+            "user_id": f"u{n}",
+            "canary": n % 2 == 0,
+            "build": n % 3,
+            "ring": "Beta" if n < 2 else "beta",
+        }
+        lines += session_events(f"s{n}", f"Deploy app-{n}", metadata=metadata)
+    write_jsonl(tmp_path / "t" / "events.jsonl", lines)
+
+    def sessions(*where: str) -> int:
+        args = [arg for w in where for arg in ("--where", w)]
+        result = waza("analyze", str(tmp_path / "t"), *args, "--format", "json")
+        if result.returncode == 1:
+            return 0
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)["total_sessions"]
+
+    assert sessions("canary=True") == 3 and sessions("canary=false") == 3
+    assert sessions("build=2") == 2 and sessions("build=2.0") == 2
+    assert sessions("ring=beta") == 4 and sessions("ring=Beta") == 2
+    assert sessions("canary=true", "build=0") == 1  # n = 0 only (n = 3 is odd)
+
+
+def test_bad_option_values_are_usage_errors(tmp_path: Path) -> None:
+    """A memory limit that is not a size exits 2 with a one-line fix."""
+    write_sample(tmp_path / "t", 5, seed=4)
+    result = waza("analyze", str(tmp_path / "t"), "--memory-limit", "lots")
+    assert result.returncode == 2 and "like 512MB or 4GB" in one_line_error(result)
+
+
+def test_the_spark_engine_without_its_extra_names_the_install(tmp_path: Path) -> None:
+    """Without PySpark and sqlglot, --engine spark says which extra to install, in one line."""
+    write_sample(tmp_path / "t", 5, seed=4)
+    hide = "import sys; sys.modules.update(pyspark=None, sqlglot=None); import waza.cli; waza.cli.main()"
+    result = subprocess.run(
+        [sys.executable, "-c", hide, "analyze", str(tmp_path / "t"), "--engine", "spark"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "pip install 'waza[spark]'" in one_line_error(result)
+
+
+def test_convert_refuses_contradictory_outcomes(tmp_path: Path) -> None:
+    """--succeeded and --failed together select nothing, and say so."""
+    write_jsonl(tmp_path / "t" / "events.jsonl", session_events("s1", "Deploy app-1", at=START))
+    result = waza("convert", str(tmp_path / "t"), "-o", str(tmp_path / "tasks"), "--succeeded", "--failed")
+    assert result.returncode == 2
+    assert "--succeeded" in one_line_error(result) and not (tmp_path / "tasks").exists()
