@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.conftest import expected_metrics, write_jsonl
+from tests.tasks.test_convert import session_events
 from waza.cli import main
 from waza.sample import sample_sessions, write_sample
 
@@ -42,13 +43,49 @@ def test_terminal_report_looks_like_the_spec(tmp_path: Path) -> None:
         for line in out.splitlines()
         if line.startswith("│") and line.count("│") == 3
     }
-    assert rows["success_rate"] == f"{expected['success_rate'] * 100:.1f}%"
-    assert rows["avg_duration_ms"] == f"{round(expected['avg_duration_ms']):,}"
-    assert rows["total_tool_calls"] == f"{expected['total_tool_calls']:,}"
-    assert rows["avg_tool_calls_per_session"] == f"{expected['avg_tool_calls_per_session']:.1f}"
+    assert rows["Success rate"] == f"{expected['success_rate'] * 100:.1f}%"
+    assert rows["Mean duration (ms)"] == f"{round(expected['avg_duration_ms']):,}"
+    assert rows["Tool calls"] == f"{expected['total_tool_calls']:,}"
+    assert rows["Tool calls per session"] == f"{expected['avg_tool_calls_per_session']:.1f}"
     incomplete = expected["total_sessions"] - expected["completed_sessions"]
     assert f"Incomplete sessions: {incomplete:,} " in out
     assert "Per-Skill Metrics" in out
+
+
+def test_the_report_fits_80_columns_and_cuts_no_name(tmp_path: Path) -> None:
+    """At COLUMNS=80, into a pipe, no line is longer and every skill and outlier session id shows whole."""
+    write_sample(tmp_path / "t", 5000, seed=7)  # what `make demo` analyses
+    long_skill = "azure-container-apps-deployment-with-managed-identity"
+    write_jsonl(tmp_path / "t" / "long.jsonl", session_events("s" * 60, "Deploy app-1", skill=long_skill))
+    env = {**os.environ, "COLUMNS": "80"}
+    result = subprocess.run([*WAZA, "analyze", str(tmp_path / "t"), "--details"], capture_output=True,
+                            text=True, env=env)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    report = json.loads(waza("analyze", str(tmp_path / "t"), "--format", "json").stdout)
+    assert first_column(lines, "Per-Skill Metrics") == report["skills"]
+    for outlier in report["slowest_sessions"] + report["most_tool_calls"]:
+        assert outlier["session_id"] in result.stdout
+    first, last = report["per_day"][0]["sessions"], report["per_day"][-1]["sessions"]
+    (trend,) = [line for line in lines if line.startswith("  Sessions ")]
+    assert trend.split()[1] == f"{first:,}" and trend.split()[-1] == f"{last:,}"
+
+
+def first_column(lines: list[str], title: str) -> list[str]:
+    """The names in a table's first column, a name folded over several lines joined back."""
+    rows = lines[next(n for n, line in enumerate(lines) if line.strip() == title) :]
+    names: list[str] = []
+    for line in rows[3:]:
+        if line.startswith("└"):
+            return names
+        if line.startswith("│"):
+            cells = [cell.strip() for cell in line.split("│")[1:-1]]
+            if cells[1]:
+                names.append(cells[0])
+            else:  # no figures: the name goes on
+                names[-1] += cells[0]
+    return names
 
 
 def test_json_report_file_keeps_the_earlier_keys(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -90,3 +91,37 @@ def test_convert_refuses_contradictory_outcomes(tmp_path: Path) -> None:
     result = waza("convert", str(tmp_path / "t"), "-o", str(tmp_path / "tasks"), "--succeeded", "--failed")
     assert result.returncode == 2
     assert "--succeeded" in one_line_error(result) and not (tmp_path / "tasks").exists()
+
+
+def test_check_shows_whole_task_ids_at_80_columns(tmp_path: Path) -> None:
+    """Long task ids wrap in the regression table rather than lose characters."""
+    from tests.cli.test_analyze_cli import first_column
+    from tests.tasks.test_check_replay import task, write_suite
+
+    tasks = [task(n) | {"id": f"runtime-{n:02d}-" + "a1b2c3d4" * 7} for n in range(3)]
+    for item in tasks:
+        item["inputs"]["prompt"] = f"Deploy app-{tasks.index(item)}"
+    lines = []
+    for n in range(3):
+        lines += session_events(f"s{n}", f"Deploy app-{n}", tools=[("az", True)])
+    write_jsonl(tmp_path / "t" / "events.jsonl", lines)
+    write_suite(tmp_path / "tasks", tasks)
+    result = subprocess.run([sys.executable, "-m", "waza", "check", "tasks", "t"], capture_output=True,
+                            text=True, cwd=tmp_path, env={**os.environ, "COLUMNS": "80"})  # fmt: skip
+    shown = result.stdout.splitlines()
+    assert max(len(line) for line in shown) <= 80
+    assert first_column(shown, "Regression check") == [t["id"] for t in tasks]
+
+
+def test_telemetry_text_is_shown_literally(tmp_path: Path) -> None:
+    """Markup and terminal escapes in skill names and errors reach the screen as plain characters."""
+    skill = "[bold red]pwned[/] \x1b[2J"
+    lines = session_events(
+        "s1", "Deploy", skill=skill, ok=False, error="[link=http://x]Boom[/link]\x1b]0;t\x07"
+    )
+    write_jsonl(tmp_path / "t" / "events.jsonl", lines)
+    result = waza("analyze", str(tmp_path / "t"), "--details")
+    assert result.returncode == 0, result.stderr
+    assert "\x1b" not in result.stdout and "\x07" not in result.stdout
+    assert "[bold red]pwned[/] \\x1b[2J" in result.stdout
+    assert "[link=http://x]Boom[/link]" in result.stdout

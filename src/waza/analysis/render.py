@@ -8,6 +8,8 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from waza.terminal import plain
+
 SHOWN_PROBLEMS = 20
 
 
@@ -23,29 +25,44 @@ def one_decimal(value: float | None) -> str:
     return "-" if value is None else f"{value:,.1f}"
 
 
+# The headline figures: JSON key, the words shown for it, and how its value reads.
+HEADLINE = [
+    ("success_rate", "Success rate", "rate"),
+    ("avg_duration_ms", "Mean duration (ms)", "whole"),
+    ("total_tool_calls", "Tool calls", "whole"),
+    ("avg_tool_calls_per_session", "Tool calls per session", "one_decimal"),
+    ("duration_ms_p50", "Duration p50 (ms)", "whole"),
+    ("duration_ms_p90", "Duration p90 (ms)", "whole"),
+    ("duration_ms_p95", "Duration p95 (ms)", "whole"),
+    ("duration_ms_p99", "Duration p99 (ms)", "whole"),
+    ("distinct_users", "Distinct users", "whole"),
+]
+FORMATS = {"rate": rate, "whole": whole, "one_decimal": one_decimal}
+# Short column names keep a group table within 80 columns; the caption spells them out.
+GROUP_LEGEND = (
+    "Success: succeeded / completed. Mean ms and p95 ms: duration of completed sessions."
+    " Tools: tool calls. Users: distinct users."
+)
+TREND_DAYS = 50  # a trend line longer than this would not fit 80 columns
+
+
 def render_report(report: dict[str, Any]) -> Group:
     metrics = report["metrics"]
-    estimate = ""
-    if report.get("sampled"):
-        estimate = f"Estimated sessions (sampling): {report['estimated_sessions']:,.0f}\n"
     header = Text.assemble(
         ("Runtime Telemetry Analysis", "bold"),
         "\n\n",
         f"Sessions analyzed: {report['total_sessions']:,}\n",
-        estimate,
-        f"Skills invoked: {', '.join(report['skills']) or '-'}",
     )
+    if report.get("sampled"):
+        header.append(f"Estimated sessions (sampling): {report['estimated_sessions']:,.0f}\n")
+    header.append("Skills invoked: ")
+    header.append_text(plain(", ".join(report["skills"]) or "-"))
 
     table = Table(title="Runtime Metrics")
     table.add_column("Metric")
     table.add_column("Value", justify="right", min_width=14)
-    table.add_row("success_rate", rate(metrics["success_rate"]))
-    table.add_row("avg_duration_ms", whole(metrics["avg_duration_ms"]))
-    table.add_row("total_tool_calls", whole(metrics["total_tool_calls"]))
-    table.add_row("avg_tool_calls_per_session", one_decimal(metrics["avg_tool_calls_per_session"]))
-    for name in ("p50", "p90", "p95", "p99"):
-        table.add_row(f"duration_ms_{name}", whole(metrics[f"duration_ms_{name}"]))
-    table.add_row("distinct_users", whole(metrics["distinct_users"]))
+    for key, label, shown in HEADLINE:
+        table.add_row(label, FORMATS[shown](metrics[key]))
 
     skills = group_table("Per-Skill Metrics", "Skill", report["skill_breakdown"])
 
@@ -81,15 +98,14 @@ def render_report(report: dict[str, Any]) -> Group:
 
 
 def group_table(title: str, label: str, groups: dict[str | None, dict[str, Any]]) -> Table:
-    """One row per skill or breakdown value."""
-    table = Table(title=title)
-    names = ("invocations", "success_rate", "avg_duration_ms", "duration_ms_p95", "total_tool_calls", "users")
-    table.add_column(label)
-    for name in names:
-        table.add_column(name, justify="right")
+    """One row per skill or breakdown value; names wrap rather than lose characters."""
+    table = Table(title=title, caption=GROUP_LEGEND, caption_justify="left")
+    table.add_column(label, overflow="fold")
+    for name in ("Sessions", "Success", "Mean ms", "p95 ms", "Tools", "Users"):
+        table.add_column(name, justify="right", no_wrap=True)
     for key, figures in groups.items():
         table.add_row(
-            "(none)" if key is None else str(key),
+            Text("(none)") if key is None else plain(key),
             whole(figures["invocations"]),
             rate(figures["success_rate"]),
             whole(figures["avg_duration_ms"]),
@@ -114,67 +130,89 @@ def sparkline(values: list[float | None]) -> str:
 
 
 def render_trend(per_day: list[dict[str, Any]]) -> Text:
-    """Daily trends as sparklines, oldest day first."""
-    first, last = per_day[0]["day"], per_day[-1]["day"]
+    """Daily trends as sparklines, oldest day first, each between its first and last value."""
+    shown = per_day[-TREND_DAYS:]
+    first, last = shown[0]["day"], shown[-1]["day"]
     rows = [
-        ("sessions", [row["sessions"] for row in per_day]),
-        ("success_rate", [row["success_rate"] for row in per_day]),
-        ("avg_duration_ms", [row["avg_duration_ms"] for row in per_day]),
-        ("distinct_users", [row["distinct_users"] for row in per_day]),
+        ("Sessions", "sessions", whole),
+        ("Success rate", "success_rate", rate),
+        ("Mean ms", "avg_duration_ms", whole),
+        ("Users", "distinct_users", whole),
     ]
-    lines = [f"Per day, {first} to {last}:"]
-    lines += [f"  {name:<16} {sparkline(values)}" for name, values in rows]
+    lines = [
+        f"Per day, {first} to {last}"
+        + (f" (the last {TREND_DAYS} days)" if len(per_day) > TREND_DAYS else "")
+        + ":"
+    ]
+    for label, key, shown_as in rows:
+        values = [row[key] for row in shown]
+        lines.append(f"  {label:<13}{shown_as(values[0]):>7} {sparkline(values)} {shown_as(values[-1])}")
     return Text("\n".join(lines))
 
 
 def render_outliers(report: dict[str, Any]) -> Text:
-    lines = ["Slowest sessions:"]
-    lines += [
-        f"  {s['session_id']}  {s['skill'] or '-'}  {s['duration_ms']:,} ms"
-        for s in report["slowest_sessions"]
-    ]
-    lines.append("Most tool calls:")
-    lines += [
-        f"  {s['session_id']}  {s['skill'] or '-'}  {s['tool_calls']:,} calls"
-        for s in report["most_tool_calls"]
-    ]
-    return Text("\n".join(lines))
+    text = Text("Slowest sessions:")
+    for s in report["slowest_sessions"]:
+        text.append("\n  ").append_text(plain(s["session_id"])).append("  ")
+        text.append_text(plain(s["skill"] or "-")).append(f"  {s['duration_ms']:,} ms")
+    text.append("\nMost tool calls:")
+    for s in report["most_tool_calls"]:
+        text.append("\n  ").append_text(plain(s["session_id"])).append("  ")
+        text.append_text(plain(s["skill"] or "-")).append(f"  {s['tool_calls']:,} calls")
+    return text
 
 
 def render_details(report: dict[str, Any]) -> list[Table]:
     """Tools, LLM models and error types, when the report has them."""
     tools = Table(title="Tools")
-    for name in ("Tool", "calls", "failure_rate", "duration_ms_p95", "top_error"):
-        tools.add_column(name, justify="left" if name in ("Tool", "top_error") else "right")
+    tools.add_column("Tool", overflow="fold")
+    for name in ("Calls", "Failed", "p95 ms"):
+        tools.add_column(name, justify="right", no_wrap=True)
+    tools.add_column("Most frequent error", overflow="fold")
     for row in report["tools"]:
         tools.add_row(
-            row["tool"],
+            plain(row["tool"]),
             whole(row["calls"]),
             rate(row["failure_rate"]),
             whole(row["duration_ms_p95"]),
-            (row["top_error"] or "-")[:60],
+            plain(_shortened(row["top_error"])),
         )
-    models = Table(title="LLM Models")
-    names = ("Model", "requests", "input_tokens", "output_tokens", "latency_p50", "latency_p95", "cost")
-    for name in names:
-        models.add_column(name, justify="left" if name == "Model" else "right")
+    models = Table(title="LLM Models", caption="Tokens in thousands (k) past 10,000.", caption_justify="left")
+    models.add_column("Model", overflow="fold")
+    for name in ("Requests", "Tokens in", "Tokens out", "p50 ms", "p95 ms", "Cost"):
+        models.add_column(name, justify="right", no_wrap=True)
     for row in report["llm"]:
         cost = "-" if row["cost"] is None else f"{row['cost']:,.2f}"
         models.add_row(
-            row["model"] or "(none)",
+            Text("(none)") if row["model"] is None else plain(row["model"]),
             whole(row["requests"]),
-            whole(row["input_tokens"]),
-            whole(row["output_tokens"]),
+            thousands(row["input_tokens"]),
+            thousands(row["output_tokens"]),
             whole(row["latency_ms_p50"]),
             whole(row["latency_ms_p95"]),
             cost,
         )
     errors = Table(title="Errors by Type")
-    for name in ("Type", "count", "example"):
-        errors.add_column(name, justify="right" if name == "count" else "left")
+    errors.add_column("Type", overflow="fold")
+    errors.add_column("Count", justify="right", no_wrap=True)
+    errors.add_column("Example", overflow="fold")
     for row in report["errors"]:
-        errors.add_row(row["error_type"], whole(row["count"]), (row["example"] or "-")[:70])
+        errors.add_row(plain(row["error_type"]), whole(row["count"]), plain(_shortened(row["example"])))
     return [tools, models, errors]
+
+
+def thousands(value: float | None) -> str:
+    """A count, in thousands once it is past 10,000, so that token columns stay narrow."""
+    if value is None or value < 10_000:
+        return whole(value)
+    return f"{value / 1000:,.0f}k"
+
+
+def _shortened(text: str | None, limit: int = 120) -> str:
+    """An example message cut to a readable length (the JSON report keeps it whole)."""
+    if not text:
+        return "-"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def size(count: float | None) -> str:
@@ -193,22 +231,22 @@ def render_storage(storage: dict[str, Any]) -> Group:
         f"Storage: {size(storage['bytes'])} on disk, {size(storage['bytes_per_session'])} per session"
     )
     days = Table(title="Per Day")
-    for name in ("Day", "sessions", "bytes"):
+    for name in ("Day", "Sessions", "Bytes"):
         days.add_column(name, justify="left" if name == "Day" else "right")
     for row in storage["per_day"][-14:]:
-        days.add_row(row["day"] or "(unpartitioned)", whole(row["sessions"]), size(row["bytes"]))
+        days.add_row(plain(row["day"] or "(unpartitioned)"), whole(row["sessions"]), size(row["bytes"]))
     return Group(line, days)
 
 
 def render_problems(problems: list[dict[str, Any]]) -> Text:
     """What was skipped, one place per line, so nothing bad passes silently."""
-    lines = [f"Skipped {len(problems):,} unreadable place(s):"]
+    text = Text(f"Skipped {len(problems):,} unreadable place(s):", style="yellow")
     for problem in problems[:SHOWN_PROBLEMS]:
         where = problem["path"] if problem["line"] is None else f"{problem['path']}:{problem['line']}"
-        lines.append(f"  {where}: {problem['reason']}")
+        text.append("\n  ").append_text(plain(f"{where}: {problem['reason']}", "yellow"))
     if len(problems) > SHOWN_PROBLEMS:
-        lines.append(f"  ... and {len(problems) - SHOWN_PROBLEMS:,} more (all are in the JSON report)")
-    return Text("\n".join(lines), style="yellow")
+        text.append(f"\n  ... and {len(problems) - SHOWN_PROBLEMS:,} more (all are in the JSON report)")
+    return text
 
 
 def print_report(report: dict[str, Any], console: Console) -> None:

@@ -129,7 +129,5 @@ def analyze(
     if output_format == "json":
         click.echo(json.dumps(report, indent=2))
     else:
-        terminal = Console(file=sys.stdout)
-        # Piped output keeps whole column names rather than an 80-column guess.
-        width = terminal.width if terminal.is_terminal else 120
-        Console(file=sys.stdout, width=width).print(render_report(report))
+        # The terminal's width, or COLUMNS, or 80 into a pipe: every table fits 80 columns.
+        Console(file=sys.stdout).print(render_report(report))
