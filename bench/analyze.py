@@ -9,11 +9,11 @@ Then, side by side:
   duckdb-sql   one hand-written DuckDB query over the same files computing the
                same overall and per-skill figures: the floor
   plain-python json.load of the export and a loop over the sessions, as
-               earlier waza versions analysed
+               earlier waza versions analyzed
   waza-parquet (with --compacted) waza on the same sessions after `waza compact`
   waza-spark   (with --spark) waza with --engine spark, local mode on this machine
 
-With --scaled N (a multiple of 10^6), waza then analyses the raw event log and
+With --scaled N (a multiple of 10^6), waza then analyzes the raw event log and
 the compacted store of N sessions side by side (see BASE_SIZE for how they
 are made); with --scaled-raw 0 the compacted store only.
 

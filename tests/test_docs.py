@@ -1,9 +1,12 @@
-"""The samples in docs/guide.md (SPEC.md's samples among them) run as written."""
+"""The samples in docs/guide.md (SPEC.md's samples among them) run as written, and its commands work."""
 
 from __future__ import annotations
 
 import json
 import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +17,13 @@ from tests.conftest import read_log
 
 GUIDE = Path(__file__).resolve().parent.parent / "docs" / "guide.md"
 BLOCK = re.compile(r"<!-- sample: (?P<name>[\w-]+) -->\n```python\n(?P<code>.*?)```", re.S)
+COMMAND = re.compile(r"<!-- command: (?P<name>[\w-]+) -->\n```bash\n(?P<line>.*?)\n```", re.S)
+
+
+def command(name: str) -> list[str]:
+    """A command the guide shows, as its words."""
+    found = {m["name"]: m["line"] for m in COMMAND.finditer(GUIDE.read_text(encoding="utf-8"))}
+    return shlex.split(found[name])
 
 
 def samples() -> list[tuple[str, str]]:
@@ -119,6 +129,16 @@ def test_convert_writes_eval_tasks(page: dict[str, Any]) -> None:
     assert task["inputs"]["prompt"] == "Deploy my app to Azure"
     assert task["captured"]["output"] == "Deployed to https://myapp.azurewebsites.net"
     assert task["expected"]["outcomes"] == [{"type": "task_completed"}]
+
+
+def test_the_converted_tasks_check_as_the_guide_shows(page: dict[str, Any]) -> None:
+    """`waza check` reads the tasks the SPEC's loop writes, `captured` and all, and the session passes."""
+    run_until("convert", page)
+    words = command("check-converted")
+    assert words[:2] == ["waza", "check"]
+    result = subprocess.run([sys.executable, "-m", "waza", *words[1:]], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed, 0 failed" in result.stdout
 
 
 def test_production_sample_samples_and_redacts(page: dict[str, Any]) -> None:

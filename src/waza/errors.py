@@ -39,4 +39,4 @@ class UnreadableInputError(WazaError):
 
 
 class NothingToAnalyzeError(WazaError):
-    """The input held no session to analyse."""
+    """The input held no session to analyze."""

@@ -129,8 +129,8 @@ def test_object_store_prefix(tmp_path: Path) -> None:
 
 def test_prefix_needs_spark() -> None:
     result = CliRunner().invoke(main, ["analyze", "s3a://bucket/telemetry"])
-    assert result.exit_code == 1
-    assert "object-store prefix: analyse it with --engine spark" in result.output
+    assert result.exit_code == 2
+    assert "object-store prefix: analyze it with --engine spark" in result.output
 
 
 def test_compacted_store_alone(tmp_path: Path) -> None:

@@ -140,3 +140,21 @@ def test_sessions_split_between_compacted_and_open_segments(tmp_path: Path, samp
     assert report["metrics"]["total_tool_calls"] == expected["total_tool_calls"]
     assert report["metrics"]["avg_duration_ms"] == pytest.approx(expected["avg_duration_ms"], rel=1e-12)
     assert report["metrics"]["success_rate"] == pytest.approx(expected["success_rate"], rel=1e-12)
+
+
+def test_sample_then_compact_as_the_guide_shows(tmp_path: Path) -> None:
+    """`waza sample` gzips its segments, so `waza compact` compacts them and counts the files it wrote."""
+    from click.testing import CliRunner
+
+    from waza.cli import main
+
+    runner = CliRunner()
+    folder = tmp_path / "demo"
+    sampled = runner.invoke(main, ["sample", "-o", str(folder), "--sessions", "300", "--days", "3"])
+    assert sampled.exit_code == 0, sampled.output
+    days = sorted(p.name for p in folder.glob("date=*"))
+    result = runner.invoke(main, ["compact", str(folder)], catch_exceptions=False)
+    written = list((folder / "compacted").rglob("*.parquet"))
+    assert len(written) == 2 * len(days)  # events and folded sessions for each day
+    assert f"into {len(written):,} Parquet file(s)" in result.output
+    assert not list(folder.glob("date=*/part-*"))

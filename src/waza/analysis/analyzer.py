@@ -51,7 +51,7 @@ class TelemetryAnalyzer:
     def analyze_file(
         self, path: PathLike, skill_filter: str | None = None, *, scope: Slice | None = None
     ) -> dict[str, Any]:
-        """Analyse a file or folder of any supported format, read in place."""
+        """Analyze a file or folder of any supported format, read in place."""
         report = self.analyze_paths([path], skill_filter, scope=scope)
         for problem in report["input"]["problems"]:
             log.warning("skipped %s:%s: %s", problem["path"], problem["line"], problem["reason"])
@@ -67,7 +67,7 @@ class TelemetryAnalyzer:
         details: bool = False,
         prices: Prices | None = None,
     ) -> dict[str, Any]:
-        """Analyse files and folders; ``scope`` selects and breaks down sessions.
+        """Analyze files and folders; ``scope`` selects and breaks down sessions.
 
         A path may also be an object-store prefix (``s3a://bucket/telemetry``),
         which the Spark engine lists and reads.
@@ -106,7 +106,7 @@ class TelemetryAnalyzer:
         *,
         scope: Slice | None = None,
     ) -> dict[str, Any]:
-        """Analyse sessions held in memory, with the same definitions as files."""
+        """Analyze sessions held in memory, with the same definitions as files."""
         scope = _scoped(scope, skill_filter)
         with self._engine() as engine:
             engine.load_sessions(sessions, scope.metadata_keys)

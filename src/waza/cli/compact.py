@@ -8,6 +8,7 @@ import click
 
 from waza.cli.errors import friendly_errors
 from waza.store.compaction import compact as compact_folder
+from waza.store.compaction import parts_path
 
 
 @click.command()
@@ -21,8 +22,9 @@ def compact(directory: Path) -> None:
     result = compact_folder(directory)
     for segment, lines in result.skipped.items():
         click.echo(f"Left {segment} as it is: {lines:,} unreadable line(s)", err=True)
+    written = sum(1 + parts_path(events).exists() for events in result.files)  # events, folded sessions
     click.echo(
         f"Compacted {result.segments:,} segment(s), {result.rows:,} event(s), "
-        f"into {len(result.files):,} Parquet file(s)"
+        f"into {written:,} Parquet file(s)"
         + (f"; removed {result.removed:,} already compacted segment(s)" if result.removed else "")
     )

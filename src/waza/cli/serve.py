@@ -66,7 +66,6 @@ def serve(
         )
     directory.mkdir(parents=True, exist_ok=True)
     settings = Settings(directory, token, sample_rate, not no_redact, max_body)
-    click.echo(f"waza serve: appending to {directory} at http://{host}:{port}", err=True)
     os.environ[SETTINGS_VARIABLE] = settings.to_json()
     config = {
         "app": "waza.serve.app:app_from_environment",
@@ -74,7 +73,12 @@ def serve(
         "log_level": "warning",
         "timeout_graceful_shutdown": 10,
     }
+
+    def listening() -> None:
+        click.echo(f"waza serve: appending to {directory} at http://{host}:{port}", err=True)
+
     if workers == 1 or server_workers.supported():
-        server_workers.run(workers, host, port, **config)
+        server_workers.run(workers, host, port, listening=listening, **config)
     else:  # no SO_REUSEPORT (Windows): uvicorn's workers, sharing one socket
+        listening()
         uvicorn.run(host=host, port=port, workers=workers, **config)

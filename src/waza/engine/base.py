@@ -18,7 +18,7 @@ from typing import Any
 
 from waza.engine import sql
 from waza.engine.slicing import DEFAULT_USER_KEY, Condition, Slice
-from waza.errors import WazaError
+from waza.errors import UsageError
 from waza.model import SessionTelemetry, session_events
 from waza.store.codec import encode_line
 from waza.store.reader import event_lines, session_records, translated_events
@@ -101,7 +101,7 @@ class Engine(ABC):
 
     def list_prefix(self, url: str) -> tuple[list[Source], list[Problem]]:
         """The telemetry files under an object-store prefix, for engines that read such stores."""
-        raise WazaError(f"{url} is an object-store prefix: analyse it with --engine spark")
+        raise UsageError(f"{url} is an object-store prefix: analyze it with --engine spark")
 
     def load_sources(
         self,

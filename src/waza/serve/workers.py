@@ -14,6 +14,7 @@ import multiprocessing
 import signal
 import socket
 import time
+from collections.abc import Callable
 from typing import Any
 
 import uvicorn
@@ -28,20 +29,26 @@ def supported() -> bool:
     return hasattr(socket, "SO_REUSEPORT")
 
 
-def run(workers: int, host: str, port: int, **config: Any) -> None:
+def run(
+    workers: int, host: str, port: int, *, listening: Callable[[], None] | None = None, **config: Any
+) -> None:
     """Serve until SIGINT or SIGTERM: one worker in this process, more in processes of their own,
-    each restarted if it dies."""
+    each restarted if it dies. ``listening`` is called once the port is taken."""
     try:
         family, address = _free_address(host, port)
     except OSError as error:
         raise WazaError(f"cannot listen on {host}:{port}: {error.strerror or error}") from None
+    announce = listening or (lambda: None)
     if workers == 1:
-        if not _serve(_listening_socket(family, address, shared=False), config):
+        listener = _listening_socket(family, address, shared=False)
+        announce()
+        if not _serve(listener, config):
             raise WazaError("the server did not start (see the error above)")
         return
     # Every socket listens before any worker starts: a connection made while a
     # worker is still starting waits in that worker's queue, not on another worker.
     listeners = [_listening_socket(family, address, shared=True) for _ in range(workers)]
+    announce()
     context = multiprocessing.get_context("spawn")
     stopping = False
 

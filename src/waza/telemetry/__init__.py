@@ -1,4 +1,4 @@
-"""The public API: capture sessions, read them back, analyse them, turn them into eval tasks."""
+"""The public API: capture sessions, read them back, analyze them, turn them into eval tasks."""
 
 from waza.analysis.analyzer import TelemetryAnalyzer
 from waza.capture.collector import RuntimeCollector
