@@ -20,9 +20,14 @@ def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
     return lines[0]
 
 
-def test_an_empty_folder_says_why_it_is_empty(tmp_path: Path) -> None:
-    """A folder a collector wrote nothing into names sampling as a reason, and exits 1."""
-    (tmp_path / "telemetry").mkdir()
+def test_a_sampled_out_folder_says_why_it_is_empty(tmp_path: Path) -> None:
+    """A collector whose sampling dropped every session leaves a folder that analyze explains, exit 1."""
+    from waza.telemetry import RuntimeCollector
+
+    with RuntimeCollector(directory=tmp_path / "telemetry", sample_rate=0.0) as collector:
+        with collector.session("Deploy my app", skill_name="azure-deploy"):
+            pass
+    assert collector.dropped == {"sampled_out": 1}
     result = waza("analyze", str(tmp_path / "telemetry"))
     assert result.returncode == 1
     assert "sample_rate" in one_line_error(result)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import os
 import shutil
@@ -61,6 +62,10 @@ class FolderSink:
         self._started = time.time_ns() // 1000
         self._sequence = 0
         self._open: dict[date, _Segment] = {}
+        # The folder exists from the start, so that one with no session yet (all
+        # sampled out, say) reads as empty rather than missing.
+        with contextlib.suppress(OSError):  # a folder that cannot be made fails the first write, counted
+            self.directory.mkdir(parents=True, exist_ok=True)
 
     def export(self, batch: Iterable[tuple[date, bytes]]) -> None:
         """Append each line (without newline) to the segment of its day.
