@@ -115,7 +115,7 @@ def translated_events(source: Source, problems: list[Problem]) -> Iterator[Telem
             if source.format is Format.OTLP:
                 for number, line in enumerate(stream, 1):
                     if line.strip():
-                        yield from _otlp_events(_loads(line), Problem(path, number, ""), problems)
+                        yield from _otlp_events(_loads(line), path, number, problems)
                 return
             document = json.load(stream)
     except (OSError, EOFError) as exc:
@@ -130,7 +130,7 @@ def translated_events(source: Source, problems: list[Problem]) -> Iterator[Telem
 def _document_events(document: Any, path: str, problems: list[Problem]) -> Iterator[TelemetryEvent]:
     """A JSON value by what it holds: an OTLP export, sessions or events, alone or in a list."""
     if isinstance(document, dict) and "resourceSpans" in document:
-        yield from _otlp_events(document, Problem(path, None, ""), problems)
+        yield from _otlp_events(document, path, None, problems)
         return
     if isinstance(document, dict) and isinstance(document.get("sessions"), list):
         document = document["sessions"]
@@ -151,8 +151,10 @@ def _document_events(document: Any, path: str, problems: list[Problem]) -> Itera
             problems.append(Problem(path, None, where + _reason(exc)))
 
 
-def _otlp_events(document: Any, place: Problem, problems: list[Problem]) -> Iterator[TelemetryEvent]:
-    """The events of one OTLP JSON trace export; refused spans are counted at ``place``."""
+def _otlp_events(
+    document: Any, path: str, line: int | None, problems: list[Problem]
+) -> Iterator[TelemetryEvent]:
+    """The events of one OTLP JSON trace export; what it refuses is reported at ``path:line``."""
     from waza.otel import otlp  # protobuf's machinery loads only for OTLP files
 
     try:
@@ -160,10 +162,10 @@ def _otlp_events(document: Any, place: Problem, problems: list[Problem]) -> Iter
             raise document
         events, rejected, reason = otlp.events_of(otlp.from_json(document), utc_now() + CLOCK_SKEW)
     except ValueError as exc:
-        problems.append(Problem(place.path, place.line, _reason(exc)))
+        problems.append(Problem(path, line, _reason(exc)))
         return
     if rejected:
-        problems.append(Problem(place.path, place.line, f"{rejected} spans refused: {reason}"))
+        problems.append(Problem(path, line, f"{rejected} spans refused: {reason}"))
     yield from events
 
 

@@ -32,11 +32,17 @@ _EXCEPTION = re.compile(ERROR_TYPE_PREFIX + "(.*)", re.S)
 class RunError:
     """Why a run broke: the exception the skill raised, a timeout, or a crash."""
 
-    type: str  # the exception's class name, or Timeout / Crash
+    type: str  # the exception's class name; Timeout, Crash, or Error for an error text
     message: str
 
-    def __str__(self) -> str:
-        return f"{self.type}: {self.message}"
+    @property
+    def reason(self) -> str:
+        """The run's failure as a grade's reason."""
+        if self.type in ("Timeout", "Crash"):
+            return self.message
+        if self.type == "Error":
+            return f"the session ended with an error: {self.message}"
+        return f"the skill raised {self.type}: {self.message}"
 
 
 @dataclass
@@ -86,10 +92,8 @@ def grade_all(
         session = by_task.get(task_id) or (by_digest.get(digest) if digest else None)
         broken = (failures or {}).get(task_id) or (session and run_error(session))
         if broken:
-            reason = (
-                f"the skill raised {broken}" if broken.type not in ("Timeout", "Crash") else broken.message
-            )
-            grades.append(Grade(task_id, "failed", session and session.session_id, [reason], skill, broken))
+            sid = session and session.session_id
+            grades.append(Grade(task_id, "failed", sid, [broken.reason], skill, broken))
         elif session is None:
             grades.append(Grade(task_id, "failed", None, [_unanswered(digest)], skill))
         else:
