@@ -85,8 +85,10 @@ def main() -> None:
     events = parser.parse_args().events
     runs = {
         "memory": run_collector(),
-        "folder": run_collector(folder=True, redact=False),
-        "folder+redact": run_collector(folder=True),
+        # A burst far faster than any skill records: a long flush interval lets the
+        # writer queue all of it, so that every event is written and its cost counted.
+        "folder": run_collector(folder=True, redact=False, flush_interval=60),
+        "folder+redact": run_collector(folder=True, flush_interval=60),
         "sampled-out": run_collector(folder=True, sample_rate=0.0, keep_errors=False),
         "otel-span": run_otel(),
     }

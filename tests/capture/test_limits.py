@@ -16,7 +16,10 @@ import resource, sys
 from waza.capture.limits import Limits
 from waza.telemetry import RuntimeCollector
 
-collector = RuntimeCollector(sys.argv[1], limits=Limits(max_open_sessions=1000, max_events_per_session=20))
+# Records come far faster than a disk takes them; a long flush interval lets the
+# backlog between flushes queue instead of being dropped (see the writer's limit).
+limits = Limits(max_open_sessions=1000, max_events_per_session=20)
+collector = RuntimeCollector(sys.argv[1], limits=limits, flush_interval=30)
 peaks = []
 for n in range(200_000):
     sid = collector.start_session("prompt " * 20, {"n": n})

@@ -8,6 +8,7 @@ never blocks the skill.
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from datetime import date
@@ -19,6 +20,11 @@ from waza.store.codec import encode_line
 
 # Wake the writer early once this many records wait, so batches stay moderate.
 HIGH_WATER = 8192
+# A batch is written once it holds this many lines or bytes, so that a producer
+# that never lets the queue run empty still sees its records reach the sink, and
+# the writer holds at most one batch of encoded lines besides the queue.
+BATCH_LINES = 4096
+BATCH_BYTES = 4 * 2**20
 
 Process = Callable[[dict[str, Any]], dict[str, Any]]
 
@@ -66,6 +72,12 @@ class BackgroundWriter:
         self._process = process
         self._interval = flush_interval
         self._max_queue = max_queue
+        # What the queue may hold: max_queue, and once the writer has measured its
+        # speed, no more than it writes in one interval. A producer that outruns the
+        # disk then loses records, counted as queue_full, rather than letting the
+        # backlog (and what a hard kill loses) grow past one interval.
+        self._limit = max_queue
+        self._progress = time.monotonic()  # when the writer last wrote a batch or was called
         self._pending: deque[object] = deque()
         self._retry: list[tuple[date, bytes]] = []  # lines a failed write left behind
         self._wake = threading.Event()
@@ -78,12 +90,22 @@ class BackgroundWriter:
             self._drops.add("after_shutdown")
             return
         # deque.append is atomic; the length check is a soft bound, which is enough here.
-        if len(self._pending) >= self._max_queue:
+        pending = len(self._pending)
+        if pending >= self._limit or (pending >= HIGH_WATER and self._stalled()):
             self._drops.add("queue_full")
             return
         self._pending.append(event)
-        if len(self._pending) >= HIGH_WATER:
+        if pending + 1 >= HIGH_WATER and not self._wake.is_set():
+            self._progress = time.monotonic()  # the writer's clock starts when it is called
             self._wake.set()
+
+    def _stalled(self) -> bool:
+        """Whether the writer has written nothing for an interval although records wait.
+
+        A host thread that holds the interpreter and lets go of it only for short
+        system calls can starve the writer's thread; the queue must not grow then.
+        """
+        return time.monotonic() - self._progress > self._interval
 
     def flush(self, timeout: float | None = None) -> bool:
         if self._closed:
@@ -104,23 +126,36 @@ class BackgroundWriter:
 
     def _run(self) -> None:
         while True:
-            self._wake.wait(self._interval)
+            if len(self._pending) < HIGH_WATER:  # under load there is no waiting
+                self._wake.wait(self._interval)
             self._wake.clear()
             if self._drain():
                 return
 
     def _drain(self) -> bool:
-        """Write everything queued, in order; True once the stop marker was reached."""
+        """Write what was queued when the drain began, in order and in bounded batches.
+
+        Records queued meanwhile wait for the next round, which also gives the sink
+        its turn to close aged segments. True once the stop marker was reached.
+        """
         lines: list[tuple[date, bytes]] = []
-        while self._pending:
+        size = 0
+        began = self._progress = time.monotonic()
+        for done in range(1, len(self._pending) + 1):
             item = self._pending.popleft()
             if isinstance(item, TelemetryEvent):
                 line = self._encode(item)
                 if line is not None:
                     lines.append((item.timestamp.date(), line))
+                    size += len(line)
+                    if len(lines) >= BATCH_LINES or size >= BATCH_BYTES:
+                        self._write(lines)
+                        lines, size = [], 0
+                        self._progress = time.monotonic()
+                        self._measure(done, self._progress - began)
                 continue
             self._write(lines)
-            lines = []
+            lines, size = [], 0
             if item is _STOP:
                 if self._retry:
                     self._drops.add("write_error", len(self._retry))
@@ -132,6 +167,16 @@ class BackgroundWriter:
         self._write(lines)
         self._guard(self._sink.rotate_aged)
         return False
+
+    def _measure(self, records: int, seconds: float) -> None:
+        """Bound the queue by what this writer gets through in one interval, as a busy round shows it.
+
+        Measured while the producer runs, so a writer starved of the interpreter
+        (the host thread holding the GIL) gets a smaller queue, not a longer backlog.
+        """
+        if seconds > 0:
+            per_interval = int(records / seconds * self._interval)
+            self._limit = min(self._max_queue, max(HIGH_WATER, per_interval))
 
     def _encode(self, event: TelemetryEvent) -> bytes | None:
         try:

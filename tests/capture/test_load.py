@@ -1,0 +1,71 @@
+"""A producer that never lets the writer rest: records reach disk as they come, memory stays bounded."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# Progress is printed rarely: a host thread that makes a system call every few
+# milliseconds keeps the writer thread from the interpreter (its queue stays bounded).
+CHILD = """
+import resource, sys, time
+from waza.telemetry import RuntimeCollector
+
+collector = RuntimeCollector(sys.argv[1], flush_interval=float(sys.argv[2]), redact=False)
+n = 0
+while True:
+    before = sum(collector.dropped.values()) if n % 1000 == 0 else 0
+    sid = collector.start_session("p", session_id=f"s{n}")
+    for k in range(8):
+        collector.record_event(sid, "tool.called", {"tool": "az", "k": k})
+    collector.end_session(sid)
+    if n % 1000 == 0:
+        accepted = sum(collector.dropped.values()) == before
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        print(n, time.monotonic(), int(accepted), rss, flush=True)
+    n += 1
+"""
+
+
+def folder_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def test_back_to_back_recording_reaches_disk_and_survives_a_kill(tmp_path: Path) -> None:
+    """Under load bytes grow on disk, RSS levels off, and after SIGKILL every record accepted
+    more than the flush interval before the kill is on disk; what could not be queued is counted."""
+    interval = 0.3
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(tmp_path), str(interval)], stdout=subprocess.PIPE, text=True
+    )
+    progress: list[tuple[int, float, bool, int]] = []
+    sizes: list[int] = []
+    started = time.monotonic()
+    while time.monotonic() - started < 4.0:
+        number, moment, accepted, rss = child.stdout.readline().split()
+        progress.append((int(number), float(moment), accepted == "1", int(rss)))
+        if len(sizes) < int(time.monotonic() - started):
+            sizes.append(folder_bytes(tmp_path))
+    os.kill(child.pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    child.wait(timeout=30)
+
+    assert 0 < sizes[0] < sizes[1] < sizes[2], sizes  # written while the producer runs
+    second, last = [r for _, m, _, r in progress if m - started < 1.0][-1], progress[-1][3]
+    assert last < second * 1.25 + 20_000, (second, last)  # KiB: the queue is bounded
+    on_disk = set()
+    for path in tmp_path.rglob("*.jsonl"):
+        for line in path.read_text().splitlines():
+            try:
+                on_disk.add(json.loads(line)["session_id"])
+            except ValueError:
+                continue  # a torn last line: never acknowledged
+    safe = [n for n, moment, accepted, _ in progress if accepted and moment < killed_at - 2 * interval - 0.3]
+    assert len(safe) > 10
+    missing = [n for n in safe if f"s{n}" not in on_disk]
+    assert not missing, missing[:10]
