@@ -9,6 +9,7 @@ import hashlib
 import inspect
 import json
 import os
+import sys
 import threading
 import time
 import uuid
@@ -129,6 +130,10 @@ class RuntimeCollector:
         self._last_active: dict[str, float] = {}
         self._completed: list[SessionTelemetry] = []
         self._writer: BackgroundWriter | None = None
+        # Registered before the writer's own hook, so that the child's locks are new
+        # before its writer thread starts.
+        reference = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _reset_in_child(reference))
         if directory is not None:
             sink = FolderSink(
                 directory,
@@ -369,6 +374,24 @@ class RuntimeCollector:
 
     # -- internals ---------------------------------------------------------
 
+    def _after_fork(self) -> None:
+        """In a forked child (Gunicorn --preload, Celery prefork, multiprocessing): start clean.
+
+        Locks are new (another thread may have held one at the fork); sessions open
+        or finished in the parent stay the parent's to end and write. A
+        multiprocessing child leaves through os._exit, skipping atexit, so its
+        collector is closed by the finalizers multiprocessing runs on the way out.
+        """
+        self._lock = threading.Lock()
+        self._drops.after_fork()
+        self._open.clear()
+        self._last_active.clear()
+        self._completed = []
+        multiprocessing_util = sys.modules.get("multiprocessing.util")
+        if self._writer is not None and multiprocessing_util is not None:
+            # Its child clears finalizers after this hook, then runs its after-fork hooks.
+            multiprocessing_util.register_after_fork(self, _close_when_the_process_ends)
+
     def _state(self, session_id: str) -> _Open:
         """The open session (marked active now); call with the lock held."""
         state = self._open.get(session_id)
@@ -457,6 +480,19 @@ def _without_content(record: dict[str, Any]) -> dict[str, Any]:
         data[f"{name}_chars"] = len(text)
         data[f"{name}_sha256"] = hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
     return {**record, "data": data}
+
+
+def _reset_in_child(ref: weakref.ref[RuntimeCollector]) -> None:
+    collector = ref()
+    if collector is not None:
+        collector._after_fork()
+
+
+def _close_when_the_process_ends(collector: RuntimeCollector) -> None:
+    """In a multiprocessing child: close the collector among the finalizers run as it exits."""
+    from multiprocessing import util
+
+    util.Finalize(collector, _close_at_exit, args=(weakref.ref(collector),), exitpriority=10)
 
 
 def _close_at_exit(ref: weakref.ref[RuntimeCollector]) -> None:

@@ -17,6 +17,12 @@ class DropCounter:
         self._counts: Counter[str] = Counter()
         self._warned: set[str] = set()
 
+    def after_fork(self) -> None:
+        """In a forked child: a fresh lock and a ledger of the child's own losses."""
+        self._lock = threading.Lock()
+        self._counts = Counter()
+        self._warned = set()
+
     def add(self, reason: str, count: int = 1, message: str | None = None) -> None:
         with self._lock:
             self._counts[reason] += count

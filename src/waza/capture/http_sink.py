@@ -11,6 +11,7 @@ once. Nothing raises into the host.
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -47,7 +48,10 @@ class HttpSink:
         if token:
             headers["authorization"] = f"Bearer {token}"
         self._http_error = httpx.HTTPError
-        self._client: httpx.Client = httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=timeout)
+        self._client_factory = functools.partial(
+            httpx.Client, base_url=url.rstrip("/"), headers=headers, timeout=timeout
+        )
+        self._client: httpx.Client = self._client_factory()
         self._buffer: deque[bytes] = deque()
         self._lock = threading.Lock()
         self.max_lines = max_lines
@@ -79,6 +83,12 @@ class HttpSink:
 
     def reset(self) -> None:
         pass
+
+    def after_fork(self) -> None:
+        """In a forked child: a connection pool of its own; what the parent buffered is the parent's."""
+        self._client = self._client_factory()
+        self._buffer = deque()
+        self._lock = threading.Lock()
 
     def shutdown(self) -> None:
         self._send(respect_backoff=False)

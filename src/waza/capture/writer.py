@@ -7,8 +7,10 @@ never blocks the skill.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from datetime import date
@@ -41,6 +43,8 @@ class Sink(Protocol):
     def rotate_aged(self) -> None: ...
     def reset(self) -> None: ...
     def shutdown(self) -> None: ...
+    def after_fork(self) -> None:
+        """In a forked child: let go of the parent's files and connections, name new ones as the child's."""
 
 
 class _FlushRequest:
@@ -78,12 +82,28 @@ class BackgroundWriter:
         # backlog (and what a hard kill loses) grow past one interval.
         self._limit = max_queue
         self._progress = time.monotonic()  # when the writer last wrote a batch or was called
+        self._closed = False
+        self._start()
+        reference = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _restart_in_child(reference))
+
+    def _start(self) -> None:
         self._pending: deque[object] = deque()
         self._retry: list[tuple[date, bytes]] = []  # lines a failed write left behind
         self._wake = threading.Event()
-        self._closed = False
         self._thread = threading.Thread(target=self._run, name="waza-writer", daemon=True)
         self._thread.start()
+
+    def after_fork(self) -> None:
+        """In a forked child: a writer of its own, with an empty queue and the sink reopened for it.
+
+        What the parent had queued is the parent's to write; the child writes only
+        what it records itself, to segments named with its own pid.
+        """
+        self._sink.after_fork()
+        self._progress = time.monotonic()
+        if not self._closed:
+            self._start()
 
     def submit(self, event: TelemetryEvent) -> None:
         if self._closed:
@@ -214,3 +234,9 @@ class BackgroundWriter:
         except OSError as exc:
             self._drops.warn_once("write_failed", f"telemetry write failed, will retry: {exc}")
             return False
+
+
+def _restart_in_child(reference: weakref.ref[BackgroundWriter]) -> None:
+    writer = reference()
+    if writer is not None:
+        writer.after_fork()

@@ -97,6 +97,16 @@ class FolderSink:
         for day in list(self._open):
             self._close(day)
 
+    def after_fork(self) -> None:
+        """In a forked child: close the parent's segments unwritten to, and name new ones by this pid."""
+        for segment in self._open.values():
+            with contextlib.suppress(OSError):
+                os.close(segment.fd)  # the parent goes on writing and closes them itself
+        self._open.clear()
+        self._tag = writer_tag()
+        self._started = time.time_ns() // 1000
+        self._sequence = 0
+
     def reset(self) -> None:
         """Forget open segments after an error (the folder may be gone); later writes reopen."""
         for segment in self._open.values():
