@@ -6,6 +6,7 @@ import errno
 import logging
 import os
 import shutil
+import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,10 +20,11 @@ from waza.store import folder_sink
 from waza.telemetry import RuntimeCollector
 
 
-def record(collector: RuntimeCollector, count: int, start: int = 0) -> None:
+def record(collector: RuntimeCollector, count: int, start: int = 0, *, noise: bool = False) -> None:
+    """Events of ~250 bytes; with ``noise`` their padding is random, which gzip cannot shrink."""
     sid = collector.start_session("p")
     for n in range(start, start + count):
-        collector.record_event(sid, "tick", {"n": n, "pad": "x" * 200})
+        collector.record_event(sid, "tick", {"n": n, "pad": os.urandom(100).hex() if noise else "x" * 200})
     collector.end_session(sid)
 
 
@@ -117,3 +119,54 @@ def test_full_disk_is_retried_without_loss(
         collector.close()
     assert sorted(ticks(tmp_path)) == list(range(600))
     assert any("will retry" in message for message in caplog.messages)
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A real file system of 2 MiB (tmpfs), to fill up; it needs root, which CI and these machines have."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(disk: Path) -> Path:
+    """Take every free byte of the disk with one file."""
+    filler = disk / "filler"
+    with open(filler, "wb") as out:
+        try:
+            while True:
+                out.write(b"\0" * 65536)
+                out.flush()
+        except OSError as error:
+            assert error.errno == errno.ENOSPC
+    return filler
+
+
+def test_a_real_full_disk_loses_and_doubles_nothing(small_disk: Path) -> None:
+    """Writes, rollovers and compression failing with ENOSPC on a full file system: once space is back,
+    every event is stored once, no empty segment or temporary file is left, and --strict reads it all."""
+    folder = small_disk / "t"
+    collector = RuntimeCollector(folder, flush_interval=0.02, segment_bytes=64 * 1024, redact=False)
+    record(collector, 100)
+    assert collector.flush(timeout=5)
+    filler = fill(small_disk)
+    # Room for a segment's lines but not for its compressed copy too: a segment fills,
+    # then compressing it at rollover fails after its lines were stored.
+    os.truncate(filler, filler.stat().st_size - 50 * 1024)
+    record(collector, 400, start=100, noise=True)  # ~100 KB
+    time.sleep(0.5)  # the writer retries against the full disk
+    filler.unlink()
+    record(collector, 300, start=500)
+    collector.close()
+
+    assert sorted(ticks(folder)) == list(range(800))  # all, and each once
+    files = [p for p in folder.rglob("*") if p.is_file()]
+    assert not [p for p in files if p.stat().st_size == 0 or p.name.endswith(".tmp")], files
+    result = CliRunner().invoke(main, ["analyze", str(folder), "--strict", "--format", "json"])
+    assert result.exit_code == 0, result.output

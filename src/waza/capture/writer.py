@@ -213,14 +213,22 @@ class BackgroundWriter:
         self._drops.add("unserialisable_value", message=message)
 
     def _write(self, lines: list[tuple[date, bytes]]) -> None:
-        """Write new lines after any left from a failed write; keep them for retry on failure."""
+        """Write new lines after any left from a failed write; keep what was not stored for retry.
+
+        A sink that stored part of the batch before failing says how many lines
+        (``stored`` on its error): only the rest is offered again, so none is doubled.
+        """
         batch = self._retry + lines
         if not batch:
             return
-        if self._guard(lambda: self._sink.export(batch)):
+        try:
+            self._sink.export(batch)
             self._retry = []
             return
-        self._sink.reset()
+        except OSError as error:
+            self._drops.warn_once("write_failed", f"telemetry write failed, will retry: {error}")
+            batch = batch[getattr(error, "stored", 0) :]
+        self._guard(self._sink.reset)
         overflow = len(batch) - self._max_queue
         if overflow > 0:  # the oldest lines go first when the disk stays unusable
             self._drops.add("write_error", overflow)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import gzip
+import itertools
+import logging
 import os
 import shutil
 import time
@@ -15,8 +17,18 @@ from pathlib import Path
 from waza.store.layout import partition_name, segment_name, writer_tag
 from waza.store.retention import prune
 
+log = logging.getLogger("waza.telemetry")
+
 DEFAULT_SEGMENT_BYTES = 64 * 1024 * 1024
 DEFAULT_SEGMENT_SECONDS = 15 * 60
+
+
+class PartialWrite(OSError):
+    """Storing a batch failed after its first ``stored`` lines were stored."""
+
+    def __init__(self, error: OSError, stored: int):
+        super().__init__(error.errno, f"{error.strerror or error} (after {stored:,} lines were stored)")
+        self.stored = stored
 
 
 @dataclass
@@ -68,25 +80,31 @@ class FolderSink:
             self.directory.mkdir(parents=True, exist_ok=True)
 
     def export(self, batch: Iterable[tuple[date, bytes]]) -> None:
-        """Append each line (without newline) to the segment of its day.
+        """Append each line (without newline) to the segment of its day, in batch order.
 
-        A failed write is undone (the segment is cut back to its size before),
-        so that retrying the batch never leaves a torn or doubled line.
+        A failed write is undone (the segment is cut back to its size before) and
+        raises ``PartialWrite`` with how many lines of the batch were stored before
+        it, so that the writer retries only the rest: never a torn or doubled line.
         """
-        by_day: dict[date, list[bytes]] = {}
-        for day, line in batch:
-            by_day.setdefault(day, []).append(line)
-        for day, lines in by_day.items():
-            start = 0
-            while start < len(lines):
-                # Fill the open segment up to its size limit, then the next one.
-                room = self.segment_bytes - self._segment(day).size
-                end, size = start, 0
-                while end < len(lines) and (end == start or size + len(lines[end]) + 1 <= room):
-                    size += len(lines[end]) + 1
-                    end += 1
-                self._append(day, b"\n".join(lines[start:end]) + b"\n")
-                start = end
+        stored = 0
+        try:
+            for day, run in itertools.groupby(batch, key=lambda item: item[0]):
+                lines = [line for _, line in run]
+                start = 0
+                while start < len(lines):
+                    # Fill the open segment up to its size limit, then the next one.
+                    room = self.segment_bytes - self._segment(day).size
+                    end, size = start, 0
+                    while end < len(lines) and (end == start or size + len(lines[end]) + 1 <= room):
+                        size += len(lines[end]) + 1
+                        end += 1
+                    self._append(day, b"\n".join(lines[start:end]) + b"\n")
+                    stored += end - start
+                    start = end
+                    if self._open[day].size >= self.segment_bytes:
+                        self._close_stored(day)
+        except OSError as error:
+            raise PartialWrite(error, stored) from error
 
     def flush(self, *, fsync: bool = False) -> None:
         if fsync:
@@ -123,14 +141,14 @@ class FolderSink:
             while view:
                 view = view[os.write(segment.fd, view) :]
         except OSError:
-            try:
+            with contextlib.suppress(OSError):
                 os.ftruncate(segment.fd, segment.size)
-            except OSError:
-                pass
+            if not segment.size:  # a segment opened for this write: leave no empty file behind
+                with contextlib.suppress(OSError):
+                    os.close(self._open.pop(day).fd)
+                    segment.path.unlink()
             raise
         segment.size += len(payload)
-        if segment.size >= self.segment_bytes:
-            self._close(day)
 
     def _segment(self, day: date) -> _Segment:
         segment = self._open.get(day)
@@ -160,6 +178,16 @@ class FolderSink:
             if now - segment.opened >= self.segment_seconds:
                 self._close(day)
 
+    def _close_stored(self, day: date) -> None:
+        """Close a full segment whose lines are stored; a failure here loses nothing, so it fails nothing.
+
+        A segment that could not be compressed stays as ``.jsonl``, which readers read.
+        """
+        try:
+            self._close(day)
+        except OSError as error:
+            log.warning("telemetry segment %s stays uncompressed: %s", day, error)  # rare: once a segment
+
     def _close(self, day: date) -> None:
         segment = self._open.pop(day)
         os.fsync(segment.fd)
@@ -184,10 +212,14 @@ def _compress(path: Path) -> None:
     """Replace ``x.jsonl`` by ``x.jsonl.gz`` without a moment where neither is whole."""
     target = path.with_name(path.name + ".gz")
     temporary = path.with_name("." + target.name + ".tmp")  # hidden: readers skip it
-    with open(path, "rb") as source, open(temporary, "wb") as raw:
-        with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as packed:
-            shutil.copyfileobj(source, packed, 1 << 20)
-        raw.flush()
-        os.fsync(raw.fileno())
+    try:
+        with open(path, "rb") as source, open(temporary, "wb") as raw:
+            with gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6, mtime=0) as packed:
+                shutil.copyfileobj(source, packed, 1 << 20)
+            raw.flush()
+            os.fsync(raw.fileno())
+    except OSError:
+        temporary.unlink(missing_ok=True)  # the plain segment stays whole
+        raise
     os.replace(temporary, target)
     path.unlink()
