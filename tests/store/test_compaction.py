@@ -158,3 +158,21 @@ def test_sample_then_compact_as_the_guide_shows(tmp_path: Path) -> None:
     assert len(written) == 2 * len(days)  # events and folded sessions for each day
     assert f"into {len(written):,} Parquet file(s)" in result.output
     assert not list(folder.glob("date=*/part-*"))
+
+
+def test_a_crash_twin_beside_a_compacted_segment_never_counts(tmp_path: Path) -> None:
+    """x.jsonl left beside a whole x.jsonl.gz (a crash while compressing) counts once before and after
+    compaction, and compaction removes it."""
+    folder = tmp_path / "t"
+    write_sample(folder, 60, seed=25, compress=True)
+    segment = next(folder.rglob("part-*.jsonl.gz"))
+    twin = segment.with_name(segment.name.removesuffix(".gz"))
+    lines = gzip.decompress(segment.read_bytes())
+    twin.write_bytes(lines)
+    before = figures(folder)
+    assert before["total_sessions"] == 60
+    compact(folder)
+    assert not twin.exists()
+    assert figures(folder) == before
+    twin.write_bytes(lines)  # a twin the clean-up missed (a crash after the commit) is never read
+    assert figures(folder)["total_sessions"] == 60

@@ -80,7 +80,8 @@ def _compaction_state(spark: Any, system: Any, listing: dict[str, int]) -> tuple
         finally:
             stream.close()
         try:
-            held.update(f"{root}/{segment}" for segment in json.loads(text)["segments"])
+            for segment in json.loads(text)["segments"]:  # and each one's crash twin (compaction.py)
+                held.update((f"{root}/{segment}", f"{root}/{segment.removesuffix('.gz')}"))
         except (ValueError, KeyError, TypeError):
             continue  # an unreadable manifest commits nothing more than its Parquet
     return held, committed

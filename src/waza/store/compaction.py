@@ -61,14 +61,20 @@ def manifests(root: Path) -> list[Path]:
 
 
 def compacted_segments(root: Path) -> set[Path]:
-    """Every segment some committed manifest holds."""
+    """Every segment some committed manifest holds, with its uncompressed twin.
+
+    A crash while a segment was being compressed can leave ``x.jsonl`` beside a
+    whole ``x.jsonl.gz``; once the ``.gz`` is compacted, the twin's lines are held
+    too and must not be read again.
+    """
     held: set[Path] = set()
     for manifest in manifests(root):
         try:
             names = json.loads(manifest.read_text(encoding="utf-8"))["segments"]
         except (OSError, ValueError, KeyError, TypeError):
             continue
-        held.update(root / name for name in names)
+        for name in names:
+            held.update((root / name, root / name.removesuffix(".gz")))
     return held
 
 
@@ -179,6 +185,7 @@ def _write(
     os.replace(staged, manifest)  # the commit point
     for segment in segments:
         segment.unlink(missing_ok=True)
+        segment.with_name(segment.name.removesuffix(".gz")).unlink(missing_ok=True)  # a crash's twin
     result.segments += len(segments)
     result.rows += rows
     result.files.append(target)
