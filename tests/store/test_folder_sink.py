@@ -170,3 +170,16 @@ def test_a_real_full_disk_loses_and_doubles_nothing(small_disk: Path) -> None:
     assert not [p for p in files if p.stat().st_size == 0 or p.name.endswith(".tmp")], files
     result = CliRunner().invoke(main, ["analyze", str(folder), "--strict", "--format", "json"])
     assert result.exit_code == 0, result.output
+
+
+def test_prune_counts_ages_exactly(tmp_path: Path) -> None:
+    """With 12h, yesterday's partition stays until noon today (its day ended at midnight) and goes after."""
+    from waza.store.retention import prune
+
+    today = datetime(2026, 11, 27, tzinfo=UTC)
+    yesterday = tmp_path / "date=2026-11-26"
+    yesterday.mkdir()
+    morning, afternoon = today + timedelta(hours=7, minutes=30), today + timedelta(hours=12, minutes=1)
+    assert prune(tmp_path, timedelta(hours=12), now=morning) == [] and yesterday.exists()
+    assert prune(tmp_path, timedelta(minutes=15), dry_run=True, now=morning) == [yesterday]
+    assert prune(tmp_path, timedelta(hours=12), now=afternoon) == [yesterday] and not yesterday.exists()

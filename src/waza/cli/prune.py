@@ -23,4 +23,11 @@ def prune(directory: Path, older_than: timedelta, dry_run: bool) -> None:
     verb = "Would delete" if dry_run else "Deleted"
     for path in doomed:
         click.echo(f"{verb} {path}")
-    click.echo(f"{verb} {len(doomed)} partition(s) older than {older_than.days} day(s).")
+    click.echo(f"{verb} {len(doomed)} partition(s) whose day ended over {_span(older_than)} ago.")
+
+
+def _span(age: timedelta) -> str:
+    hours = int(age.total_seconds() // 3600)
+    if hours and not hours % 24:
+        return f"{hours // 24} day(s)"
+    return f"{hours} hour(s)" if hours else f"{int(age.total_seconds() // 60)} minute(s)"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 PARTITION = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
@@ -26,16 +26,22 @@ def partitions(directory: Path) -> list[tuple[date, Path]]:
 
 
 def prune(
-    directory: str | Path, older_than: timedelta, *, dry_run: bool = False, today: date | None = None
+    directory: str | Path, older_than: timedelta, *, dry_run: bool = False, now: datetime | None = None
 ) -> list[Path]:
-    """Delete (or, dry, list) partitions whose whole day ended more than ``older_than`` ago."""
-    today = today or datetime.now(UTC).date()
-    cutoff = today - older_than
+    """Delete (or, dry, list) partitions whose whole UTC day ended at least ``older_than`` ago.
+
+    The age is exact: with 12h, yesterday's partition stays until noon today.
+    """
+    cutoff = (now or datetime.now(UTC)) - older_than
     root = Path(directory)
     # Compacted days are partitioned the same way, under compacted/.
     found = partitions(root) + partitions(root / "compacted")
-    doomed = [path for day, path in found if day < cutoff]
+    doomed = [path for day, path in found if _end_of(day) <= cutoff]
     if not dry_run:
         for path in doomed:
             shutil.rmtree(path, ignore_errors=True)
     return doomed
+
+
+def _end_of(day: date) -> datetime:
+    return datetime.combine(day + timedelta(days=1), time.min, tzinfo=UTC)
