@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 import logging
 import subprocess
 import sys
@@ -9,8 +11,10 @@ import threading
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from tests.conftest import read_log
+from waza.cli import main
 from waza.errors import UnknownSessionError
 from waza.telemetry import RuntimeCollector
 
@@ -54,6 +58,24 @@ def test_unserialisable_value_is_written_as_repr(tmp_path: Path) -> None:
     custom = [e for e in read_log(tmp_path) if e["event_type"] == "custom"]
     assert custom[0]["data"] == {"when": repr(object), "n": 1}
     assert collector.dropped == {"unserialisable_value": 1}
+
+
+def test_nan_and_infinity_are_written_as_strict_json(tmp_path: Path) -> None:
+    """NaN and infinities become null in the log (counted), and the JSON report holds no bare NaN."""
+    with RuntimeCollector(tmp_path / "t", redact=False) as collector:
+        sid = collector.start_session("p")
+        collector.record_event(sid, "llm.request", {"model": "m", "tokens": {"input": 3}})
+        collector.record_event(sid, "llm.response", {"model": "m", "latency_ms": float("nan")})
+        collector.record_event(sid, "custom", {"scores": [1.5, float("inf"), -float("inf")]})
+        collector.end_session(sid)
+    refuse = {"parse_constant": lambda name: pytest.fail(f"bare {name} in the log")}
+    lines = [
+        json.loads(line, **refuse) for p in (tmp_path / "t").rglob("*.jsonl*") for line in gzip.open(p, "rt")
+    ]
+    assert [e["data"]["scores"] for e in lines if e["event_type"] == "custom"] == [[1.5, None, None]]
+    assert collector.dropped == {"unserialisable_value": 2}
+    result = CliRunner().invoke(main, ["analyze", str(tmp_path / "t"), "--details", "--format", "json"])
+    assert result.exit_code == 0 and json.loads(result.output, **refuse)["total_sessions"] == 1
 
 
 def test_folder_log_reads_back_to_the_same_session(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import yaml
 
 from waza.errors import WazaError
+from waza.store.codec import finite
 
 # model -> {"input": price per 1,000 input tokens, "output": price per 1,000 output tokens}
 Prices = dict[str, dict[str, float]]
@@ -68,12 +69,14 @@ def detail_sections(found: dict[str, list[dict[str, Any]]], prices: Prices | Non
             }
         )
     costs = [entry["cost"] for entry in llm if entry["cost"] is not None]
-    return {
-        "tools": tools,
-        "llm": llm,
-        "llm_cost": sum(costs) if prices is not None else None,
-        "errors": [
-            {"error_type": row["error_type"], "count": row["count"], "example": row["example"]}
-            for row in found["errors"]
-        ],
-    }
+    return finite(
+        {
+            "tools": tools,
+            "llm": llm,
+            "llm_cost": sum(costs) if prices is not None else None,
+            "errors": [
+                {"error_type": row["error_type"], "count": row["count"], "example": row["example"]}
+                for row in found["errors"]
+            ],
+        }
+    )

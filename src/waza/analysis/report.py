@@ -12,6 +12,7 @@ from typing import Any
 from waza.engine.base import Figures, Summary
 from waza.engine.slicing import Slice
 from waza.model import format_time
+from waza.store.codec import finite
 from waza.store.retention import PARTITION
 from waza.store.sources import Problem, Source
 
@@ -74,7 +75,7 @@ def build_report(
     sources: list[Source] | None = None,
     problems: list[Problem] | None = None,
 ) -> dict[str, Any]:
-    """The report as a plain dict, ready for ``json.dump``."""
+    """The report as a plain dict, ready for ``json.dump`` as strict JSON (no NaN)."""
     scope = scope or Slice()
     totals = summary.totals
     report: dict[str, Any] = {
@@ -125,7 +126,7 @@ def build_report(
             "problems": [p.to_dict() for p in problems or []],
         }
         report["storage"] = _storage(report, sources, stored)
-    return report
+    return finite(report)
 
 
 def _partition_day(path: Path) -> str | None:

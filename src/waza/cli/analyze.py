@@ -123,11 +123,11 @@ def analyze(
         stderr.print(render_problems(problems))
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+        output.write_text(json.dumps(report, indent=2, allow_nan=False) + "\n", encoding="utf-8")
     if report["total_sessions"] == 0:
         raise why_empty(report, paths)
     if output_format == "json":
-        click.echo(json.dumps(report, indent=2))
+        click.echo(json.dumps(report, indent=2, allow_nan=False))
     else:
         # The terminal's width, or COLUMNS, or 80 into a pipe: every table fits 80 columns.
         Console(file=sys.stdout).print(render_report(report))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -18,4 +19,21 @@ def encode_line(record: dict[str, Any], on_fallback: Callable[[], None] | None =
             on_fallback()
         return repr(value)
 
-    return json.dumps(record, separators=(",", ":"), default=fallback).encode("ascii")
+    try:
+        text = json.dumps(record, separators=(",", ":"), default=fallback, allow_nan=False)
+    except ValueError:  # NaN or an infinity, which strict JSON cannot hold: written as null
+        if on_fallback is not None:
+            on_fallback()
+        text = json.dumps(finite(record), separators=(",", ":"), default=fallback, allow_nan=False)
+    return text.encode("ascii")
+
+
+def finite(value: Any) -> Any:
+    """``value`` with every NaN and infinity, at any depth, replaced by None (strict JSON's null)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite(item) for item in value]
+    return value
