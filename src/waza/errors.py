@@ -38,5 +38,9 @@ class UnreadableInputError(WazaError):
     """Input could not be read and strict reading was asked for."""
 
 
+class InputChangedError(WazaError):
+    """Files moved while they were read (a segment compressed, compacted or pruned meanwhile)."""
+
+
 class NothingToAnalyzeError(WazaError):
     """The input held no session to analyze."""

@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import os
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 from waza.analysis.details import Prices, detail_sections
@@ -14,14 +15,17 @@ from waza.analysis.report import build_report
 from waza.engine import open_engine
 from waza.engine.base import Engine
 from waza.engine.slicing import Slice
-from waza.errors import UnreadableInputError
+from waza.errors import InputChangedError, UnreadableInputError
 from waza.model import SessionTelemetry
-from waza.store.sources import discover, is_url
+from waza.store.sources import Problem, discover, is_url
 from waza.tasks.eval_input import to_eval_input
 
 log = logging.getLogger("waza.telemetry")
 
 PathLike = str | os.PathLike[str]
+# How often an analysis reads the files again when some moved under it: a segment
+# compressed, compacted or pruned between being listed and being read.
+SNAPSHOT_ATTEMPTS = 5
 
 
 class TelemetryAnalyzer:
@@ -77,21 +81,44 @@ class TelemetryAnalyzer:
         """
         scope = _scoped(scope, skill_filter)
         paths = list(paths)
-        sources, problems = discover([p for p in paths if not is_url(p)])
         with self._engine() as engine:
-            for url in (p for p in paths if is_url(p)):
-                found, missing = engine.list_prefix(str(url))
-                sources += found
-                problems += missing
-            if self.strict and problems:
-                raise UnreadableInputError(str(problems[0]))
-            problems += engine.load_sources(sources, progress, scope.metadata_keys)
-            if self.strict and problems:
-                raise UnreadableInputError(str(problems[0]))
-            summary = engine.summary(scope)
-            found = engine.details(scope) if details or prices else None
-            # An empty report says what the input holds, so that a filter's slip can be shown.
-            held = engine.summary(Slice(top=0)) if not summary.totals.sessions else None
+            for attempt in range(1, SNAPSHOT_ATTEMPTS + 1):
+                try:
+                    return self._analyze(engine, paths, scope, progress, details, prices)
+                except InputChangedError:
+                    if attempt == SNAPSHOT_ATTEMPTS:
+                        raise
+                    log.info("telemetry files moved while they were read; reading them again")
+        raise AssertionError("unreachable")
+
+    def _analyze(
+        self,
+        engine: Engine,
+        paths: list[PathLike],
+        scope: Slice,
+        progress: Callable[[float], None] | None,
+        details: bool,
+        prices: Prices | None,
+    ) -> dict[str, Any]:
+        """One reading of the files as they are listed now; ``InputChangedError`` when they moved."""
+        sources, problems = discover([p for p in paths if not is_url(p)])
+        # Local files listed (or failing to open) just now; a path given that never existed is no move.
+        listed = {str(s.path) for s in sources} | {p.path for p in problems} - {str(Path(p)) for p in paths}
+        for url in (p for p in paths if is_url(p)):
+            found, missing = engine.list_prefix(str(url))
+            sources += found
+            problems += missing
+        if self.strict and problems:
+            raise UnreadableInputError(str(problems[0]))
+        problems += engine.load_sources(sources, progress, scope.metadata_keys)
+        if any(_vanished(problem) for problem in problems if problem.path in listed):
+            raise InputChangedError("files moved while they were read")
+        if self.strict and problems:
+            raise UnreadableInputError(str(problems[0]))
+        summary = engine.summary(scope)
+        found = engine.details(scope) if details or prices else None
+        # An empty report says what the input holds, so that a filter's slip can be shown.
+        held = engine.summary(Slice(top=0)) if not summary.totals.sessions else None
         report = build_report(summary, scope=scope, sources=sources, problems=problems)
         if held is not None:
             report["input"]["unfiltered"] = unfiltered(held, scope, sources)
@@ -115,6 +142,11 @@ class TelemetryAnalyzer:
 
     def to_eval_input(self, session: SessionTelemetry) -> dict[str, Any]:
         return to_eval_input(session)
+
+
+def _vanished(problem: Problem) -> bool:
+    """A file listed a moment ago and gone now: compressed, compacted or pruned meanwhile."""
+    return problem.line is None and not os.path.lexists(problem.path)
 
 
 def _scoped(scope: Slice | None, skill_filter: str | None) -> Slice:

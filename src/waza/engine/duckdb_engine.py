@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import duckdb
 
 from waza.engine import sql
-from waza.engine.base import Engine, Progress, Rows
-from waza.errors import UsageError
+from waza.engine.base import Engine, Progress, Rows, first_line
+from waza.errors import InputChangedError, UsageError
 from waza.store.compaction import parts_path
 from waza.store.sources import EVENT_FORMATS, Format, Problem, Source
 
@@ -51,11 +52,13 @@ class DuckDBEngine(Engine):
         return problems
 
     def _rows(self, statement: str, params: dict[str, object] | None = None) -> Rows:
-        cursor = self._con.execute(statement, params or {})
-        return [d[0] for d in cursor.description], cursor.fetchall()
+        with _moved_files_reported():
+            cursor = self._con.execute(statement, params or {})
+            return [d[0] for d in cursor.description], cursor.fetchall()
 
     def _keep(self, name: str, statement: str, params: dict[str, object] | None = None) -> None:
-        self._con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {statement}", params or {})
+        with _moved_files_reported():
+            self._con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {statement}", params or {})
 
     def _detail_scan(self) -> str:
         scans = _event_scans(self._event_sources, sql.DETAIL_SCAN, sql.PARQUET_DETAIL_SCAN)
@@ -190,6 +193,16 @@ def _groups(sources: list[Source]) -> Iterator[tuple[str, str]]:
         files = [sql.literal(str(s.path)) for s in sources if s.compressed is compressed]
         if files:
             yield "[" + ", ".join(files) + "]", ("gzip" if compressed else "none")
+
+
+@contextmanager
+def _moved_files_reported() -> Iterator[None]:
+    """A file that vanished between listing and a later read (``--details`` reads twice) is not
+    damage: the analysis is started over on the files as they are now."""
+    try:
+        yield
+    except duckdb.IOException as error:
+        raise InputChangedError(first_line(error)) from None
 
 
 def _bytes_read() -> int | None:

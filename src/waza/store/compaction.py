@@ -60,15 +60,16 @@ def manifests(root: Path) -> list[Path]:
     return sorted(folder.rglob(f"*{MANIFEST_SUFFIX}")) if folder.is_dir() else []
 
 
-def compacted_segments(root: Path) -> set[Path]:
+def compacted_segments(root: Path, committed: list[Path] | None = None) -> set[Path]:
     """Every segment some committed manifest holds, with its uncompressed twin.
 
     A crash while a segment was being compressed can leave ``x.jsonl`` beside a
     whole ``x.jsonl.gz``; once the ``.gz`` is compacted, the twin's lines are held
-    too and must not be read again.
+    too and must not be read again. ``committed`` limits it to these manifests
+    (those of one listing of the folder).
     """
     held: set[Path] = set()
-    for manifest in manifests(root):
+    for manifest in manifests(root) if committed is None else committed:
         try:
             names = json.loads(manifest.read_text(encoding="utf-8"))["segments"]
         except (OSError, ValueError, KeyError, TypeError):

@@ -17,7 +17,6 @@ from waza.store.compaction import (
     committed_parquet,
     compacted_segments,
     is_parts_file,
-    manifests,
 )
 
 PEEK_BYTES = 64 * 1024
@@ -98,9 +97,14 @@ def _telemetry_files(root: Path) -> list[Path]:
     """
     files = sorted(p for p in root.rglob("*") if p.is_file() and not _hidden(p, root))
     names = {str(p) for p in files}
-    stores = {Path(*p.parts[: p.parts.index(COMPACTED)]) for p in files if COMPACTED in p.parts}
-    held = set().union(*(compacted_segments(store) for store in stores))
-    committed = {committed_parquet(m) for store in stores for m in manifests(store)}
+    # Manifests come from the same listing as the files, so that a compaction that
+    # commits meanwhile cannot hide segments whose Parquet this listing does not hold.
+    listed = [p for p in files if COMPACTED in p.parts and p.name.endswith(MANIFEST_SUFFIX)]
+    stores: dict[Path, list[Path]] = {}
+    for manifest in listed:
+        stores.setdefault(Path(*manifest.parts[: manifest.parts.index(COMPACTED)]), []).append(manifest)
+    held = set().union(*(compacted_segments(store, found) for store, found in stores.items()))
+    committed = {committed_parquet(m) for m in listed}
     kept = []
     for path in files:
         if (
