@@ -18,7 +18,7 @@ from typing import Any, Protocol
 
 from waza.capture.drops import DropCounter
 from waza.model import TelemetryEvent
-from waza.store.codec import encode_line
+from waza.store.codec import bounded_line
 
 # Wake the writer early once this many records wait, so batches stay moderate.
 HIGH_WATER = 8192
@@ -203,7 +203,10 @@ class BackgroundWriter:
             record = event.to_dict()
             if self._process is not None:
                 record = self._process(record)
-            return encode_line(record, self._count_unserialisable)
+            line, cut = bounded_line(record, self._count_unserialisable)
+            if cut:
+                self._drops.add("line_truncated", message="telemetry cut an event over 1 MiB down to size")
+            return line
         except Exception as exc:  # one bad record must not stop the writer
             self._drops.add("error", message=f"telemetry could not encode an event: {exc}")
             return None

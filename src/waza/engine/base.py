@@ -20,7 +20,7 @@ from waza.engine import sql
 from waza.engine.slicing import DEFAULT_USER_KEY, Condition, Slice
 from waza.errors import UsageError
 from waza.model import SessionTelemetry, session_events
-from waza.store.codec import encode_line
+from waza.store.codec import bounded_line
 from waza.store.reader import event_lines, session_records, translated_events
 from waza.store.sources import EVENT_FORMATS, TRANSLATED_FORMATS, Format, Problem, Source
 
@@ -133,7 +133,7 @@ class Engine(ABC):
         with open(scratch, "wb") as out:
             for session in sessions:
                 for event in session_events(session):
-                    out.write(encode_line(event.to_dict()) + b"\n")
+                    out.write(bounded_line(event.to_dict())[0] + b"\n")
         self.load_sources(
             [Source(scratch, Format.EVENTS, False, scratch.stat().st_size)], None, metadata_keys
         )
@@ -280,7 +280,7 @@ class Engine(ABC):
         target = self._scratch_file(f"salvaged-{len(self._salvaged)}.jsonl")
         with open(target, "wb") as out:
             for event in events:
-                out.write(encode_line(event.to_dict()) + b"\n")
+                out.write(bounded_line(event.to_dict())[0] + b"\n")
         if not found and error is not None:
             found.append(Problem(str(source.path), None, f"cannot read: {first_line(error)}"))
         problems.extend(found)

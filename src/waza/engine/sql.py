@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 
 from waza.model import ERROR_TYPE_PREFIX
+from waza.store.codec import MAX_READ_LINE_BYTES
 
 
 def literal(text: str) -> str:
@@ -25,7 +26,7 @@ def literal(text: str) -> str:
 # The longest line a JSON scan takes whole. DuckDB reserves buffers of twice
 # this per thread, so it stays modest; a file with a longer line is read by
 # the Python reader instead.
-MAX_LINE_BYTES = 16 * 2**20
+MAX_LINE_BYTES = MAX_READ_LINE_BYTES
 
 
 def fill(template: str, **values: object) -> str:

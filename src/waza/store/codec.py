@@ -28,6 +28,51 @@ def encode_line(record: dict[str, Any], on_fallback: Callable[[], None] | None =
     return text.encode("ascii")
 
 
+# The longest line the readers take; a longer one is skipped and reported.
+MAX_READ_LINE_BYTES = 16 * 2**20
+# The longest line a writer stores: far above any real event, far below what the
+# readers take, so that no single value can stop an analysis.
+MAX_LINE_BYTES = 2**20
+# How a too-long event is shrunk, step by step: (longest string, most items per list or dict).
+_SHRINK_STEPS = ((4096, 100), (512, 20), (64, 5))
+
+
+def bounded_line(record: dict[str, Any], on_fallback: Callable[[], None] | None = None) -> tuple[bytes, bool]:
+    """The record's line, shrunk if needed to at most ``MAX_LINE_BYTES``; True when it was.
+
+    Values deep in ``data`` are cut (strings shortened, long lists and dicts trimmed)
+    until the line fits, and ``data["_truncated_bytes"]`` says how long it was.
+    """
+    line = encode_line(record, on_fallback)
+    if len(line) <= MAX_LINE_BYTES:
+        return line, False
+    for longest, items in _SHRINK_STEPS:
+        data = _shrunk(record.get("data"), longest, items)
+        if isinstance(data, dict):
+            data["_truncated_bytes"] = len(line)
+        else:
+            data = {"_truncated_bytes": len(line)}
+        smaller = encode_line({**record, "data": data}, on_fallback)
+        if len(smaller) <= MAX_LINE_BYTES:
+            return smaller, True
+    return encode_line({**record, "data": {"_truncated_bytes": len(line)}}), True
+
+
+def _shrunk(value: Any, longest: int, items: int) -> Any:
+    if isinstance(value, str):
+        return (
+            value
+            if len(value) <= longest
+            else value[:longest] + f"...<TRUNCATED {len(value) - longest} chars>"
+        )
+    if isinstance(value, dict):
+        kept = list(value.items())[:items]
+        return {str(key): _shrunk(item, longest, items) for key, item in kept}
+    if isinstance(value, list | tuple):
+        return [_shrunk(item, longest, items) for item in value[:items]]
+    return value
+
+
 def finite(value: Any) -> Any:
     """``value`` with every NaN and infinity, at any depth, replaced by None (strict JSON's null)."""
     if isinstance(value, float):

@@ -23,6 +23,7 @@ from waza.model import (
     session_events,
     utc_now,
 )
+from waza.store.codec import MAX_READ_LINE_BYTES
 from waza.store.sources import EVENT_FORMATS, TRANSLATED_FORMATS, Format, Problem, Source, discover
 
 # How far ahead of this machine's clock a span may be stamped before it is refused.
@@ -39,6 +40,24 @@ def open_text(source: Source) -> IO[str]:
     return open(source.path, encoding="utf-8", errors="replace")
 
 
+def numbered_lines(stream: IO[str], path: str, problems: list[Problem]) -> Iterator[tuple[int, str]]:
+    """Each line with its number; one longer than the readers take is read through in pieces,
+    never held whole, and reported instead of stopping the file."""
+    number = 0
+    while line := stream.readline(MAX_READ_LINE_BYTES):
+        number += 1
+        if len(line) < MAX_READ_LINE_BYTES or line.endswith("\n"):
+            yield number, line
+            continue
+        length = len(line)
+        while (rest := stream.readline(MAX_READ_LINE_BYTES)) and not rest.endswith("\n"):
+            length += len(rest)
+        length += len(rest)
+        problems.append(
+            Problem(path, number, f"a line of {length:,} characters is too long to read; skipped")
+        )
+
+
 def event_lines(source: Source, problems: list[Problem]) -> Iterator[TelemetryEvent]:
     """Valid events of an event-log file; each bad line becomes a Problem."""
     if source.format is Format.PARQUET:
@@ -46,7 +65,7 @@ def event_lines(source: Source, problems: list[Problem]) -> Iterator[TelemetryEv
         return
     try:
         with open_text(source) as stream:
-            for number, line in enumerate(stream, start=1):
+            for number, line in numbered_lines(stream, str(source.path), problems):
                 if not line.strip():
                     continue
                 try:
@@ -85,7 +104,9 @@ def session_records(source: Source, problems: list[Problem]) -> Iterator[Session
         with open_text(source) as stream:
             if source.format is Format.SESSION_LINES:
                 records: Iterable[tuple[int | None, Any]] = (
-                    (number, _loads(line)) for number, line in enumerate(stream, 1) if line.strip()
+                    (number, _loads(line))
+                    for number, line in numbered_lines(stream, path, problems)
+                    if line.strip()
                 )
             else:
                 document = json.load(stream)
@@ -113,7 +134,7 @@ def translated_events(source: Source, problems: list[Problem]) -> Iterator[Telem
     try:
         with open_text(source) as stream:
             if source.format is Format.OTLP:
-                for number, line in enumerate(stream, 1):
+                for number, line in numbered_lines(stream, path, problems):
                     if line.strip():
                         yield from _otlp_events(_loads(line), path, number, problems)
                 return
