@@ -449,19 +449,17 @@ class RuntimeCollector:
     def _outgoing(self, record: dict[str, Any]) -> dict[str, Any]:
         """What every record goes through on its way out: content policy, then redaction.
 
-        Only ``data`` can hold content (prompt, output, error and metadata live there);
-        time, type, skill and session id are the collector's own.
+        Content (prompt, output, error and metadata) lives in ``data``; a session id
+        or skill name that holds personal data becomes a stable pseudonym.
         """
         if not self.capture_content:
             record = _without_content(record)
-        if self.redactor is not None:
-            record = {**record, "data": self.redactor(record["data"])}
-        return record
+        return record if self.redactor is None else self.redactor.record(record)
 
     def _outgoing_session(self, session: SessionTelemetry) -> SessionTelemetry:
         """The session as it may leave the process: rebuilt from its processed events."""
         events = [TelemetryEvent.from_dict(self._outgoing(e.to_dict())) for e in session_events(session)]
-        return fold_session(session.session_id, events)
+        return fold_session(events[0].session_id or session.session_id, events)
 
 
 _CONTENT_FIELDS = {"prompt", "output", "args"}

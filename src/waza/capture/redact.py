@@ -19,7 +19,16 @@ SENSITIVE_KEYS = frozenset(
         "credential", "x_api_key", "connection_string", "sas_token", "account_key",
     }
 )  # fmt: skip
-SENSITIVE_SUFFIXES = ("_password", "_secret", "_token", "_api_key", "_apikey", "_private_key")
+SENSITIVE_SUFFIXES = (
+    "_password", "_secret", "_token", "_api_key", "_apikey", "_private_key", "_access_key",
+    "_secret_key", "_account_key", "_pass", "_passphrase", "_credential", "_credentials",
+)  # fmt: skip
+# A key whose last word is one of these names a secret (``db_pass``, ``clientSecret``),
+# while ``pass_rate`` or ``input_tokens`` do not.
+SENSITIVE_WORDS = frozenset({"password", "passwd", "pwd", "pass", "passphrase", "secret", "token", "cookie"})
+# Keys whose values name a session or a skill: text in them that holds personal
+# data becomes a stable pseudonym, so that grouping by them still works.
+IDENTIFIER_KEYS = frozenset({"session_id", "skill_name", "skill"})
 
 
 def _luhn_valid(digits: str) -> bool:
@@ -33,7 +42,11 @@ def _luhn_valid(digits: str) -> bool:
 
 
 def _card(match: re.Match[str]) -> bool:
-    digits = re.sub(r"[ -]", "", match.group())
+    return _card_number(re.sub(r"[ .-]", "", match.group()))
+
+
+def _card_number(digits: str) -> bool:
+    """A payment card number: 13 to 19 digits that pass the Luhn check."""
     return 13 <= len(digits) <= 19 and _luhn_valid(digits)
 
 
@@ -58,12 +71,16 @@ BUILT_IN_PATTERNS: list[tuple[str, Gate, str, Callable[[re.Match[str]], bool] | 
     ("GITHUB_TOKEN", lambda t, low, d: "gh" in t or "github_pat_" in t, r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{40,})", None),
     ("AWS_KEY", lambda t, low, d: "AKIA" in t or "ASIA" in t, r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b", None),
     ("AZURE_SECRET", lambda t, low, d: "=" in t, r"(?i:\b(?:AccountKey|SharedAccessKey|SharedAccessSignature|sig)=[^;\s&\"']{8,})", None),
+    ("PRIVATE_KEY", lambda t, low, d: "-----BEGIN" in t, r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z0-9 ]*PRIVATE KEY-----|$)", None),
+    ("URL_CREDENTIALS", lambda t, low, d: "@" in t and "://" in t, r"(?<=://)[^/\s:@]+:[^/\s@]+(?=@)", None),
     ("EMAIL", lambda t, low, d: "@" in t, r"\b[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b", None),
     ("CARD", lambda t, low, d: d >= 13, r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])", _card),
+    ("CARD", lambda t, low, d: d >= 13 and "." in t, r"(?<![\d.])\d{4}\.\d{4}\.\d{4}\.\d{1,7}(?![\d.])", _card),
     ("IP", lambda t, low, d: d >= 4 and "." in t, r"(?<![\w.])(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?![\w.])", None),
     ("IP", lambda t, low, d: t.count(":") >= 2, r"(?<![\w:])(?:[0-9A-Fa-f]{0,4}:){2,7}[0-9A-Fa-f]{0,4}(?![\w:])", _ipv6),
     ("PHONE", lambda t, low, d: d >= 5 and "+" in t, r"(?<![\w+])\+\d{1,3}[ .-]?(?:\(\d{1,4}\)[ .-]?)?\d{2,4}(?:[ .-]?\d{2,4}){1,3}(?!\w)", None),
     ("PHONE", lambda t, low, d: d >= 10 and ("(" in t or t.count("-") + t.count(".") >= 2), r"(?<![\w])\(\d{3}\)\s?\d{3}[ .-]\d{4}(?!\w)|(?<![\w.-])\d{3}[.-]\d{3}[.-]\d{4}(?![\w.-])", None),
+    ("PHONE", lambda t, low, d: d >= 10 and t.count(" ") >= 2, r"(?<![\w.:-])(?:\d{3} \d{3} \d{4}|0\d{2,4} \d{3,4} \d{4})(?![\w.:-])", None),
 ]  # fmt: skip
 
 
@@ -72,7 +89,8 @@ def _any_gate(t: str, low: str, d: int) -> bool:
     return (
         "eyJ" in t or "bearer" in low or "sk-" in t or "gh" in t or "github_pat_" in t or "AKIA" in t
         or "ASIA" in t or "=" in t or "@" in t or t.count(":") >= 2
-        or (d >= 4 and ("." in t or d >= 13 or (d >= 5 and "+" in t) or (d >= 10 and ("(" in t or t.count("-") >= 2))))
+        or "-----BEGIN" in t
+        or (d >= 4 and ("." in t or d >= 13 or (d >= 5 and "+" in t) or (d >= 10 and ("(" in t or t.count("-") >= 2 or t.count(" ") >= 2))))
     )  # fmt: skip
 
 
@@ -151,6 +169,14 @@ class Redactor:
     def __call__(self, value: Any) -> Any:
         return self._walk(value, 0, set())
 
+    def record(self, record: dict[str, Any]) -> dict[str, Any]:
+        """An event record with its data redacted and its session id and skill name kept as identifiers."""
+        redacted = {**record, "data": self(record.get("data"))}
+        for field in ("session_id", "skill_name"):
+            if isinstance(record.get(field), str):
+                redacted[field] = self.identifier(record[field])
+        return redacted
+
     def text(self, value: str) -> str:
         """Redact one string."""
         if len(value) > self.max_string:
@@ -188,7 +214,7 @@ class Redactor:
         if kind is str:
             return self.text(value)
         if kind in _PLAIN:
-            return value
+            return self._number(value) if kind is int else value
         if depth >= self.max_depth:
             return "<TRUNCATED depth>"
         if id(value) in seen:
@@ -210,48 +236,89 @@ class Redactor:
         seen.discard(id(value))
         return result
 
+    def _number(self, value: int) -> int | str:
+        """A card number stored as an integer is a card number all the same.
+
+        Times since the epoch in milliseconds, microseconds or nanoseconds have card
+        lengths too, and begin with 1 for centuries; no card network's numbers do.
+        """
+        if value < 2 * 10**12 or not _card_number(digits := str(value)) or digits[0] == "1":
+            return value
+        self.redactions += 1
+        return self.pseudonym(value, "CARD") if self.mode == "pseudonymise" else "<CARD>"
+
+    def identifier(self, value: str) -> str:
+        """A session id or skill name: unchanged, or, when it holds personal data, one stable pseudonym.
+
+        The pseudonym is keyed (``key`` or ``WAZA_REDACT_KEY``), so each id keeps its
+        own and sessions still group; without a key it is stable but guessable.
+        """
+        if self.text(value) == value:
+            return value
+        self.redactions += 1
+        return self.pseudonym(value, "ID")
+
     def _walk_mapping(self, value: Mapping[Any, Any], depth: int, seen: set[int]) -> dict[str, Any]:
         result = {}
         for index, (key, item) in enumerate(value.items()):
             if index >= MAX_ITEMS:
                 result["<TRUNCATED>"] = f"{len(value) - MAX_ITEMS} more items"
                 break
-            name = key if type(key) is str else str(key)
-            treatment = self._key_treatment(key)
+            treatment, name = self._key_rule(key)
+            if name in result:  # two keys redacted alike (two e-mail addresses) both stay
+                name = f"{name}#{index}"
             if treatment is None:  # the common case first: a plain string or number
                 kind = type(item)
                 if kind is str:
                     result[name] = self.text(item)
                 elif kind in _PLAIN:
-                    result[name] = item
+                    result[name] = self._number(item) if kind is int else item
                 else:
                     result[name] = self._walk(item, depth + 1, seen)
             elif treatment == "secret":
                 self.redactions += 1
                 result[name] = "<REDACTED>"
+            elif treatment == "identifier":
+                result[name] = (
+                    self.identifier(item) if type(item) is str else self._walk(item, depth + 1, seen)
+                )
             elif item is not None:
                 result[name] = self.pseudonym(item, treatment)
             else:
                 result[name] = None
         return result
 
-    def _key_treatment(self, key: Any) -> str | None:
-        """ "secret", a pseudonym kind, or None; remembered per key, as keys repeat."""
+    def _key_rule(self, key: Any) -> tuple[str | None, str]:
+        """How a key's value is treated ("secret", "identifier", a pseudonym kind, or None), and
+        the key as written (itself redacted when it holds personal data); remembered, as keys repeat."""
         try:
             return self._keys_seen[key]
         except (KeyError, TypeError):
             pass
-        name = _normal(str(key))
-        if name in self._keys or name.endswith(SENSITIVE_SUFFIXES):
+        text = key if type(key) is str else str(key)
+        name = _normal(text)
+        if (
+            name in self._keys
+            or name.endswith(SENSITIVE_SUFFIXES)
+            or name.rsplit("_", 1)[-1] in SENSITIVE_WORDS
+        ):
             treatment: str | None = "secret"
         elif self.mode == "pseudonymise" and name in self._pseudonymised:
             treatment = "USER" if name == "user_id" else "ID"
+        elif name in IDENTIFIER_KEYS:
+            treatment = "identifier"
         else:
             treatment = None
+        found = (treatment, self.text(text))
         if isinstance(key, str) and len(self._keys_seen) < _CACHE_LIMIT:
-            self._keys_seen[key] = treatment
-        return treatment
+            self._keys_seen[key] = found
+        return found
 
 
 def _normal(key: str) -> str:
-    return key.strip().lower().replace("-", "_")
+    """A key as words joined by ``_``: ``clientSecret``, ``client-secret`` and ``CLIENT_SECRET`` alike."""
+    words = _CAMEL.sub("_", key.strip())
+    return re.sub(r"[-.\s]+", "_", words).lower()
+
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")

@@ -165,7 +165,10 @@ class Ingest:
                 continue
             valid += 1
             if self.sampler(item.session_id):
-                item.data = self.redacted(item.data)
+                if self.redactor is not None:
+                    item.data = self.redactor(item.data)
+                    item.session_id = self.redactor.identifier(item.session_id)
+                    item.skill_name = item.skill_name and self.redactor.identifier(item.skill_name)
                 records.append((item.timestamp.date(), batch_lines.encode(item)))
         if rejected and not valid:
             raise Refusal(400, "no line of the batch is a valid event", rejected=rejected)
@@ -190,14 +193,10 @@ class Ingest:
             await self.commit(kept)
         return Response(otlp.answer(media, rejected, reason), media_type=media)
 
-    def redacted(self, data: dict[str, Any]) -> dict[str, Any]:
-        return data if self.redactor is None else self.redactor(data)
-
     async def commit(self, events: list[TelemetryEvent]) -> None:
         lines = []
         for event in events:
-            record = event.to_dict()
-            record["data"] = self.redacted(record["data"])
+            record = event.to_dict() if self.redactor is None else self.redactor.record(event.to_dict())
             lines.append((event.timestamp.astimezone(UTC).date(), encode_line(record)))
         await self.write(lines)
 
