@@ -264,3 +264,21 @@ def test_a_port_in_use_is_refused_in_one_line(tmp_path: Path, workers: str) -> N
         result = subprocess.run(command, capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "cannot listen on 127.0.0.1" in result.stderr
     assert "Traceback" not in result.stderr and "appending to" not in result.stderr
+
+
+def test_invalid_utf8_is_a_400_and_costs_a_batch_nothing_else(tmp_path: Path) -> None:
+    """Bytes that are not UTF-8 are refused with 400, in a batch for their line only."""
+    good = b'{"timestamp":"2026-11-26T10:00:00+00:00","event_type":"tool.called","session_id":"s1","data":{}}'
+    bad = good.replace(b'"s1"', b'"s2"').replace(b"{}", b'{"tool":"\xff\xfe"}')
+    ndjson = {"content-type": "application/x-ndjson"}
+    with server(tmp_path / "t") as (url, _):
+        reply = httpx.post(f"{url}/telemetry/batch", content=good + b"\n" + bad + b"\n", headers=ndjson)
+        assert reply.status_code == 200 and reply.json()["accepted"] == 1
+        assert reply.json()["rejected"] == [{"line": 2, "error": "not valid UTF-8 (invalid start byte)"}]
+        assert httpx.post(f"{url}/telemetry/batch", content=bad, headers=ndjson).status_code == 400
+        body = b'{"prompt": "\xff"}'
+        start = httpx.post(
+            f"{url}/telemetry/session/start", content=body, headers={"content-type": "application/json"}
+        )
+        assert start.status_code == 400 and "UTF-8" in start.json()["error"]
+    assert [e["session_id"] for e in read_log(tmp_path / "t")] == ["s1"]

@@ -36,5 +36,7 @@ def parse(line: bytes, latest: datetime) -> BatchLine:
         item = _decode(line)
     except (msgspec.DecodeError, RecursionError) as error:
         raise Refusal(422, str(error) or "nested too deeply") from None
+    except UnicodeDecodeError as error:
+        raise Refusal(400, f"not valid UTF-8 ({error.reason})") from None
     item.timestamp = possible(item.timestamp, latest)
     return item

@@ -131,6 +131,8 @@ def decode(body: bytes, kind: type[Body]) -> Body:
         raise Refusal(400, f"the body is not valid JSON: {error}") from None
     except RecursionError:
         raise Refusal(400, "the JSON body is nested too deeply") from None
+    except UnicodeDecodeError as error:
+        raise Refusal(400, f"the body is not valid UTF-8 ({error.reason})") from None
     if item.timestamp is not None:
         item.timestamp = possible(item.timestamp, datetime.now(UTC) + CLOCK_SKEW)
     return item
