@@ -62,3 +62,29 @@ def test_bad_places_are_named(tmp_path: Path) -> None:
         ("missing", None),
     }
     assert len(sessions) == 1 and len(sessions[0].events) == 2
+
+
+def test_a_folder_that_cannot_be_listed_is_reported_and_fails_strict(tmp_path: Path, monkeypatch) -> None:
+    """A day partition the reader may not list is named as a problem, and --strict fails on it."""
+    import os
+
+    from click.testing import CliRunner
+
+    from waza.cli import main
+    from waza.sample import write_sample
+
+    write_sample(tmp_path / "t", 40, seed=3, days=3)
+    locked = sorted((tmp_path / "t").glob("date=*"))[0]
+    real_scandir = os.scandir
+
+    def scandir(path="."):
+        if not isinstance(path, int) and Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    sources, problems = discover([tmp_path / "t"])
+    assert [(p.path, p.reason) for p in problems] == [(str(locked), "cannot list: Permission denied")]
+    assert sources and all(locked not in s.path.parents for s in sources)
+    result = CliRunner().invoke(main, ["analyze", str(tmp_path / "t"), "--strict"])
+    assert result.exit_code == 1 and str(locked) in result.output

@@ -6,7 +6,7 @@ import gzip
 import json
 import os
 import zlib
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -76,7 +76,7 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Source], lis
     for given in paths:
         root = Path(given)
         if root.is_dir():
-            files = _telemetry_files(root)
+            files = _telemetry_files(root, problems)
         elif root.is_file():
             files = [root]
         else:
@@ -88,14 +88,14 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Source], lis
     return sources, problems
 
 
-def _telemetry_files(root: Path) -> list[Path]:
+def _telemetry_files(root: Path, problems: list[Problem]) -> list[Path]:
     """The files of a folder that hold records, each record in exactly one of them.
 
     A crash while compressing a segment can leave x.jsonl beside a whole x.jsonl.gz;
     a compacted store's Parquet counts once its manifest exists, and the segments a
     manifest names are not read again (see store/compaction.py).
     """
-    files = sorted(p for p in root.rglob("*") if p.is_file() and not _hidden(p, root))
+    files = sorted(p for p in _walk(root, problems) if not _hidden(p, root))
     names = {str(p) for p in files}
     # Manifests come from the same listing as the files, so that a compaction that
     # commits meanwhile cannot hide segments whose Parquet this listing does not hold.
@@ -118,6 +118,19 @@ def _telemetry_files(root: Path) -> list[Path]:
             continue  # written by a compaction that has not committed
         kept.append(path)
     return kept
+
+
+def _walk(root: Path, problems: list[Problem]) -> Iterator[Path]:
+    """The files below ``root``; a folder that cannot be listed is a problem, never a silent gap."""
+
+    def unreadable(error: OSError) -> None:
+        problems.append(Problem(str(error.filename or root), None, f"cannot list: {error.strerror or error}"))
+
+    for folder, _, names in os.walk(root, onerror=unreadable):
+        for name in names:
+            path = Path(folder, name)
+            if path.is_file():
+                yield path
 
 
 def classify(path: Path) -> Source | Problem:
