@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
+from waza.cli import main
 from waza.engine.slicing import Slice
 from waza.telemetry import TelemetryAnalyzer
 
@@ -116,3 +118,21 @@ def test_by_day_and_by_skill(sample_dir: Path, sample_raw) -> None:
     assert {k: g["invocations"] for k, g in by_skill.items()} == {
         k: g["invocations"] for k, g in report["skill_breakdown"].items()
     }
+
+
+def test_a_clock_stepped_back_is_reported_not_averaged(tmp_path: Path) -> None:
+    """A session that ended before it started counts as completed, has no duration, and is reported."""
+    from tests.conftest import write_jsonl
+    from tests.tasks.test_convert import START, session_events
+
+    lines = session_events("ok", "Deploy app-1", duration_ms=3000)
+    backwards = session_events("skewed", "Deploy app-2", duration_ms=2000)
+    for line in backwards:
+        if line["event_type"] == "session.ended":
+            line["timestamp"] = (START - timedelta(seconds=5)).isoformat()
+    write_jsonl(tmp_path / "t" / "events.jsonl", lines + backwards)
+    report = TelemetryAnalyzer().analyze_file(tmp_path / "t")
+    assert report["completed_sessions"] == 2 and report["ended_before_start"] == 1
+    assert report["metrics"]["avg_duration_ms"] == 3000 and report["metrics"]["duration_ms_p99"] == 3000
+    result = CliRunner().invoke(main, ["analyze", str(tmp_path / "t")])
+    assert "1 session(s) ended before they started" in result.output

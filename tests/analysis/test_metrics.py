@@ -136,8 +136,11 @@ def test_legacy_export_keeps_its_metrics(tmp_path: Path) -> None:
     assert report["total_sessions"] == count
     assert report["metrics"]["success_rate"] == pytest.approx(sum(s["success"] for s in sessions) / count)
     # Earlier versions truncated a float product; waza computes whole milliseconds exactly.
+    # A session that ended before it started has no duration (and is reported).
+    timed = [s["duration_ms"] for s in sessions if s["end_time"] >= s["start_time"]]
+    assert report["ended_before_start"] == count - len(timed) > 0
     assert report["metrics"]["avg_duration_ms"] == pytest.approx(
-        sum(s["duration_ms"] for s in sessions) / count, abs=1.0 / count + 1e-9
+        sum(timed) / len(timed), abs=1.0 / len(timed) + 1e-9
     )
     assert report["metrics"]["total_tool_calls"] == tool_total
     assert report["metrics"]["avg_tool_calls_per_session"] == pytest.approx(tool_total / count)

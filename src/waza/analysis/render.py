@@ -83,6 +83,15 @@ def render_report(report: dict[str, Any]) -> Group:
     if report.get("per_day"):
         parts.append(render_trend(report["per_day"]))
     parts.append(render_outliers(report))
+    backwards = report.get("ended_before_start", 0)
+    if backwards:
+        parts.append(
+            Text(
+                f"{backwards:,} session(s) ended before they started (a clock stepped back): "
+                "their durations are left out of every duration figure",
+                style="yellow",
+            )
+        )
     cut = report.get("cut", {})
     if any(cut.values()):
         parts.append(

@@ -90,6 +90,7 @@ def build_report(
         "estimated_sessions": totals.estimated,
         "sampled": abs(totals.estimated - totals.sessions) > 1e-9,
         "cut": {"events_dropped": totals.events_dropped, "values_truncated": totals.values_truncated},
+        "ended_before_start": totals.ended_before_start,
         "slowest_sessions": [
             {"session_id": sid, "skill": skill, "duration_ms": value} for sid, skill, value in summary.slowest
         ],

@@ -34,7 +34,9 @@ class Figures:
     sessions: int = 0
     completed: int = 0
     succeeded: int = 0
-    duration_ms: int = 0  # sum over completed sessions
+    duration_ms: int = 0  # sum over completed sessions that ended after they started
+    timed: int = 0  # those sessions: a clock stepped back gives the others no duration
+    ended_before_start: int = 0
     tool_calls: int = 0
     estimated: float = 0.0  # sessions weighted by 1/sample rate
     abandoned: int = 0
@@ -47,7 +49,7 @@ class Figures:
 
     @property
     def avg_duration_ms(self) -> float | None:
-        return self.duration_ms / self.completed if self.completed else None
+        return self.duration_ms / self.timed if self.timed else None
 
 
 @dataclass

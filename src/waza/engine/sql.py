@@ -158,9 +158,10 @@ SELECT *,
 FROM (
   SELECT counted, bad_rows, session_id, start_time, end_time, skill_name,
     CASE WHEN end_time IS NOT NULL THEN coalesce(success, false) END AS success,
-    CASE WHEN end_time IS NOT NULL
+    CASE WHEN end_time >= start_time
          THEN trunc((epoch_us(end_time) - epoch_us(start_time)) / 1000)::BIGINT END
       AS duration_ms,
+    coalesce(end_time < start_time, false) AS ended_before_start,
     DATE '1970-01-01' + floor(epoch_us(start_time) / 86400000000)::INTEGER AS day,
     tool_calls::BIGINT AS tool_calls,
     TRY_CAST({sample_rate} AS DOUBLE) AS sample_rate,
@@ -205,6 +206,8 @@ SELECT grouping(skill_name) AS by_skill, {by_key} AS by_key, skill_name, {breakd
   count(end_time) AS completed,
   count(*) FILTER (WHERE success) AS succeeded,
   coalesce(sum(duration_ms), 0)::BIGINT AS duration_ms,
+  count(duration_ms) AS timed,
+  count(*) FILTER (WHERE ended_before_start) AS ended_before_start,
   coalesce(sum(tool_calls), 0)::BIGINT AS tool_calls,
   sum(weight)::DOUBLE AS estimated,
   count(*) FILTER (WHERE abandoned) AS abandoned,
