@@ -50,6 +50,7 @@ class Sink(Protocol):
 class _FlushRequest:
     def __init__(self) -> None:
         self.done = threading.Event()
+        self.stored = False  # whether everything before it reached the sink's storage
 
 
 _STOP = object()
@@ -128,12 +129,14 @@ class BackgroundWriter:
         return time.monotonic() - self._progress > self._interval
 
     def flush(self, timeout: float | None = None) -> bool:
+        """True once everything recorded before is stored; False at the timeout, or while the sink
+        still holds lines it could not store (a full disk, a server that is down)."""
         if self._closed:
             return not self._thread.is_alive()
         request = _FlushRequest()
         self._pending.append(request)
         self._wake.set()
-        return request.done.wait(timeout)
+        return request.done.wait(timeout) and request.stored
 
     def shutdown(self, timeout: float | None = None) -> bool:
         """Refuse new records, drain what is queued, close the sink. Safe to call twice."""
@@ -182,7 +185,8 @@ class BackgroundWriter:
                 self._guard(self._sink.shutdown)
                 return True
             if isinstance(item, _FlushRequest):
-                self._guard(lambda: self._sink.flush(fsync=True))
+                flushed = self._guard(lambda: self._sink.flush(fsync=True))
+                item.stored = flushed and not self._retry and not getattr(self._sink, "pending", 0)
                 item.done.set()
         self._write(lines)
         self._guard(self._sink.rotate_aged)
