@@ -40,25 +40,33 @@ class TelemetryEvent:
     skill_name: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
     session_id: str | None = None
+    # Unique within its session, given where the event is born; a copy stored twice
+    # (a writer's or a client's retry) carries the same id and is counted once.
+    event_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        record = {
             "timestamp": format_time(self.timestamp),
             "event_type": self.event_type,
             "skill_name": self.skill_name,
             "data": self.data,
             "session_id": self.session_id,
         }
+        if self.event_id is not None:
+            record["event_id"] = self.event_id
+        return record
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> TelemetryEvent:
         data = record.get("data")
+        event_id = record.get("event_id")
         return cls(
             timestamp=parse_time(record["timestamp"]),
             event_type=str(record["event_type"]),
             skill_name=record.get("skill_name"),
             data=data if isinstance(data, dict) else {},
             session_id=record.get("session_id"),
+            event_id=str(event_id) if event_id is not None else None,
         )
 
 
@@ -131,8 +139,11 @@ def _list_of(value: Any) -> list[Any]:
 
 
 def fold_session(session_id: str, events: Iterable[TelemetryEvent]) -> SessionTelemetry:
-    """Rebuild a session from its events (sorted by time, ties kept in the given order)."""
-    ordered = sorted(events, key=lambda event: parse_time(event.timestamp))
+    """Rebuild a session from its events (sorted by time, ties kept in the given order).
+
+    An event stored more than once (the same ``event_id``) counts once.
+    """
+    ordered = sorted(once(events), key=lambda event: parse_time(event.timestamp))
     if not ordered:
         raise ValueError(f"session {session_id!r} has no events")
     started = next((e for e in ordered if e.event_type == SESSION_STARTED), None)
@@ -165,7 +176,7 @@ def session_events(session: SessionTelemetry) -> list[TelemetryEvent]:
         session_id=sid,
     )
     middle = [
-        TelemetryEvent(e.timestamp, e.event_type, e.skill_name, e.data, sid)
+        TelemetryEvent(e.timestamp, e.event_type, e.skill_name, e.data, sid, e.event_id)
         for e in session.events
         if e.event_type not in (SESSION_STARTED, SESSION_ENDED)
     ]
@@ -176,6 +187,19 @@ def session_events(session: SessionTelemetry) -> list[TelemetryEvent]:
         data = {"output": session.output, "success": session.success, "error": session.error}
         events.append(TelemetryEvent(session.end_time, SESSION_ENDED, data=data, session_id=sid))
     return events
+
+
+def once(events: Iterable[TelemetryEvent]) -> list[TelemetryEvent]:
+    """The events with each ``event_id`` kept once (the first seen); events without one all stay."""
+    seen: set[str] = set()
+    kept = []
+    for event in events:
+        if event.event_id is not None:
+            if event.event_id in seen:
+                continue
+            seen.add(event.event_id)
+        kept.append(event)
+    return kept
 
 
 def _starts_new_session(event: TelemetryEvent, current: list[TelemetryEvent]) -> bool:

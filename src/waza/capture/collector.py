@@ -7,8 +7,10 @@ import dataclasses
 import functools
 import hashlib
 import inspect
+import itertools
 import json
 import os
+import secrets
 import sys
 import threading
 import time
@@ -130,6 +132,7 @@ class RuntimeCollector:
         self._last_active: dict[str, float] = {}
         self._completed: list[SessionTelemetry] = []
         self._writer: BackgroundWriter | None = None
+        self._new_event_ids()
         # Registered before the writer's own hook, so that the child's locks are new
         # before its writer thread starts.
         reference = weakref.ref(self)
@@ -185,7 +188,10 @@ class RuntimeCollector:
         if not (kept or buffered):
             self._drops.count("sampled_out")
         data = {"prompt": session.prompt, "metadata": session.metadata}
-        self._emit(state, TelemetryEvent(session.start_time, SESSION_STARTED, skill_name, data, session_id))
+        started = TelemetryEvent(
+            session.start_time, SESSION_STARTED, skill_name, data, session_id, self._event_id()
+        )
+        self._emit(state, started)
         return session_id
 
     @_never_raise(default=None)
@@ -210,7 +216,9 @@ class RuntimeCollector:
             # A shallow copy: later changes to the caller's dict do not reach the record.
             payload, cuts = self.limits.cut_data(payload)
             state.values_truncated += cuts
-            event = TelemetryEvent(utc_now(), str(event_type), skill_name, payload, session_id)
+            event = TelemetryEvent(
+                utc_now(), str(event_type), skill_name, payload, session_id, self._event_id()
+            )
             session.events.append(event)
             if skill_name and not session.skill_name:
                 session.skill_name = skill_name
@@ -239,7 +247,7 @@ class RuntimeCollector:
         data: dict[str, Any] = {"output": session.output, "success": session.success, "error": session.error}
         if state.cuts():
             data["limits"] = state.cuts()
-        ended = TelemetryEvent(session.end_time, SESSION_ENDED, None, data, session_id)
+        ended = TelemetryEvent(session.end_time, SESSION_ENDED, None, data, session_id, self._event_id())
         if state.buffered and (not session.success or session.error is not None):
             self._release(state, ended)
         elif state.buffered:
@@ -374,6 +382,14 @@ class RuntimeCollector:
 
     # -- internals ---------------------------------------------------------
 
+    def _new_event_ids(self) -> None:
+        """Event ids are this process's random prefix and a counter: unique, and cheap to make."""
+        self._id_prefix = secrets.token_hex(8) + "-"
+        self._id_counter = itertools.count(1)
+
+    def _event_id(self) -> str:
+        return f"{self._id_prefix}{next(self._id_counter):x}"  # next() on a count is atomic
+
     def _after_fork(self) -> None:
         """In a forked child (Gunicorn --preload, Celery prefork, multiprocessing): start clean.
 
@@ -383,6 +399,7 @@ class RuntimeCollector:
         collector is closed by the finalizers multiprocessing runs on the way out.
         """
         self._lock = threading.Lock()
+        self._new_event_ids()  # a child's ids must not repeat its parent's
         self._drops.after_fork()
         self._open.clear()
         self._last_active.clear()
@@ -424,7 +441,9 @@ class RuntimeCollector:
         """End an open session as incomplete: counted, marked, and written out."""
         self._drops.add(f"abandoned_{reason}", message=f"telemetry abandoned open sessions ({reason})")
         data: dict[str, Any] = {"reason": reason, **({"limits": state.cuts()} if state.cuts() else {})}
-        event = TelemetryEvent(utc_now(), SESSION_ABANDONED, None, data, state.session.session_id)
+        event = TelemetryEvent(
+            utc_now(), SESSION_ABANDONED, None, data, state.session.session_id, self._event_id()
+        )
         if state.buffered:
             self._release(state, event)
         elif state.kept:

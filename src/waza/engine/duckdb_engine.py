@@ -167,12 +167,13 @@ class DuckDBEngine(Engine):
 
 _EMPTY_DETAILS = (
     "SELECT NULL::VARCHAR AS session_id, NULL::VARCHAR AS event_type, "
-    f"NULL::{sql.DETAIL_FIELDS} AS data LIMIT 0"
+    f"NULL::{sql.DETAIL_FIELDS} AS data, NULL::VARCHAR AS event_id LIMIT 0"
 )
 _EMPTY_RECORDS = "SELECT NULL::VARCHAR AS filename, NULL::JSON AS s"
 _EMPTY_EVENTS = (
     "SELECT NULL::TIMESTAMPTZ AS timestamp, NULL::VARCHAR AS event_type, "
-    f"NULL::VARCHAR AS skill_name, NULL::{sql.DATA_FIELDS} AS data, NULL::VARCHAR AS session_id LIMIT 0"
+    f"NULL::VARCHAR AS skill_name, NULL::{sql.DATA_FIELDS} AS data, NULL::VARCHAR AS session_id, "
+    "NULL::VARCHAR AS event_id LIMIT 0"
 )
 
 

@@ -29,7 +29,7 @@ DATA_FIELDS = (
     "model", "tokens", "latency_ms", "error_type", "message",
 )  # fmt: skip
 EVENT_SCHEMA = (
-    "timestamp STRING, event_type STRING, skill_name STRING, session_id STRING, data STRUCT<"
+    "timestamp STRING, event_type STRING, skill_name STRING, session_id STRING, event_id STRING, data STRUCT<"
     + ", ".join(f"{field}: STRING" for field in DATA_FIELDS)
     + ">"
 )
@@ -147,6 +147,7 @@ class SparkEngine(Engine):
                     "skill_name",
                     "session_id",
                     "data",
+                    "event_id",
                     "input_file_name() AS filename",
                 )
             )
@@ -159,6 +160,7 @@ class SparkEngine(Engine):
                     "skill_name",
                     "session_id",
                     _DATA,
+                    "CAST(NULL AS STRING) AS event_id",  # compaction kept each id once
                     "input_file_name() AS filename",
                 )
             )
@@ -235,7 +237,7 @@ class SparkEngine(Engine):
     def _detail_scan(self) -> str:
         self._events(self._event_sources).createOrReplaceTempView("detail_events")
         return (
-            "SELECT session_id, event_type, data FROM detail_events "
+            "SELECT session_id, event_type, data, event_id FROM detail_events "
             f"WHERE timestamp IS NOT NULL AND event_type IN {sql.DETAIL_EVENT_TYPES}"
         )
 

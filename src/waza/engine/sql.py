@@ -42,9 +42,12 @@ def fill(template: str, **values: object) -> str:
 DATA_FIELDS = "STRUCT(success VARCHAR, metadata JSON, limits JSON)"
 EVENT_COLUMNS = (
     "{'timestamp': 'TIMESTAMPTZ', 'event_type': 'VARCHAR', 'skill_name': 'VARCHAR', "
-    f"'data': '{DATA_FIELDS}', 'session_id': 'VARCHAR'}}"
+    f"'data': '{DATA_FIELDS}', 'session_id': 'VARCHAR', 'event_id': 'VARCHAR'}}"
 )
 
+# An event stored twice (a writer or a client retried after a failure it could not
+# see through) carries one event_id, and every count below counts it once: the
+# fold's other figures (first, last, any) are the same however often it appears.
 # The same fold in two steps, for when a session's events lie in several stores:
 # SESSION_PARTS folds what one store holds (compaction keeps it beside the
 # Parquet it writes), MERGE_PARTS combines the parts of each session. Every
@@ -61,7 +64,8 @@ SELECT session_id,
     AS success,
   arg_min(skill_name, timestamp) FILTER (WHERE skill_name IS NOT NULL) AS skill_name,
   min(timestamp) FILTER (WHERE skill_name IS NOT NULL) AS skill_at,
-  count(timestamp) FILTER (WHERE event_type = 'tool.called') AS tool_calls,
+  count(DISTINCT event_id) FILTER (WHERE event_type = 'tool.called' AND timestamp IS NOT NULL)
+    + count(timestamp) FILTER (WHERE event_type = 'tool.called' AND event_id IS NULL) AS tool_calls,
   arg_min(data.metadata, timestamp) FILTER (WHERE event_type = 'session.started') AS metadata,
   bool_or(event_type = 'session.abandoned') AS abandoned,
   max(data.limits) AS limits,
@@ -107,11 +111,12 @@ EVENT_SCAN = (
     + ", compression = '{compression}', ignore_errors = true, maximum_object_size = {max_line})"
 )
 
-# Events compacted to Parquet, with the same columns as the event-log scan.
+# Events compacted to Parquet, with the same columns as the event-log scan. Compaction
+# kept each event id once, so its events need no id any more.
 PARQUET_SCAN = (
     "SELECT timestamp, event_type, skill_name, session_id, "
-    "struct_pack(success := data.success, metadata := data.metadata, limits := data.limits) AS data "
-    "FROM read_parquet({files})"
+    "struct_pack(success := data.success, metadata := data.metadata, limits := data.limits) AS data, "
+    "NULL::VARCHAR AS event_id FROM read_parquet({files})"
 )
 
 # Session-shaped files, one JSON object per session, whatever the container.
@@ -250,17 +255,18 @@ DETAIL_EVENT_TYPES = (
     "('tool.called', 'tool.completed', 'llm.request', 'llm.response', 'error', 'session.ended')"
 )
 DETAIL_SCAN = (
-    "SELECT session_id, event_type, data FROM read_json({files}, format = 'newline_delimited', "
+    "SELECT session_id, event_type, data, event_id FROM read_json({files}, format = 'newline_delimited', "
     "columns = {'timestamp': 'TIMESTAMPTZ', 'event_type': 'VARCHAR', 'session_id': 'VARCHAR', "
-    f"'data': '{DETAIL_FIELDS}'}}, compression = '{{compression}}', ignore_errors = true, "
-    "maximum_object_size = {max_line}) "
+    f"'data': '{DETAIL_FIELDS}', 'event_id': 'VARCHAR'}}, compression = '{{compression}}', "
+    "ignore_errors = true, maximum_object_size = {max_line}) "
     "WHERE timestamp IS NOT NULL AND event_type IN {types}"
 )
 PARQUET_DETAIL_SCAN = (
     "SELECT session_id, event_type, struct_pack(tool := data.tool, success := data.success, "
     "duration_ms := data.duration_ms, error := data.error, model := data.model, tokens := data.tokens, "
-    "latency_ms := data.latency_ms, error_type := data.error_type, message := data.message) AS data "
-    "FROM read_parquet({files}) WHERE timestamp IS NOT NULL AND event_type IN {types}"
+    "latency_ms := data.latency_ms, error_type := data.error_type, message := data.message) AS data, "
+    "NULL::VARCHAR AS event_id FROM read_parquet({files}) "
+    "WHERE timestamp IS NOT NULL AND event_type IN {types}"
 )
 DETAILS = """
 SELECT session_id, event_type,
@@ -276,7 +282,10 @@ SELECT session_id, event_type,
   TRY_CAST(data.latency_ms AS DOUBLE) AS latency_ms,
   data.error_type AS data_error_type,
   data.message AS message
-FROM ({scan}) SEMI JOIN (SELECT session_id FROM sessions WHERE {where}) USING (session_id)
+FROM (
+  SELECT *, row_number() OVER (PARTITION BY session_id, event_id ORDER BY event_type) AS copy FROM ({scan})
+) SEMI JOIN (SELECT session_id FROM sessions WHERE {where}) USING (session_id)
+WHERE event_id IS NULL OR copy = 1
 """
 TOOLS = """
 SELECT tool,

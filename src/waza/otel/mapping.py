@@ -18,6 +18,7 @@ wins over the agent.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -69,8 +70,12 @@ def span_events(
     error = (span.status.message or found.get("error.type") or "error") if failed else None
     duration_ms = (span.end_time_unix_nano - span.start_time_unix_nano) / 1e6
 
+    # Ids from the span: an exporter that sends the span again (a retry) repeats them.
+    numbers = itertools.count()
+    span_id = span.span_id.hex()
+
     def event(moment: datetime, kind: str, data: dict[str, Any], skill: str | None = None) -> TelemetryEvent:
-        return TelemetryEvent(moment, kind, skill, data, session_id)
+        return TelemetryEvent(moment, kind, skill, data, session_id, f"{span_id}.{next(numbers)}")
 
     root = not span.parent_span_id
     if root:

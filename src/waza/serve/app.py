@@ -128,16 +128,21 @@ class Ingest:
         if self.sampler.rate < 1.0:
             metadata["sample_rate"] = self.sampler.rate
         data = {"prompt": body.prompt, "metadata": metadata}
-        await self.commit(
-            [TelemetryEvent(_when(body.timestamp), SESSION_STARTED, body.skill_name, data, sid)]
+        # A session's start and end have one id each, so a client's retry of either counts once.
+        started = TelemetryEvent(
+            _when(body.timestamp), SESSION_STARTED, body.skill_name, data, sid, f"{sid}.started"
         )
+        await self.commit([started])
         return _answer(SessionStarted(session_id=sid, sampled=True))
 
     async def record_event(self, request: Request) -> Response:
         sid = session_id(request.path_params["session_id"])
         body = decode(await request.body(), EventIn)
         if self.sampler(sid):
-            event = TelemetryEvent(_when(body.timestamp), body.event_type, body.skill_name, body.data, sid)
+            event_id = body.event_id or uuid.uuid4().hex
+            event = TelemetryEvent(
+                _when(body.timestamp), body.event_type, body.skill_name, body.data, sid, event_id
+            )
             await self.commit([event])
         return Response(_ACCEPTED, media_type="application/json")
 
@@ -146,7 +151,8 @@ class Ingest:
         body = decode(await request.body(), SessionEnd)
         if self.sampler(sid):
             data = {"output": body.output, "success": body.success, "error": body.error}
-            await self.commit([TelemetryEvent(_when(body.timestamp), SESSION_ENDED, None, data, sid)])
+            ended = TelemetryEvent(_when(body.timestamp), SESSION_ENDED, None, data, sid, f"{sid}.ended")
+            await self.commit([ended])
         return Response(_ACCEPTED, media_type="application/json")
 
     async def batch(self, request: Request) -> Response:

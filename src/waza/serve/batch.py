@@ -7,12 +7,22 @@ encoded again, so what is stored is what was checked.
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
 import msgspec
 
-from waza.serve.requests import EventType, Name, Refusal, SessionId, Timestamp, check_event_type, possible
+from waza.serve.requests import (
+    EventId,
+    EventType,
+    Name,
+    Refusal,
+    SessionId,
+    Timestamp,
+    check_event_type,
+    possible,
+)
 
 
 class BatchLine(msgspec.Struct, forbid_unknown_fields=True):
@@ -21,6 +31,7 @@ class BatchLine(msgspec.Struct, forbid_unknown_fields=True):
     session_id: SessionId
     skill_name: Name | None = None
     data: dict[str, Any] = {}
+    event_id: EventId | None = None
 
     def __post_init__(self) -> None:
         check_event_type(self.event_type)
@@ -39,4 +50,6 @@ def parse(line: bytes, latest: datetime) -> BatchLine:
     except UnicodeDecodeError as error:
         raise Refusal(400, f"not valid UTF-8 ({error.reason})") from None
     item.timestamp = possible(item.timestamp, latest)
+    if item.event_id is None:  # without one a retried line cannot be recognised; give it one at least
+        item.event_id = uuid.uuid4().hex
     return item

@@ -22,6 +22,15 @@ CLOCK_SKEW = timedelta(days=1)
 
 SessionId = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_ID)]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME)]
+EventId = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=MAX_ID,
+        description="Unique within the session; an event sent again with the same id is counted once, "
+        "so a client may retry whenever an answer is lost.",
+    ),
+]
 # Published as a pattern, checked by check_event_type: msgspec would call Python's
 # re on every value, and Python's "$" lets a final newline through.
 EVENT_TYPE_PATTERN = "^[A-Za-z0-9_.:-]+$"
@@ -71,6 +80,7 @@ class EventIn(_Strict):
     data: dict[str, Any] = {}
     skill_name: Name | None = None
     timestamp: Timestamp | None = None
+    event_id: EventId | None = None
 
     def __post_init__(self) -> None:
         check_event_type(self.event_type)

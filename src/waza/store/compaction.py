@@ -119,8 +119,16 @@ def _scan(files: list[Path]) -> str:
     return (
         f"read_json([{names}], format = 'newline_delimited', compression = 'gzip', "
         "columns = {'timestamp': 'TIMESTAMPTZ', 'event_type': 'VARCHAR', 'skill_name': 'VARCHAR', "
-        "'data': 'JSON', 'session_id': 'VARCHAR'}, ignore_errors = true, filename = true, "
-        f"maximum_object_size = {sql.MAX_LINE_BYTES})"
+        "'data': 'JSON', 'session_id': 'VARCHAR', 'event_id': 'VARCHAR'}, ignore_errors = true, "
+        f"filename = true, maximum_object_size = {sql.MAX_LINE_BYTES})"
+    )
+
+
+def _once(scan: str) -> str:
+    """The events of a scan with each event id kept once: what readers count, stored once."""
+    return (
+        f"(SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY session_id, event_id ORDER BY filename) "
+        f"AS copy FROM {scan}) WHERE event_id IS NULL OR copy = 1)"
     )
 
 
@@ -163,7 +171,7 @@ def _write(
     temporary = folder / f".events-{digest}.parquet.tmp"
     connection.execute(
         f"COPY (SELECT timestamp, event_type, skill_name, session_id, data::VARCHAR AS data_json, "
-        f"json_transform(data, {sql.literal(DATA_STRUCTURE)}) AS data FROM {_scan(segments)} "
+        f"json_transform(data, {sql.literal(DATA_STRUCTURE)}) AS data FROM {_once(_scan(segments))} "
         f"ORDER BY session_id, timestamp) TO {sql.literal(str(temporary))} (FORMAT parquet, COMPRESSION zstd)"
     )
     _fsync(temporary)

@@ -1,0 +1,113 @@
+"""At-least-once delivery, exactly-once counting: an event stored twice carries one id and counts once."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+
+from tests.analysis.test_spark_parity import assert_same
+from tests.conftest import read_log
+from tests.serve.test_server import server
+from waza.capture.http_sink import HttpSink
+from waza.store.compaction import compact
+from waza.store.reader import load_sessions
+from waza.telemetry import RuntimeCollector, TelemetryAnalyzer
+
+
+def record(collector: RuntimeCollector, prefix: str, count: int) -> None:
+    for n in range(count):
+        with collector.session(f"Deploy app-{n}", session_id=f"{prefix}-{n}", skill_name="azure-deploy") as s:
+            for tool in ("az", "git")[: 1 + n % 2]:
+                with s.tool(tool, args=["up"]):
+                    pass
+            s.llm("gpt-4.1", tokens={"input": 100 + n, "output": 10}, latency_ms=5)
+
+
+def figures(folder: Path, engine: str = "duckdb") -> dict:
+    report = TelemetryAnalyzer(engine=engine).analyze_paths([folder], details=True)
+    report.pop("input"), report.pop("storage")
+    return report
+
+
+def duplicate_every_other_line(folder: Path) -> int:
+    """Store every other event a second time, in a segment of its own, as a retried write would."""
+    lines = [json.dumps(event) for event in read_log(folder)][::2]
+    partition = next(folder.glob("date=*"))
+    (partition / "part-retry-1-1-00001.jsonl").write_text("\n".join(lines) + "\n")
+    return len(lines)
+
+
+def test_events_stored_twice_count_once_in_every_reader(tmp_path: Path) -> None:
+    """Duplicated lines change no figure: DuckDB, Spark, the Python reader, and after compaction."""
+    clean, doubled = tmp_path / "clean", tmp_path / "doubled"
+    with RuntimeCollector(clean, redact=False) as collector:
+        record(collector, "s", 40)
+    doubled.mkdir()
+    for path in clean.rglob("*.gz"):
+        target = doubled / path.relative_to(clean)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(path.read_bytes())
+    assert duplicate_every_other_line(doubled) > 100
+    expected = figures(clean)
+    assert expected["metrics"]["total_tool_calls"] == 60 and expected["llm"][0]["requests"] == 40
+    assert figures(doubled) == expected
+    assert_same(figures(doubled, "spark"), expected)
+    sessions, _ = load_sessions([doubled])
+    assert sum(len(s.tool_calls) for s in sessions) == 60
+    for path in doubled.rglob("*.jsonl"):  # compaction takes closed segments
+        path.with_name(path.name + ".gz").write_bytes(gzip.compress(path.read_bytes()))
+        path.unlink()
+    compact(doubled)
+    assert figures(doubled) == expected
+
+
+class _LosingProxy(BaseHTTPRequestHandler):
+    """Forwards each POST to the server, then answers every other one with 504, as a proxy whose
+    upstream answer timed out would: the events are stored, the client is told they may not be."""
+
+    upstream = ""
+    count = 0
+
+    def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
+        body = self.rfile.read(int(self.headers["content-length"]))
+        headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-type", "authorization")}
+        reply = httpx.post(self.upstream + self.path, content=body, headers=headers)
+        type(self).count += 1
+        status, payload = (
+            (504, b"upstream timed out") if self.count % 2 else (reply.status_code, reply.content)
+        )
+        self.send_response(status)
+        self.send_header("content-length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_a_client_retrying_after_a_lost_answer_is_counted_once(tmp_path: Path) -> None:
+    """HttpSink through a proxy that loses every other answer: batches are stored twice, counted once."""
+    with server(tmp_path / "t") as (url, _):
+        _LosingProxy.upstream = url
+        proxy = ThreadingHTTPServer(("127.0.0.1", 0), _LosingProxy)
+        threading.Thread(target=proxy.serve_forever, daemon=True).start()
+        sink = HttpSink(f"http://127.0.0.1:{proxy.server_address[1]}", max_backoff=0.1)
+        collector = RuntimeCollector(sink=sink, flush_interval=0.05, redact=False)
+        for round_ in range(4):
+            record(collector, f"r{round_}", 10)
+            deadline = time.monotonic() + 20
+            while not collector.flush(2):  # a flush answered 504 is retried until one is stored
+                assert time.monotonic() < deadline
+        collector.close()
+        proxy.shutdown()
+    stored = read_log(tmp_path / "t")
+    assert _LosingProxy.count >= 8 and len(stored) > len({e["event_id"] for e in stored})  # doubles on disk
+    report = TelemetryAnalyzer().analyze_paths([tmp_path / "t"], details=True)
+    assert report["total_sessions"] == 40 and report["metrics"]["total_tool_calls"] == 60
+    assert report["llm"][0]["requests"] == 40 and sink.dropped == 0
