@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import gzip
 import json
+import subprocess
 from collections import defaultdict
 from datetime import datetime
 from pathlib import Path
@@ -86,3 +88,29 @@ def sample_dir(tmp_path: Path, sample_raw: list[list[dict[str, Any]]]) -> Path:
 
     write_sample(tmp_path / "telemetry", 400, seed=11)
     return tmp_path / "telemetry"
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """A real file system of 2 MiB (tmpfs), to fill up; it needs root, which CI and these machines have."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def fill(disk: Path) -> Path:
+    """Take every free byte of the disk with one file."""
+    filler = disk / "filler"
+    with open(filler, "wb", buffering=0) as out:
+        try:
+            while True:
+                out.write(b"\0" * 65536)
+        except OSError as error:
+            assert error.errno == errno.ENOSPC
+    return filler

@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import read_log
+from tests.conftest import fill, read_log
 from waza.telemetry import TelemetryAnalyzer
 
 
@@ -282,3 +282,28 @@ def test_invalid_utf8_is_a_400_and_costs_a_batch_nothing_else(tmp_path: Path) ->
         )
         assert start.status_code == 400 and "UTF-8" in start.json()["error"]
     assert [e["session_id"] for e in read_log(tmp_path / "t")] == ["s1"]
+
+
+def test_a_disk_that_fills_mid_batch_answers_what_was_stored(small_disk: Path) -> None:
+    """A batch over two days on a disk with room for the first: 503 says how many events were stored,
+    and exactly those are on disk; sent again once there is room, every event counts once."""
+    disk = small_disk
+    day = [f'{{"timestamp":"2026-11-25T10:00:{n:02d}+00:00","event_type":"tool.called","session_id":"a",'
+           f'"event_id":"a{n}","data":{{"tool":"az"}}}}' for n in range(3)]  # fmt: skip
+    big = "x" * 20_000
+    later = [f'{{"timestamp":"2026-11-26T10:00:{n:02d}+00:00","event_type":"tool.called","session_id":"b",'
+             f'"event_id":"b{n}","data":{{"tool":"az","pad":"{big}"}}}}' for n in range(10)]  # fmt: skip
+    body = ("\n".join(day + later) + "\n").encode()
+    ndjson = {"content-type": "application/x-ndjson"}
+    with server(disk / "t") as (url, _):
+        httpx.post(f"{url}/telemetry/batch", content=day[0].encode(), headers=ndjson)  # segments open
+        filler = fill(disk)
+        os.truncate(filler, filler.stat().st_size - 40 * 1024)  # room for the first day, not the second
+        reply = httpx.post(f"{url}/telemetry/batch", content=body, headers=ndjson)
+        assert reply.status_code == 503, reply.text
+        stored = [e["event_id"] for e in read_log(disk / "t")]
+        assert f"{len(stored) - 1} of the request's 13 events were stored" in reply.json()["error"]
+        filler.unlink()
+        assert httpx.post(f"{url}/telemetry/batch", content=body, headers=ndjson).status_code == 200
+    report = TelemetryAnalyzer().analyze_paths([disk / "t"], details=True)
+    assert report["metrics"]["total_tool_calls"] == 13

@@ -6,7 +6,6 @@ import errno
 import logging
 import os
 import shutil
-import subprocess
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,7 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import read_log
+from tests.conftest import fill, read_log
 from waza.cli import main
 from waza.store import folder_sink
 from waza.telemetry import RuntimeCollector
@@ -120,33 +119,6 @@ def test_full_disk_is_retried_without_loss(
         collector.close()
     assert sorted(ticks(tmp_path)) == list(range(600))
     assert any("will retry" in message for message in caplog.messages)
-
-
-@pytest.fixture
-def small_disk(tmp_path: Path):
-    """A real file system of 2 MiB (tmpfs), to fill up; it needs root, which CI and these machines have."""
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs here: {done.stderr.decode().strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
-
-
-def fill(disk: Path) -> Path:
-    """Take every free byte of the disk with one file."""
-    filler = disk / "filler"
-    with open(filler, "wb") as out:
-        try:
-            while True:
-                out.write(b"\0" * 65536)
-                out.flush()
-        except OSError as error:
-            assert error.errno == errno.ENOSPC
-    return filler
 
 
 def test_a_real_full_disk_loses_and_doubles_nothing(small_disk: Path) -> None:

@@ -34,7 +34,7 @@ from waza.otel import otlp
 from waza.serve import batch as batch_lines
 from waza.serve import openapi
 from waza.serve.auth import BearerAuth
-from waza.serve.committer import GroupCommitter
+from waza.serve.committer import GroupCommitter, PartlyStored
 from waza.serve.limits import BodyLimit
 from waza.serve.requests import (
     CLOCK_SKEW,
@@ -211,6 +211,12 @@ class Ingest:
         assert self.committer is not None, "the lifespan starts the committer"
         try:
             await asyncio.wrap_future(self.committer.submit(lines))
+        except PartlyStored as error:
+            raise Refusal(
+                503,
+                f"cannot write the event log ({error.strerror}): {error.stored:,} of the request's "
+                f"{error.total:,} events were stored; sending it again is safe for events with an event_id",
+            ) from None
         except OSError as error:
             raise Refusal(503, f"cannot write the event log: {error.strerror or error}") from None
 

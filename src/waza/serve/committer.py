@@ -65,9 +65,34 @@ class GroupCommitter:
                 self._sink.export(line for lines, _ in group for line in lines)
                 self._sink.flush(fsync=True)
             except OSError as error:
-                self._sink.reset()  # the batch was cut back; a retry starts clean
-                for _, done in group:
-                    done.set_exception(error)
+                self._answer_partly(group, error)
             else:
                 for _, done in group:
                     done.set_result(None)
+
+    def _answer_partly(self, group: list[tuple[Lines, Future[None]]], error: OSError) -> None:
+        """After a failed write: the requests whose lines all reached the disk succeed, the others
+        learn how many of theirs did (the sink stores a group's lines in order)."""
+        stored = getattr(error, "stored", 0)
+        try:
+            self._sink.flush(fsync=True)
+        except OSError:
+            stored = 0  # nothing is known to be on disk
+        self._sink.reset()  # the failed part was cut back; a retry starts clean
+        offset = 0
+        for lines, done in group:
+            kept = max(0, min(len(lines), stored - offset))
+            if kept == len(lines):
+                done.set_result(None)
+            else:
+                done.set_exception(PartlyStored(error, kept, len(lines)))
+            offset += len(lines)
+
+
+class PartlyStored(OSError):
+    """A request's lines of which only the first ``stored`` reached the disk before a write failed."""
+
+    def __init__(self, error: OSError, stored: int, total: int):
+        super().__init__(error.errno, error.strerror or str(error))
+        self.stored = stored
+        self.total = total

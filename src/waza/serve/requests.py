@@ -124,7 +124,8 @@ REFUSALS: dict[int, str] = {
     401: "A bearer token is configured and this one is missing or wrong.",
     413: "The body is larger than the server takes.",
     422: "A field is missing, of the wrong type, unknown or out of bounds.",
-    503: "The event log cannot be written; nothing was stored.",
+    503: "The event log cannot be written. The error says how many of the request's events were "
+    "stored before it failed; sending the request again is safe for events that carry an event_id.",
 }
 
 Body = TypeVar("Body", SessionStart, EventIn, SessionEnd)
