@@ -307,3 +307,30 @@ def test_a_disk_that_fills_mid_batch_answers_what_was_stored(small_disk: Path) -
         assert httpx.post(f"{url}/telemetry/batch", content=body, headers=ndjson).status_code == 200
     report = TelemetryAnalyzer().analyze_paths([disk / "t"], details=True)
     assert report["metrics"]["total_tool_calls"] == 13
+
+
+def test_slow_clients_are_cut_off_and_connections_capped(tmp_path: Path) -> None:
+    """Headers sent a byte at a time and bodies that stall are closed after their deadlines; past the
+    connection cap new requests get 503 at once; then the server serves again."""
+    args = ("--client-timeout", "1", "--max-connections", "4")
+    with server(tmp_path / "t", *args) as (url, _):
+        port = int(url.rsplit(":", 1)[1])
+
+        def stalled(request: bytes) -> socket.socket:
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.sendall(request)
+            return sock
+
+        headers = stalled(b"POST /telemetry/batch HTTP/1.1\r\nHost: x\r\n")  # headers never end
+        body = b"POST /telemetry/batch HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-ndjson\r\n"
+        bodies = [stalled(body + b"Content-Length: 1000\r\n\r\n{") for _ in range(2)]  # bodies never end
+        time.sleep(0.3)
+        assert httpx.get(f"{url}/healthz").status_code == 503  # this would be the 4th connection of 4
+        started = time.monotonic()
+        headers.settimeout(10)
+        assert headers.recv(100) == b""  # closed, unanswered
+        for sock in bodies:
+            sock.settimeout(10)
+            assert b" 408 " in sock.recv(1000).split(b"\r\n")[0]
+        assert time.monotonic() - started < 8
+        assert httpx.get(f"{url}/healthz").status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import socket
@@ -36,6 +37,10 @@ def is_loopback(host: str) -> bool:
               help="Largest request body in bytes (413 beyond).")  # fmt: skip
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
               help="Server processes; each writes segments of its own.")  # fmt: skip
+@click.option("--max-connections", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Connections a worker serves at once; more get 503.")  # fmt: skip
+@click.option("--client-timeout", type=click.FloatRange(min=0, min_open=True), default=10.0,
+              show_default=True, help="Seconds for a request's headers (3x for its body).")  # fmt: skip
 @friendly_errors
 def serve(
     directory: Path,
@@ -46,6 +51,8 @@ def serve(
     no_redact: bool,
     max_body: int,
     workers: int,
+    max_connections: int,
+    client_timeout: float,
 ) -> None:
     """Receive telemetry over HTTP and append it to the event log in DIR.
 
@@ -56,6 +63,7 @@ def serve(
 
     from waza.serve import workers as server_workers
     from waza.serve.app import SETTINGS_VARIABLE, Settings
+    from waza.serve.timeouts import HeaderDeadlineProtocol
 
     token = token_file.read_text(encoding="utf-8").strip() if token_file else None
     if token_file is not None and not token:
@@ -65,13 +73,16 @@ def serve(
             f"listening on {host} needs --token-file: unauthenticated writes are refused beyond loopback"
         )
     directory.mkdir(parents=True, exist_ok=True)
-    settings = Settings(directory, token, sample_rate, not no_redact, max_body)
+    settings = Settings(directory, token, sample_rate, not no_redact, max_body, 3 * client_timeout)
     os.environ[SETTINGS_VARIABLE] = settings.to_json()
     config = {
         "app": "waza.serve.app:app_from_environment",
         "factory": True,
         "log_level": "warning",
         "timeout_graceful_shutdown": 10,
+        "http": functools.partial(HeaderDeadlineProtocol, header_seconds=client_timeout),
+        "limit_concurrency": max_connections,  # past it, new requests get 503 at once
+        "timeout_keep_alive": 5,  # an idle connection is closed after 5 s
     }
 
     def listening() -> None:

@@ -64,6 +64,7 @@ class Settings:
     sample_rate: float = 1.0
     redact: bool = True
     max_body_bytes: int = MAX_BODY_BYTES
+    max_body_seconds: float = 30.0
 
     def to_json(self) -> str:
         return json.dumps({**asdict(self), "directory": str(self.directory)})
@@ -97,7 +98,7 @@ def create_app(settings: Settings) -> Starlette:
         lifespan=ingest.lifespan,
         exception_handlers={Refusal: _refused, HTTPException: _refused},
     )
-    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes, max_seconds=settings.max_body_seconds)
     app.add_middleware(BearerAuth, token=settings.token)  # added last: runs first
     return app
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -10,12 +11,18 @@ class _TooLarge(Exception):
     pass
 
 
-class BodyLimit:
-    """ASGI middleware answering 413 to a body over ``max_bytes``, by its declared length or as it streams."""
+class _TooSlow(Exception):
+    pass
 
-    def __init__(self, app: Any, max_bytes: int):
+
+class BodyLimit:
+    """ASGI middleware bounding a body: 413 over ``max_bytes`` (declared or as it streams), and 408
+    when it has not all arrived within ``max_seconds``, so a slow client holds no memory for long."""
+
+    def __init__(self, app: Any, max_bytes: int, max_seconds: float = 30.0):
         self.app = app
         self.max_bytes = max_bytes
+        self.max_seconds = max_seconds
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -26,15 +33,23 @@ class BodyLimit:
             await self._refuse(send)
             return
         seen = 0
-        started = False
+        started = whole = False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.max_seconds
 
         async def counted_receive() -> dict[str, Any]:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, whole
+            if whole:  # the body is in: what follows (a disconnect) has no deadline
+                return await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                raise _TooSlow from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > self.max_bytes:
                     raise _TooLarge
+                whole = not message.get("more_body", False)
             return message
 
         async def tracked_send(message: dict[str, Any]) -> None:
@@ -47,9 +62,13 @@ class BodyLimit:
         except _TooLarge:
             if not started:
                 await self._refuse(send)
+        except _TooSlow:
+            if not started:
+                await self._refuse(send, 408, f"the body did not arrive within {self.max_seconds:g} s")
 
-    async def _refuse(self, send: Any) -> None:
-        body = json.dumps({"error": f"the body is larger than {self.max_bytes:,} bytes"}).encode()
+    async def _refuse(self, send: Any, status: int = 413, error: str = "") -> None:
+        body = json.dumps({"error": error or f"the body is larger than {self.max_bytes:,} bytes"}).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-        await send({"type": "http.response.start", "status": 413, "headers": headers})
+        headers.append((b"connection", b"close"))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
