@@ -73,14 +73,24 @@ def test_a_session_over_http_is_analysed(tmp_path: Path) -> None:
 
 
 def test_a_token_is_required_when_configured(tmp_path: Path) -> None:
+    """Writes need the token; a token file others may read is warned about; no worker's
+    environment holds the token."""
     (tmp_path / "token").write_text("s3cret-token\n")
-    with server(tmp_path / "t", "--token-file", str(tmp_path / "token")) as (url, _):
+    (tmp_path / "token").chmod(0o644)
+    with server(tmp_path / "t", "--token-file", str(tmp_path / "token"), "--workers", "2") as (url, process):
+        pids = [process.pid, *(int(p) for p in Path(f"/proc/{process.pid}/task").glob("*/children")
+                               for p in p.read_text().split())]  # fmt: skip
+        assert len(pids) >= 3  # the server and its two workers (and multiprocessing's helper)
+        for pid in pids:
+            assert b"s3cret-token" not in Path(f"/proc/{pid}/environ").read_bytes()
         body = {"prompt": "x"}
         assert httpx.post(f"{url}/telemetry/session/start", json=body).status_code == 401
         wrong = {"Authorization": "Bearer s3cret-tokeN"}
         assert httpx.post(f"{url}/telemetry/session/start", json=body, headers=wrong).status_code == 401
         right = {"Authorization": "Bearer s3cret-token"}
         assert httpx.post(f"{url}/telemetry/session/start", json=body, headers=right).status_code == 200
+        process.terminate()  # the workers stop with the server, and its stderr ends
+        assert "others may read" in process.communicate(timeout=60)[1].decode()
     assert len(read_log(tmp_path / "t")) == 1
 
 

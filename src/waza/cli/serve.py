@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import os
 import socket
 from pathlib import Path
 
 import click
 
 from waza.cli.errors import friendly_errors
-from waza.errors import WazaError
+from waza.errors import UsageError, WazaError
 
 
 def is_loopback(host: str) -> bool:
@@ -59,24 +58,24 @@ def serve(
     Every 2xx answer means the events are on disk. Ctrl-C or SIGTERM stops
     taking requests, commits what was accepted, and exits.
     """
-    import uvicorn
-
     from waza.serve import workers as server_workers
-    from waza.serve.app import SETTINGS_VARIABLE, Settings
+    from waza.serve.app import Settings, create_app
     from waza.serve.timeouts import HeaderDeadlineProtocol
 
     token = token_file.read_text(encoding="utf-8").strip() if token_file else None
     if token_file is not None and not token:
         raise WazaError(f"{token_file} holds no token")
+    if token_file is not None and token_file.stat().st_mode & 0o077:
+        click.echo(f"waza serve: warning: others may read {token_file}; chmod 600 it", err=True)
     if token is None and not is_loopback(host):
         raise WazaError(
             f"listening on {host} needs --token-file: unauthenticated writes are refused beyond loopback"
         )
     directory.mkdir(parents=True, exist_ok=True)
     settings = Settings(directory, token, sample_rate, not no_redact, max_body, 3 * client_timeout)
-    os.environ[SETTINGS_VARIABLE] = settings.to_json()
     config = {
-        "app": "waza.serve.app:app_from_environment",
+        # Workers get the settings, token included, as an argument: never through the environment.
+        "app": functools.partial(create_app, settings),
         "factory": True,
         "log_level": "warning",
         "timeout_graceful_shutdown": 10,
@@ -88,8 +87,6 @@ def serve(
     def listening() -> None:
         click.echo(f"waza serve: appending to {directory} at http://{host}:{port}", err=True)
 
-    if workers == 1 or server_workers.supported():
-        server_workers.run(workers, host, port, listening=listening, **config)
-    else:  # no SO_REUSEPORT (Windows): uvicorn's workers, sharing one socket
-        listening()
-        uvicorn.run(host=host, port=port, workers=workers, **config)
+    if workers > 1 and not server_workers.supported():
+        raise UsageError("--workers needs SO_REUSEPORT, which this system lacks: run one worker per port")
+    server_workers.run(workers, host, port, listening=listening, **config)

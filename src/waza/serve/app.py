@@ -10,12 +10,10 @@ structs of ``requests.py``; ``openapi.py`` publishes the same structs.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -53,7 +51,6 @@ from waza.serve.requests import (
 from waza.store.codec import encode_line
 
 MAX_BODY_BYTES = 4 * 2**20
-SETTINGS_VARIABLE = "WAZA_SERVE_SETTINGS"  # how worker processes learn the settings
 _ACCEPTED = b'{"ok":true}'
 
 
@@ -65,19 +62,6 @@ class Settings:
     redact: bool = True
     max_body_bytes: int = MAX_BODY_BYTES
     max_body_seconds: float = 30.0
-
-    def to_json(self) -> str:
-        return json.dumps({**asdict(self), "directory": str(self.directory)})
-
-    @classmethod
-    def from_json(cls, text: str) -> Settings:
-        values = json.loads(text)
-        return cls(**{**values, "directory": Path(values["directory"])})
-
-
-def app_from_environment() -> Starlette:
-    """The app of one worker process, set up by ``waza serve --workers``."""
-    return create_app(Settings.from_json(os.environ[SETTINGS_VARIABLE]))
 
 
 def create_app(settings: Settings) -> Starlette:
