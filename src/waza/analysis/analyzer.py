@@ -25,7 +25,7 @@ log = logging.getLogger("waza.telemetry")
 PathLike = str | os.PathLike[str]
 # How often an analysis reads the files again when some moved under it: a segment
 # compressed, compacted or pruned between being listed and being read.
-SNAPSHOT_ATTEMPTS = 5
+SNAPSHOT_ATTEMPTS = 10
 
 
 class TelemetryAnalyzer:

@@ -47,8 +47,10 @@ class DuckDBEngine(Engine):
         except duckdb.Error:
             # Some file breaks the scan as a whole: find it, salvage it, scan again.
             sources = self._isolate(sources, problems)
-            self._create_tables(sources, progress)
-        problems.extend(self._explain_bad_rows(sources))
+            with _moved_files_reported():
+                self._create_tables(sources, progress)
+        with _moved_files_reported():
+            problems.extend(self._explain_bad_rows(sources))
         return problems
 
     def _rows(self, statement: str, params: dict[str, object] | None = None) -> Rows:

@@ -14,6 +14,7 @@ disturbed; a segment with an unreadable line is left as it is and reported.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -108,7 +109,11 @@ def compact(directory: str | os.PathLike[str]) -> CompactionResult:
             closed = [p for p in sorted(partition.glob("part-*.jsonl.gz")) if p not in held]
             clean = _clean(connection, closed, result)
             if clean:
-                _write(connection, root, day.isoformat(), clean, result)
+                try:
+                    _write(connection, root, day.isoformat(), clean, result)
+                except duckdb.Error as error:  # a full disk, say: nothing was committed
+                    reason = str(error).strip().splitlines()[0]
+                    raise OSError(_errno(error), f"compacting {day} failed: {reason}") from None
     finally:
         connection.close()
     return result
@@ -169,6 +174,35 @@ def _write(
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"events-{digest}.parquet"
     temporary = folder / f".events-{digest}.parquet.tmp"
+    staged_parts = folder / f".sessions-{digest}.parquet.tmp"
+    manifest = target.with_name(target.name[: -len(".parquet")] + MANIFEST_SUFFIX)
+    staged = folder / f".{manifest.name}.tmp"
+    try:
+        rows = _stage(connection, segments, names, temporary, target, staged_parts, staged)
+    except BaseException:
+        # Nothing is committed before the manifest: what was written goes, rather than fill the disk.
+        for leftover in (temporary, target, staged_parts, parts_path(target), staged):
+            leftover.unlink(missing_ok=True)
+        raise
+    os.replace(staged, manifest)  # the commit point
+    for segment in segments:
+        segment.unlink(missing_ok=True)
+        segment.with_name(segment.name.removesuffix(".gz")).unlink(missing_ok=True)  # a crash's twin
+    result.segments += len(segments)
+    result.rows += rows
+    result.files.append(target)
+
+
+def _stage(
+    connection: duckdb.DuckDBPyConnection,
+    segments: list[Path],
+    names: list[str],
+    temporary: Path,
+    target: Path,
+    staged_parts: Path,
+    staged: Path,
+) -> int:
+    """Write the Parquet, the session parts and the manifest to commit; the number of events."""
     connection.execute(
         f"COPY (SELECT timestamp, event_type, skill_name, session_id, data::VARCHAR AS data_json, "
         f"json_transform(data, {sql.literal(DATA_STRUCTURE)}) AS data FROM {_once(_scan(segments))} "
@@ -177,7 +211,6 @@ def _write(
     _fsync(temporary)
     os.replace(temporary, target)
     # Sessions folded as far as these segments allow, so readers need not fold the events again.
-    staged_parts = folder / f".sessions-{digest}.parquet.tmp"
     parts = sql.fill(
         sql.SESSION_PARTS, scan=sql.fill(sql.PARQUET_SCAN, files=f"[{sql.literal(str(target))}]")
     )
@@ -187,17 +220,13 @@ def _write(
     _fsync(staged_parts)
     os.replace(staged_parts, parts_path(target))
     (rows,) = connection.execute(f"SELECT count(*) FROM read_parquet({sql.literal(str(target))})").fetchone()
-    manifest = target.with_name(target.name[: -len(".parquet")] + MANIFEST_SUFFIX)
-    staged = folder / f".{manifest.name}.tmp"
     staged.write_text(json.dumps({"segments": names, "rows": rows}, indent=2), encoding="utf-8")
     _fsync(staged)
-    os.replace(staged, manifest)  # the commit point
-    for segment in segments:
-        segment.unlink(missing_ok=True)
-        segment.with_name(segment.name.removesuffix(".gz")).unlink(missing_ok=True)  # a crash's twin
-    result.segments += len(segments)
-    result.rows += rows
-    result.files.append(target)
+    return rows
+
+
+def _errno(error: Exception) -> int:
+    return errno.ENOSPC if "No space left" in str(error) else errno.EIO
 
 
 def _fsync(path: Path) -> None:
