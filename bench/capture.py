@@ -10,7 +10,12 @@ three interleaved rounds; each line is the way's best round. Columns:
   vs memory       caller us over the in-memory collector's
   otel/this       OpenTelemetry span's caller us over this one's (how many times cheaper)
 
+A second mode, --sustained SECONDS, records back to back from one thread
+into a folder with default settings and prints, each second, what was
+recorded, what was dropped, the bytes on disk and the RSS.
+
 Usage:  python bench/capture.py [--events 200000]
+        python bench/capture.py --sustained 60
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
@@ -79,10 +85,50 @@ def measure(run: Callable[[int], None], events: int) -> tuple[float, float, floa
     return (wall1 - wall0) * per, (thread1 - thread0) * per, (process1 - process0) * per
 
 
+def sustained(seconds: float) -> None:
+    """One thread recording back to back into a folder with default settings, for ``seconds``: what
+    reaches the disk each second, what is counted as dropped, and how large the process grows."""
+    print(f"sustained load: one thread recording back to back for {seconds:.0f} s, default settings")
+    print(f"{'second':>6} {'recorded':>11} {'dropped':>10} {'on disk MB':>11} {'RSS MB':>8}")
+    with tempfile.TemporaryDirectory() as scratch:
+        collector = RuntimeCollector(scratch)
+        started = time.monotonic()
+        next_report, recorded = 1.0, 0
+        peak = 0
+        while (elapsed := time.monotonic() - started) < seconds:
+            sid = collector.start_session("Deploy app to Azure", {"user_id": "u1"})
+            for n in range(PER_SESSION - 2):
+                collector.record_event(sid, "tool.called", payload(n))
+            collector.end_session(sid, "done", True)
+            recorded += PER_SESSION
+            if elapsed >= next_report:
+                rss = _rss_mb()
+                peak = max(peak, rss)
+                size = sum(p.stat().st_size for p in Path(scratch).rglob("*") if p.is_file()) / 2**20
+                dropped = sum(collector.dropped.values())
+                print(f"{next_report:>6.0f} {recorded:>11,} {dropped:>10,} {size:>11.1f} {rss:>8.0f}")
+                next_report += 1.0
+        collector.close()
+    print(f"peak RSS {peak:.0f} MB")
+
+
+def _rss_mb() -> float:
+    with open("/proc/self/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=200_000)
-    events = parser.parse_args().events
+    parser.add_argument("--sustained", type=float, metavar="SECONDS", help="the sustained-load run alone")
+    args = parser.parse_args()
+    if args.sustained:
+        sustained(args.sustained)
+        return
+    events = args.events
     runs = {
         "memory": run_collector(),
         # A burst far faster than any skill records: a long flush interval lets the
