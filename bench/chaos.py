@@ -35,6 +35,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -303,7 +304,7 @@ def check(result: dict) -> list[str]:
     """What went wrong, one line each; empty when every acknowledged event counts exactly once."""
     found, must = result["found"], result["must"]
     failures = list(result["errors"])
-    doubled = {sid for sid in found if found.count(sid) > 1}
+    doubled = {sid for sid, times in Counter(found).items() if times > 1}
     if doubled:
         failures.append(f"{len(doubled)} sessions counted twice, e.g. {sorted(doubled)[:3]}")
     missing = must - set(found)
