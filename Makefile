@@ -37,9 +37,11 @@ bench: $(VENV)/.installed
 	scripts/ensure-java
 	$(BIN)/python -m pip install --quiet -e '.[bench,spark]'
 	$(BIN)/python bench/capture.py
+	$(BIN)/python bench/capture.py --sustained 60
 	$(BIN)/python bench/analyze.py
 	$(BIN)/python bench/serve.py --workers 2 --connections 16
 	$(BIN)/python bench/frameworks.py
+	$(BIN)/python bench/chaos.py --seconds 60
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache
