@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests.conftest import read_log
 from waza.cli import main
 from waza.engine.slicing import Slice
 from waza.sample import write_sample
@@ -176,3 +177,23 @@ def test_a_crash_twin_beside_a_compacted_segment_never_counts(tmp_path: Path) ->
     assert figures(folder) == before
     twin.write_bytes(lines)  # a twin the clean-up missed (a crash after the commit) is never read
     assert figures(folder)["total_sessions"] == 60
+
+
+def test_a_session_stored_whole_twice_counts_once_after_compaction(tmp_path: Path) -> None:
+    """A session whole in the compacted store and again in a raw segment is one session, as the
+    Python reader and a fold of the raw log say."""
+    from waza.store.reader import load_sessions
+
+    folder = tmp_path / "t"
+    with RuntimeCollector(folder, redact=False) as collector:
+        for n in range(20):
+            with collector.session(f"Deploy app-{n}", session_id=f"s{n}", skill_name="azure-deploy") as s:
+                s.event("tool.called", {"tool": "az"})
+    again = [json.dumps(e) for e in read_log(folder) if e["session_id"] in ("s1", "s2", "s3")]
+    compact(folder)
+    partition = next(folder.glob("date=*"))
+    (partition / "part-resent-1-1-00001.jsonl").write_text("\n".join(again) + "\n")
+    report = TelemetryAnalyzer().analyze_file(folder)
+    sessions, _ = load_sessions([folder])
+    assert report["total_sessions"] == len(sessions) == 20
+    assert report["completed_sessions"] == 20 and report["metrics"]["success_rate"] == 1.0

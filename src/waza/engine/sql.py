@@ -52,9 +52,10 @@ EVENT_COLUMNS = (
 # SESSION_PARTS folds what one store holds (compaction keeps it beside the
 # Parquet it writes), MERGE_PARTS combines the parts of each session. Every
 # part keeps what combining needs: the time of its start, first event, first
-# skill and end. A part with both a start and an end is a whole session unless
-# another part of the same id lacks one of them; only those are combined, so a
-# store of whole sessions is read without grouping it again.
+# skill and end. A part with both a start and an end, and no other part of its
+# id, is a whole session; every other part is combined with those of its id, as
+# one fold over all the events would (a session stored whole twice, in the
+# compacted store and in a raw segment, is one session).
 SESSION_PARTS = """
 SELECT session_id,
   min(timestamp) FILTER (WHERE event_type = 'session.started') AS started_at,
@@ -81,7 +82,8 @@ FROM ({parts})
 """
 MERGE_PARTS = """
 WITH parts AS ({parts}),
-  split AS (SELECT DISTINCT session_id FROM parts WHERE started_at IS NULL OR end_time IS NULL)
+  split AS (SELECT session_id FROM parts GROUP BY session_id
+            HAVING count(*) > 1 OR bool_or(started_at IS NULL OR end_time IS NULL))
 {single}
 UNION ALL
 SELECT session_id,
