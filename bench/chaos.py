@@ -70,8 +70,10 @@ def thread_writer(folder: Path, name: str, stop: threading.Event, closed: list[s
         ids.append(f"{name}-{len(ids)}")
         record(collector, ids[-1])
         time.sleep(0.002)
-    collector.close()
-    closed.extend(ids)
+    if collector.close():  # True: every session recorded is stored
+        closed.extend(ids)
+    else:
+        closed.append(f"{name}: close() could not store everything")
 
 
 def forked_writer(
@@ -91,9 +93,11 @@ def forked_writer(
 
 
 class LosingProxy(BaseHTTPRequestHandler):
-    """Forwards to the server; every third answer is replaced by a 504 after the server stored it."""
+    """Forwards to the server; every ``lose_every``-th answer is replaced by a 504 after the server
+    stored the request, as a proxy whose wait for the upstream timed out would answer."""
 
     upstream = ""
+    lose_every = 3
     count = 0
 
     def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
@@ -109,7 +113,7 @@ class LosingProxy(BaseHTTPRequestHandler):
         except httpx.HTTPError:
             status, payload = 502, b"upstream down"
         type(self).count += 1
-        if self.count % 3 == 0:
+        if self.count % self.lose_every == 0:
             status, payload = 504, b"upstream timed out"
         self.send_response(status)
         self.send_header("content-length", str(len(payload)))
@@ -221,7 +225,7 @@ def chaos(disk: Path, seconds: float, seed: int = 0) -> dict:
 
     port = free_port()
     server = start_server(folder, port)
-    LosingProxy.upstream = f"http://127.0.0.1:{port}"
+    LosingProxy.upstream, LosingProxy.lose_every, LosingProxy.count = f"http://127.0.0.1:{port}", 3, 0
     proxy = ThreadingHTTPServer(("127.0.0.1", 0), LosingProxy)
     threading.Thread(target=proxy.serve_forever, daemon=True).start()
     shipped = RuntimeCollector(

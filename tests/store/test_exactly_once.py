@@ -6,11 +6,10 @@ import gzip
 import json
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 
-import httpx
-
+from bench.chaos import LosingProxy
 from tests.analysis.test_spark_parity import assert_same
 from tests.conftest import read_log
 from tests.serve.test_server import server
@@ -67,35 +66,11 @@ def test_events_stored_twice_count_once_in_every_reader(tmp_path: Path) -> None:
     assert figures(doubled) == expected
 
 
-class _LosingProxy(BaseHTTPRequestHandler):
-    """Forwards each POST to the server, then answers every other one with 504, as a proxy whose
-    upstream answer timed out would: the events are stored, the client is told they may not be."""
-
-    upstream = ""
-    count = 0
-
-    def do_POST(self) -> None:  # noqa: N802 - the name http.server calls
-        body = self.rfile.read(int(self.headers["content-length"]))
-        headers = {k: v for k, v in self.headers.items() if k.lower() in ("content-type", "authorization")}
-        reply = httpx.post(self.upstream + self.path, content=body, headers=headers)
-        type(self).count += 1
-        status, payload = (
-            (504, b"upstream timed out") if self.count % 2 else (reply.status_code, reply.content)
-        )
-        self.send_response(status)
-        self.send_header("content-length", str(len(payload)))
-        self.end_headers()
-        self.wfile.write(payload)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 def test_a_client_retrying_after_a_lost_answer_is_counted_once(tmp_path: Path) -> None:
     """HttpSink through a proxy that loses every other answer: batches are stored twice, counted once."""
     with server(tmp_path / "t") as (url, _):
-        _LosingProxy.upstream = url
-        proxy = ThreadingHTTPServer(("127.0.0.1", 0), _LosingProxy)
+        LosingProxy.upstream, LosingProxy.lose_every, LosingProxy.count = url, 2, 0
+        proxy = ThreadingHTTPServer(("127.0.0.1", 0), LosingProxy)
         threading.Thread(target=proxy.serve_forever, daemon=True).start()
         sink = HttpSink(f"http://127.0.0.1:{proxy.server_address[1]}", max_backoff=0.1)
         collector = RuntimeCollector(sink=sink, flush_interval=0.05, redact=False)
@@ -107,7 +82,7 @@ def test_a_client_retrying_after_a_lost_answer_is_counted_once(tmp_path: Path) -
         collector.close()
         proxy.shutdown()
     stored = read_log(tmp_path / "t")
-    assert _LosingProxy.count >= 8 and len(stored) > len({e["event_id"] for e in stored})  # doubles on disk
+    assert LosingProxy.count >= 8 and len(stored) > len({e["event_id"] for e in stored})  # doubles on disk
     report = TelemetryAnalyzer().analyze_paths([tmp_path / "t"], details=True)
     assert report["total_sessions"] == 40 and report["metrics"]["total_tool_calls"] == 60
     assert report["llm"][0]["requests"] == 40 and sink.dropped == 0

@@ -6,6 +6,7 @@ import errno
 import logging
 import os
 import shutil
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -156,3 +157,14 @@ def test_prune_counts_ages_exactly(tmp_path: Path) -> None:
     assert prune(tmp_path, timedelta(hours=12), now=morning) == [] and yesterday.exists()
     assert prune(tmp_path, timedelta(minutes=15), dry_run=True, now=morning) == [yesterday]
     assert prune(tmp_path, timedelta(hours=12), now=afternoon) == [yesterday] and not yesterday.exists()
+
+
+def test_closing_on_a_full_disk_waits_for_room(small_disk: Path) -> None:
+    """close() while the disk is full keeps retrying for a while: room made meanwhile loses nothing,
+    and close() says whether everything was stored."""
+    collector = RuntimeCollector(small_disk / "t", flush_interval=0.02, redact=False)
+    filler = fill(small_disk)
+    record(collector, 200)
+    threading.Timer(0.5, filler.unlink).start()
+    assert collector.close() is True
+    assert sorted(ticks(small_disk / "t")) == list(range(200)) and collector.dropped == {}

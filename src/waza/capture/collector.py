@@ -368,7 +368,11 @@ class RuntimeCollector:
         return True if self._writer is None else self._writer.flush(timeout)
 
     def close(self, timeout: float | None = None) -> bool:
-        """Abandon sessions still open, flush, and stop the writer; later records are dropped."""
+        """Abandon sessions still open, flush, and stop the writer; later records are dropped.
+
+        True once everything recorded is stored; False at the timeout, or when a disk that
+        stayed full made the writer give lines up (counted in ``dropped``).
+        """
         with self._lock:
             still_open = [self._forget(session_id) for session_id in list(self._open)]
         for state in still_open:

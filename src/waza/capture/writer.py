@@ -22,6 +22,8 @@ from waza.store.codec import bounded_line
 
 # Wake the writer early once this many records wait, so batches stay moderate.
 HIGH_WATER = 8192
+# How long a stopping writer keeps retrying lines a failed write (a full disk) held back.
+SHUTDOWN_RETRY_SECONDS = 10.0
 # A batch is written once it holds this many lines or bytes, so that a producer
 # that never lets the queue run empty still sees its records reach the sink, and
 # the writer holds at most one batch of encoded lines besides the queue.
@@ -84,6 +86,7 @@ class BackgroundWriter:
         self._limit = max_queue
         self._progress = time.monotonic()  # when the writer last wrote a batch or was called
         self._closed = False
+        self._stored_all = False  # set at shutdown: whether every line reached the sink
         self._start()
         reference = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: _restart_in_child(reference))
@@ -139,13 +142,17 @@ class BackgroundWriter:
         return request.done.wait(timeout) and request.stored
 
     def shutdown(self, timeout: float | None = None) -> bool:
-        """Refuse new records, drain what is queued, close the sink. Safe to call twice."""
+        """Refuse new records, drain what is queued, close the sink. Safe to call twice.
+
+        True once every record is stored; False at the timeout, or when lines had to be
+        given up (the disk stayed full, counted as ``write_error``).
+        """
         if not self._closed:
             self._closed = True
             self._pending.append(_STOP)
             self._wake.set()
         self._thread.join(timeout)
-        return not self._thread.is_alive()
+        return not self._thread.is_alive() and self._stored_all
 
     def _run(self) -> None:
         while True:
@@ -180,9 +187,10 @@ class BackgroundWriter:
             self._write(lines)
             lines, size = [], 0
             if item is _STOP:
+                self._retry_before_stopping()
                 if self._retry:
                     self._drops.add("write_error", len(self._retry))
-                self._guard(self._sink.shutdown)
+                self._stored_all = not self._retry and self._guard(self._sink.shutdown)
                 return True
             if isinstance(item, _FlushRequest):
                 flushed = self._guard(lambda: self._sink.flush(fsync=True))
@@ -191,6 +199,15 @@ class BackgroundWriter:
         self._write(lines)
         self._guard(self._sink.rotate_aged)
         return False
+
+    def _retry_before_stopping(self) -> None:
+        """Lines a full disk held back get a last while to be stored, rather than being given up at once."""
+        deadline = time.monotonic() + SHUTDOWN_RETRY_SECONDS
+        pause = 0.05
+        while self._retry and time.monotonic() < deadline:
+            time.sleep(pause)
+            pause = min(1.0, pause * 2)
+            self._write([])
 
     def _measure(self, records: int, seconds: float) -> None:
         """Bound the queue by what this writer gets through in one interval, as a busy round shows it.
