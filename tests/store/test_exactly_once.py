@@ -82,7 +82,7 @@ def test_a_client_retrying_after_a_lost_answer_is_counted_once(tmp_path: Path) -
         collector.close()
         proxy.shutdown()
     stored = read_log(tmp_path / "t")
-    assert LosingProxy.count >= 8 and len(stored) > len({e["event_id"] for e in stored})  # doubles on disk
+    assert len(stored) > len({e["event_id"] for e in stored})  # lost answers left doubles on disk
     report = TelemetryAnalyzer().analyze_paths([tmp_path / "t"], details=True)
     assert report["total_sessions"] == 40 and report["metrics"]["total_tool_calls"] == 60
     assert report["llm"][0]["requests"] == 40 and sink.dropped == 0
