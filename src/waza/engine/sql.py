@@ -270,7 +270,14 @@ PARQUET_DETAIL_SCAN = (
     "NULL::VARCHAR AS event_id FROM read_parquet({files}) "
     "WHERE timestamp IS NOT NULL AND event_type IN {types}"
 )
-DETAILS = """
+# The events of a scan with each event id kept once, the first copy in ``order``
+# (an event a writer or a client stored twice); events without an id all stay.
+ONCE = (
+    "SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY session_id, event_id ORDER BY {order}) "
+    "AS copy FROM ({scan})) WHERE event_id IS NULL OR copy = 1"
+)
+DETAILS = (
+    """
 SELECT session_id, event_type,
   data.tool AS tool,
   data.success = 'true' AS ok,
@@ -284,11 +291,12 @@ SELECT session_id, event_type,
   TRY_CAST(data.latency_ms AS DOUBLE) AS latency_ms,
   data.error_type AS data_error_type,
   data.message AS message
-FROM (
-  SELECT *, row_number() OVER (PARTITION BY session_id, event_id ORDER BY event_type) AS copy FROM ({scan})
-) SEMI JOIN (SELECT session_id FROM sessions WHERE {where}) USING (session_id)
-WHERE event_id IS NULL OR copy = 1
+FROM ("""
+    + ONCE.replace("{order}", "event_type")
+    + """)
+SEMI JOIN (SELECT session_id FROM sessions WHERE {where}) USING (session_id)
 """
+)
 TOOLS = """
 SELECT tool,
   count(*) FILTER (WHERE event_type = 'tool.called') AS calls,

@@ -129,14 +129,6 @@ def _scan(files: list[Path]) -> str:
     )
 
 
-def _once(scan: str) -> str:
-    """The events of a scan with each event id kept once: what readers count, stored once."""
-    return (
-        f"(SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY session_id, event_id ORDER BY filename) "
-        f"AS copy FROM {scan}) WHERE event_id IS NULL OR copy = 1)"
-    )
-
-
 def _clean(
     connection: duckdb.DuckDBPyConnection, segments: list[Path], result: CompactionResult
 ) -> list[Path]:
@@ -203,9 +195,11 @@ def _stage(
     staged: Path,
 ) -> int:
     """Write the Parquet, the session parts and the manifest to commit; the number of events."""
+    # Each event id once: what readers count is what is stored.
+    once = sql.fill(sql.ONCE, scan=f"SELECT * FROM {_scan(segments)}", order="filename")
     connection.execute(
         f"COPY (SELECT timestamp, event_type, skill_name, session_id, data::VARCHAR AS data_json, "
-        f"json_transform(data, {sql.literal(DATA_STRUCTURE)}) AS data FROM {_once(_scan(segments))} "
+        f"json_transform(data, {sql.literal(DATA_STRUCTURE)}) AS data FROM ({once}) "
         f"ORDER BY session_id, timestamp) TO {sql.literal(str(temporary))} (FORMAT parquet, COMPRESSION zstd)"
     )
     _fsync(temporary)
