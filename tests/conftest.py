@@ -62,6 +62,8 @@ def read_log(folder: Path, *, torn_tails: bool = False) -> list[dict[str, Any]]:
     """
     lines = []
     for path in sorted(folder.rglob("*.jsonl*")):
+        if path.name.startswith("."):  # a compression's temporary file: readers skip it too
+            continue
         data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
         if torn_tails and data and not data.endswith(b"\n"):
             data = data[: data.rfind(b"\n") + 1]
