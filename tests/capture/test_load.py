@@ -39,7 +39,7 @@ def folder_bytes(folder: Path) -> int:
 
 def test_back_to_back_recording_reaches_disk_and_survives_a_kill(tmp_path: Path) -> None:
     """Under load bytes grow on disk, RSS levels off, and after SIGKILL every record accepted
-    well before the kill is on disk, with no hole before the last one written; what could not be queued is counted."""
+    well before the kill is on disk, with no hole before the last one written."""
     interval = 0.3
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(tmp_path), str(interval)], stdout=subprocess.PIPE, text=True
@@ -64,7 +64,7 @@ def test_back_to_back_recording_reaches_disk_and_survives_a_kill(tmp_path: Path)
     on_disk = {e["data"]["n"] for e in events if e["event_type"] == "tool.called"}
     accepted = [(n, moment) for n, moment, ok, _ in progress if ok]
     holes = [n for n, _ in accepted if n not in on_disk and n < max(on_disk)]
-    assert not holes, holes[:10]  # the writer keeps order: nothing accepted before the last written is missing
+    assert not holes, holes[:10]  # the writer keeps order: nothing before the last written is missing
     # How far the writer may trail depends on CPU left to it; on a busy machine a backlog of
     # one interval takes longer than an interval to write, so the bound is generous.
     safe = [n for n, moment in accepted if moment < killed_at - 1.5]

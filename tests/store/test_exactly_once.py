@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import gzip
 import json
+import shutil
 import threading
 import time
 from http.server import ThreadingHTTPServer
 from pathlib import Path
+
+import duckdb
 
 from bench.chaos import LosingProxy
 from tests.analysis.test_spark_parity import assert_same
@@ -28,8 +31,8 @@ def record(collector: RuntimeCollector, prefix: str, count: int) -> None:
             s.llm("gpt-4.1", tokens={"input": 100 + n, "output": 10}, latency_ms=5)
 
 
-def figures(folder: Path, engine: str = "duckdb") -> dict:
-    report = TelemetryAnalyzer(engine=engine).analyze_paths([folder], details=True)
+def figures(*folders: Path, engine: str = "duckdb") -> dict:
+    report = TelemetryAnalyzer(engine=engine).analyze_paths(list(folders), details=True)
     report.pop("input"), report.pop("storage")
     return report
 
@@ -56,14 +59,43 @@ def test_events_stored_twice_count_once_in_every_reader(tmp_path: Path) -> None:
     expected = figures(clean)
     assert expected["metrics"]["total_tool_calls"] == 60 and expected["llm"][0]["requests"] == 40
     assert figures(doubled) == expected
-    assert_same(figures(doubled, "spark"), expected)
+    assert_same(figures(doubled, engine="spark"), expected)
     sessions, _ = load_sessions([doubled])
     assert sum(len(s.tool_calls) for s in sessions) == 60
-    for path in doubled.rglob("*.jsonl"):  # compaction takes closed segments
-        path.with_name(path.name + ".gz").write_bytes(gzip.compress(path.read_bytes()))
-        path.unlink()
+    close_segments(doubled)
     compact(doubled)
     assert figures(doubled) == expected
+
+
+def close_segments(folder: Path) -> None:
+    """Compress open segments, as a writer does at rollover: compaction takes closed ones."""
+    for path in folder.rglob("*.jsonl"):
+        path.with_name(path.name + ".gz").write_bytes(gzip.compress(path.read_bytes()))
+        path.unlink()
+
+
+def test_a_copy_arriving_after_its_original_was_compacted_counts_once(tmp_path: Path) -> None:
+    """A retry stored after compaction, beside the Parquet and then compacted in a second run, changes
+    no figure in DuckDB, Spark, or the Python reader."""
+    store = tmp_path / "store"
+    with RuntimeCollector(store, redact=False) as collector:
+        record(collector, "s", 40)
+    expected = figures(store)
+    assert expected["metrics"]["total_tool_calls"] == 60
+    copies = [json.dumps(event) for event in read_log(store)][::2]  # the same ids, sent again
+    partition = next(store.glob("date=*"))
+    close_segments(store)
+    compact(store)
+    assert not list(partition.glob("*.gz"))
+    (partition / "part-retry-1-1-00001.jsonl").write_text("\n".join(copies) + "\n")
+    for stage in ("beside the compacted store", "compacted in a second run"):
+        assert figures(store) == expected, stage
+        assert_same(figures(store, engine="spark"), expected)
+        sessions, _ = load_sessions([store])
+        assert sum(len(s.tool_calls) for s in sessions) == 60, stage
+        close_segments(store)
+        compact(store)
+    assert len(list(store.rglob("events-*.parquet"))) == 2
 
 
 def test_a_client_retrying_after_a_lost_answer_is_counted_once(tmp_path: Path) -> None:
@@ -86,3 +118,33 @@ def test_a_client_retrying_after_a_lost_answer_is_counted_once(tmp_path: Path) -
     report = TelemetryAnalyzer().analyze_paths([tmp_path / "t"], details=True)
     assert report["total_sessions"] == 40 and report["metrics"]["total_tool_calls"] == 60
     assert report["llm"][0]["requests"] == 40 and sink.dropped == 0
+
+
+def test_a_store_compacted_by_an_older_version_reads_beside_a_new_one(tmp_path: Path) -> None:
+    """Parquet written before events kept their ids (no ``event_id``, no ``tool_ids``) still reads,
+    alone and beside files compacted now, in both engines and the Python reader."""
+    store = tmp_path / "store"
+    with RuntimeCollector(store, redact=False) as collector:
+        record(collector, "old", 20)
+    close_segments(store)
+    shutil.copytree(store, tmp_path / "raw-old")
+    compact(store)
+    with duckdb.connect() as connection:  # what version 0.2 wrote: the same files without ids
+        for path in store.rglob("*.parquet"):
+            dropped = "tool_ids" if path.name.startswith("sessions-") else "event_id"
+            connection.execute(
+                f"COPY (SELECT * EXCLUDE ({dropped}) FROM read_parquet(?)) TO '{path}.old' (FORMAT parquet)",
+                [str(path)],
+            )
+            path.with_name(path.name + ".old").replace(path)
+    with RuntimeCollector(store, redact=False) as collector:
+        record(collector, "new", 20)
+    close_segments(store)
+    shutil.copytree(store, tmp_path / "raw-new", ignore=shutil.ignore_patterns("compacted"))
+    compact(store)
+    expected = figures(tmp_path / "raw-old", tmp_path / "raw-new")
+    assert expected["total_sessions"] == 40
+    assert figures(store) == expected
+    assert_same(figures(store, engine="spark"), expected)
+    sessions, problems = load_sessions([store])
+    assert len(sessions) == 40 and not problems

@@ -142,7 +142,9 @@ class Engine(ABC):
 
     def _fold(self, events: str | None, stored_parts: str | None) -> str:
         """Sessions from a query of events to fold and one of parts compaction folded (either may be None)."""
-        parts = [sql.fill(sql.SESSION_PARTS, scan=events)] if events is not None else []
+        # Tool-call ids are kept only where parts are combined, to count a call in two stores once.
+        tool_ids = sql.NO_TOOL_IDS if stored_parts is None else sql.TOOL_IDS
+        parts = [sql.fill(sql.SESSION_PARTS, scan=events, tool_ids=tool_ids)] if events is not None else []
         if stored_parts is None:  # one fold over the whole event log: each part is a session
             return sql.fill(sql.ONE_PART, parts=parts[0], meta=self._meta("metadata"))
         single = sql.fill(

@@ -63,7 +63,7 @@ class DuckDBEngine(Engine):
             self._con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {statement}", params or {})
 
     def _detail_scan(self) -> str:
-        scans = _event_scans(self._event_sources, sql.DETAIL_SCAN, sql.PARQUET_DETAIL_SCAN)
+        scans = self._event_scans(self._event_sources, sql.DETAIL_SCAN, sql.PARQUET_DETAIL_SCAN)
         return " UNION ALL ".join(scans) if scans else _EMPTY_DETAILS
 
     def _create_tables(self, sources: list[Source], progress: Progress | None) -> None:
@@ -90,12 +90,31 @@ class DuckDBEngine(Engine):
         unfolded = [s for s in sources if s not in folded]
         events = stored = None
         if unfolded or not folded:
-            scans = _event_scans(unfolded, sql.EVENT_SCAN, sql.PARQUET_SCAN) or [_EMPTY_EVENTS]
+            scans = self._event_scans(unfolded, sql.EVENT_SCAN, sql.PARQUET_SCAN) or [_EMPTY_EVENTS]
             events = " UNION ALL BY NAME ".join(scans)
         if folded:
-            files = ", ".join(sql.literal(str(parts_path(s.path))) for s in folded)
-            stored = sql.fill(sql.PARTS_FILES, files=f"[{files}]")
+            files = "[" + ", ".join(sql.literal(str(parts_path(s.path))) for s in folded) + "]"
+            columns = sql.part_columns(self._any_has(files, "tool_ids"))
+            stored = sql.fill(sql.PARTS_FILES, files=files, columns=columns)
         return self._fold(events, stored)
+
+    def _event_scans(self, sources: list[Source], log_scan: str, parquet_scan: str) -> list[str]:
+        """One scan per compression of event-log files, and one for compacted Parquet."""
+        logs = [s for s in sources if s.format is Format.EVENTS]
+        types = sql.DETAIL_EVENT_TYPES
+        scans = [sql.fill(log_scan, files=files, compression=c, types=types) for files, c in _groups(logs)]
+        parquet = [sql.literal(str(s.path)) for s in sources if s.format is Format.PARQUET]
+        if parquet:
+            files = "[" + ", ".join(parquet) + "]"
+            event_id = sql.event_id_column(self._any_has(files, "event_id"))
+            scans.append(sql.fill(parquet_scan, files=files, types=types, event_id=event_id))
+        return scans
+
+    def _any_has(self, files: str, column: str) -> bool:
+        """Whether any of these Parquet files has the column (read from their footers)."""
+        with _moved_files_reported():
+            statement = f"SELECT count(*) FROM parquet_schema({files}) WHERE name = ?"
+            return self._con.execute(statement, [column]).fetchone()[0] > 0
 
     def _session_records_sql(self, sources: list[Source]) -> str:
         scans = []
@@ -177,17 +196,6 @@ _EMPTY_EVENTS = (
     f"NULL::VARCHAR AS skill_name, NULL::{sql.DATA_FIELDS} AS data, NULL::VARCHAR AS session_id, "
     "NULL::VARCHAR AS event_id LIMIT 0"
 )
-
-
-def _event_scans(sources: list[Source], log_scan: str, parquet_scan: str) -> list[str]:
-    """One scan per compression of event-log files, and one for compacted Parquet."""
-    logs = [s for s in sources if s.format is Format.EVENTS]
-    types = sql.DETAIL_EVENT_TYPES
-    scans = [sql.fill(log_scan, files=files, compression=c, types=types) for files, c in _groups(logs)]
-    parquet = [sql.literal(str(s.path)) for s in sources if s.format is Format.PARQUET]
-    if parquet:
-        scans.append(sql.fill(parquet_scan, files="[" + ", ".join(parquet) + "]", types=types))
-    return scans
 
 
 def _groups(sources: list[Source]) -> Iterator[tuple[str, str]]:

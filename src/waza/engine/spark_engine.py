@@ -9,6 +9,7 @@ DuckDB, so both engines give the same report.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -124,10 +125,9 @@ class SparkEngine(Engine):
             self._events(unfolded).createOrReplaceTempView("events")
         stored = None
         if folded:
-            self._spark.read.parquet(*(_parts_name(s) for s in folded)).createOrReplaceTempView(
-                "stored_parts"
-            )
-            stored = f"SELECT {sql.PART_COLUMNS} FROM stored_parts"
+            parts = self._merged_parquet(_parts_name(s) for s in folded)
+            parts.createOrReplaceTempView("stored_parts")
+            stored = f"SELECT {sql.part_columns('tool_ids' in parts.columns)} FROM stored_parts"
         statement = self._fold("SELECT * FROM events" if unfolded or not folded else None, stored)
         self._keep("session_records", _NO_RECORDS)
         self._keep("sessions", self._sessions_statement(statement))
@@ -152,7 +152,7 @@ class SparkEngine(Engine):
                 )
             )
         if stores:
-            frame = self._spark.read.parquet(*stores)
+            frame = self._merged_parquet(stores)
             frames.append(
                 frame.selectExpr(
                     "timestamp",
@@ -160,7 +160,7 @@ class SparkEngine(Engine):
                     "skill_name",
                     "session_id",
                     _DATA,
-                    "CAST(NULL AS STRING) AS event_id",  # compaction kept each id once
+                    "event_id" if "event_id" in frame.columns else "CAST(NULL AS STRING) AS event_id",
                     "input_file_name() AS filename",
                 )
             )
@@ -168,6 +168,10 @@ class SparkEngine(Engine):
         for frame in frames[1:]:
             combined = combined.unionByName(frame)
         return combined
+
+    def _merged_parquet(self, files: Iterable[str]) -> Any:
+        """Parquet files as one frame; a column some files lack (written by older versions) is null there."""
+        return self._spark.read.option("mergeSchema", "true").parquet(*files)
 
     def _has_parts(self, source: Source) -> bool:
         if source.url:

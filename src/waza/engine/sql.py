@@ -52,10 +52,11 @@ EVENT_COLUMNS = (
 # SESSION_PARTS folds what one store holds (compaction keeps it beside the
 # Parquet it writes), MERGE_PARTS combines the parts of each session. Every
 # part keeps what combining needs: the time of its start, first event, first
-# skill and end. A part with both a start and an end, and no other part of its
-# id, is a whole session; every other part is combined with those of its id, as
-# one fold over all the events would (a session stored whole twice, in the
-# compacted store and in a raw segment, is one session).
+# skill and end, and the ids of its tool calls, so that a call stored in two
+# places (a retry that arrived after its original was compacted) is one call.
+# A part with both a start and an end, and no other part of its id, is a whole
+# session; every other part is combined with those of its id, as one fold over
+# all the events would (a session stored whole twice is one session).
 SESSION_PARTS = """
 SELECT session_id,
   min(timestamp) FILTER (WHERE event_type = 'session.started') AS started_at,
@@ -67,6 +68,7 @@ SELECT session_id,
   min(timestamp) FILTER (WHERE skill_name IS NOT NULL) AS skill_at,
   count(DISTINCT event_id) FILTER (WHERE event_type = 'tool.called' AND timestamp IS NOT NULL)
     + count(timestamp) FILTER (WHERE event_type = 'tool.called' AND event_id IS NULL) AS tool_calls,
+  {tool_ids} AS tool_ids,
   arg_min(data.metadata, timestamp) FILTER (WHERE event_type = 'session.started') AS metadata,
   bool_or(event_type = 'session.abandoned') AS abandoned,
   max(data.limits) AS limits,
@@ -91,7 +93,8 @@ SELECT session_id,
   max(end_time) AS end_time,
   arg_max(success, end_time) AS success,
   arg_min(skill_name, skill_at) AS skill_name,
-  sum(tool_calls) AS tool_calls,
+  sum(tool_calls - array_length(tool_ids))
+    + array_length(list_distinct(flatten(list(tool_ids)))) AS tool_calls,
   {first_meta} AS meta,
   bool_or(abandoned) AS abandoned,
   max(limits) AS limits,
@@ -100,12 +103,32 @@ SELECT session_id,
 FROM parts SEMI JOIN split USING (session_id)
 GROUP BY session_id
 """
+# What SESSION_PARTS keeps as ``tool_ids``: nothing when the parts are the whole
+# fold, the distinct ids of the tool calls when parts are to be combined.
+NO_TOOL_IDS = "[]::VARCHAR[]"
+TOOL_IDS = (
+    "coalesce(list(DISTINCT event_id) FILTER (WHERE event_type = 'tool.called' AND timestamp IS NOT NULL "
+    "AND event_id IS NOT NULL), []::VARCHAR[])"
+)
 # The columns of a part, in the order SESSION_PARTS gives them.
 PART_COLUMNS = (
-    "session_id, started_at, first_at, end_time, success, skill_name, skill_at, tool_calls, metadata, "
-    "abandoned, limits, events, bad_rows"
+    "session_id, started_at, first_at, end_time, success, skill_name, skill_at, tool_calls, tool_ids, "
+    "metadata, abandoned, limits, events, bad_rows"
 )
-PARTS_FILES = f"SELECT {PART_COLUMNS} FROM read_parquet({{files}})"
+PARTS_FILES = "SELECT {columns} FROM read_parquet({files}, union_by_name = true)"
+
+
+# Parts and events compacted by version 0.2 and before have no ids; a store
+# may hold files of both kinds, so ids absent from some file read as none.
+def part_columns(ids_stored: bool) -> str:
+    """PART_COLUMNS of stored parts, with ``tool_ids`` empty where none were stored."""
+    ids = "coalesce(tool_ids, []::VARCHAR[]) AS tool_ids" if ids_stored else "[]::VARCHAR[] AS tool_ids"
+    return PART_COLUMNS.replace(", tool_ids,", f", {ids},")
+
+
+def event_id_column(ids_stored: bool) -> str:
+    return "event_id" if ids_stored else "NULL::VARCHAR AS event_id"
+
 
 EVENT_SCAN = (
     "SELECT * FROM read_json({files}, format = 'newline_delimited', columns = "
@@ -114,11 +137,11 @@ EVENT_SCAN = (
 )
 
 # Events compacted to Parquet, with the same columns as the event-log scan. Compaction
-# kept each event id once, so its events need no id any more.
+# kept each event id once; the id stays for copies in other stores.
 PARQUET_SCAN = (
     "SELECT timestamp, event_type, skill_name, session_id, "
     "struct_pack(success := data.success, metadata := data.metadata, limits := data.limits) AS data, "
-    "NULL::VARCHAR AS event_id FROM read_parquet({files})"
+    "{event_id} FROM read_parquet({files}, union_by_name = true)"
 )
 
 # Session-shaped files, one JSON object per session, whatever the container.
@@ -267,7 +290,7 @@ PARQUET_DETAIL_SCAN = (
     "SELECT session_id, event_type, struct_pack(tool := data.tool, success := data.success, "
     "duration_ms := data.duration_ms, error := data.error, model := data.model, tokens := data.tokens, "
     "latency_ms := data.latency_ms, error_type := data.error_type, message := data.message) AS data, "
-    "NULL::VARCHAR AS event_id FROM read_parquet({files}) "
+    "{event_id} FROM read_parquet({files}, union_by_name = true) "
     "WHERE timestamp IS NOT NULL AND event_type IN {types}"
 )
 # The events of a scan with each event id kept once, the first copy in ``order``

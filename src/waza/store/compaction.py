@@ -198,16 +198,15 @@ def _stage(
     # Each event id once: what readers count is what is stored.
     once = sql.fill(sql.ONCE, scan=f"SELECT * FROM {_scan(segments)}", order="filename")
     connection.execute(
-        f"COPY (SELECT timestamp, event_type, skill_name, session_id, data::VARCHAR AS data_json, "
+        f"COPY (SELECT timestamp, event_type, skill_name, session_id, event_id, data::VARCHAR AS data_json, "
         f"json_transform(data, {sql.literal(DATA_STRUCTURE)}) AS data FROM ({once}) "
         f"ORDER BY session_id, timestamp) TO {sql.literal(str(temporary))} (FORMAT parquet, COMPRESSION zstd)"
     )
     _fsync(temporary)
     os.replace(temporary, target)
     # Sessions folded as far as these segments allow, so readers need not fold the events again.
-    parts = sql.fill(
-        sql.SESSION_PARTS, scan=sql.fill(sql.PARQUET_SCAN, files=f"[{sql.literal(str(target))}]")
-    )
+    events = sql.fill(sql.PARQUET_SCAN, files=f"[{sql.literal(str(target))}]", event_id="event_id")
+    parts = sql.fill(sql.SESSION_PARTS, scan=events, tool_ids=sql.TOOL_IDS)
     connection.execute(
         f"COPY ({parts}) TO {sql.literal(str(staged_parts))} (FORMAT parquet, COMPRESSION zstd)"
     )

@@ -86,15 +86,18 @@ def parquet_events(source: Source, problems: list[Problem]) -> Iterator[Telemetr
 
     try:
         with duckdb.connect() as connection:
-            columns = "timestamp::VARCHAR, event_type, skill_name, data_json, session_id"
-            query = f"SELECT {columns} FROM read_parquet(?)"
-            rows = connection.execute(query, [str(source.path)]).fetchall()
+            path = str(source.path)
+            stored = connection.execute("SELECT name FROM parquet_schema(?)", [path]).fetchall()
+            event_id = "event_id" if ("event_id",) in stored else "NULL"  # absent in files of 0.2 and before
+            columns = f"timestamp::VARCHAR, event_type, skill_name, data_json, session_id, {event_id}"
+            rows = connection.execute(f"SELECT {columns} FROM read_parquet(?)", [path]).fetchall()
     except duckdb.Error as exc:
         problems.append(Problem(str(source.path), None, f"cannot read Parquet: {exc}"))
         return
-    for timestamp, event_type, skill_name, data, session_id in rows:
+    for timestamp, event_type, skill_name, data, session_id, event_id in rows:
         record = {"timestamp": timestamp, "event_type": event_type, "skill_name": skill_name}
-        yield TelemetryEvent.from_dict(record | {"data": json.loads(data or "{}"), "session_id": session_id})
+        fields = {"data": json.loads(data or "{}"), "session_id": session_id, "event_id": event_id}
+        yield TelemetryEvent.from_dict(record | fields)
 
 
 def session_records(source: Source, problems: list[Problem]) -> Iterator[SessionTelemetry]:
