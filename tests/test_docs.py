@@ -161,3 +161,15 @@ def test_http_sink_sample_never_raises_without_a_server(page: dict[str, Any], ca
     collector.close()
     assert ns["sink"].dropped == 3
     assert "waza serve" in caplog.text
+
+
+def test_http_sink_spool_sample_keeps_events_without_a_server(page: dict[str, Any]) -> None:
+    """The spool sample with no server listening: the session waits on disk, nothing is dropped."""
+    ns = run_until("http-sink-spool", page)
+    collector = ns["collector"]
+    with collector.session("hi", skill_name="azure-deploy") as s:
+        s.tool("az")
+    collector.close()
+    spooled = [line for path in Path("telemetry/spool").iterdir() for line in path.read_bytes().splitlines()]
+    assert [json.loads(line)["event_type"] for line in spooled][0] == "session.started"
+    assert len(spooled) == ns["sink"].pending >= 3 and ns["sink"].dropped == 0

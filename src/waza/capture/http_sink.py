@@ -6,7 +6,9 @@ batch leaves the buffer only once the server acknowledged it, which means it
 is on the server's disk. While the server is down or overloaded, sending
 backs off exponentially (up to ``max_backoff`` seconds) and the buffer keeps
 the newest ``max_lines`` lines; older ones are dropped, counted and logged
-once. Nothing raises into the host.
+once. With a ``spool`` folder they go to disk instead, as do the lines left
+at shutdown, and are sent before newer ones by this sink or the next one
+given the folder. Nothing raises into the host.
 """
 
 from __future__ import annotations
@@ -16,9 +18,12 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from waza.capture.spool import Spool
 
 if TYPE_CHECKING:
     import httpx
@@ -39,6 +44,8 @@ class HttpSink:
         max_lines: int = 100_000,
         timeout: float = 10.0,
         max_backoff: float = 30.0,
+        spool: str | Path | None = None,
+        spool_max_bytes: int = 256 * 2**20,
     ):
         if max_lines <= 0 or max_backoff <= 0:
             raise ValueError("max_lines and max_backoff must be positive")
@@ -53,6 +60,7 @@ class HttpSink:
         )
         self._client: httpx.Client = self._client_factory()
         self._buffer: deque[bytes] = deque()
+        self._spool = Spool(spool, spool_max_bytes) if spool is not None else None
         self._lock = threading.Lock()
         self.max_lines = max_lines
         self.max_backoff = max_backoff
@@ -66,13 +74,9 @@ class HttpSink:
     def export(self, batch: Iterable[tuple[date, bytes]]) -> None:
         with self._lock:
             self._buffer.extend(line for _, line in batch)
-            overflow = len(self._buffer) - self.max_lines
-            for _ in range(max(0, overflow)):
-                self._buffer.popleft()
-            if overflow > 0:
-                self._drop(
-                    overflow, "buffer_full", "waza serve is not keeping up; the oldest events are dropped"
-                )
+            overflow = [self._buffer.popleft() for _ in range(len(self._buffer) - self.max_lines)]
+            if overflow:
+                self._set_aside(overflow, "buffer_full", "waza serve is not keeping up")
         self._send(respect_backoff=True)
 
     def flush(self, *, fsync: bool = False) -> None:
@@ -94,54 +98,70 @@ class HttpSink:
         self._send(respect_backoff=False)
         with self._lock:
             if self._buffer:
-                self._drop(len(self._buffer), "unsent", "events not delivered before shutdown")
+                self._set_aside(list(self._buffer), "unsent", "events not delivered before shutdown")
                 self._buffer.clear()
         self._client.close()
 
     @property
     def pending(self) -> int:
-        return len(self._buffer)
+        """Lines not yet acknowledged by the server, in memory and in the spool."""
+        return len(self._buffer) + (self._spool.lines if self._spool else 0)
 
     # --------------------------------------------------------------------
 
     def _send(self, *, respect_backoff: bool) -> None:
+        """Post spooled batches, oldest first, then the buffer, until done or the server fails."""
         with self._lock:
-            while self._buffer:
-                if respect_backoff and time.monotonic() < self._next_attempt:
+            while not (respect_backoff and time.monotonic() < self._next_attempt):
+                if self._spool is not None:
+                    with self._spool.oldest() as claim:
+                        if claim is not None:
+                            if self._post(claim.lines):
+                                claim.delivered()
+                                continue
+                            return
+                if not self._buffer:
                     return
                 lines = self._next_batch()
-                try:
-                    response = self._client.post("/telemetry/batch", content=b"\n".join(lines) + b"\n")
-                except self._http_error as error:
-                    self._back_off(f"cannot reach waza serve, will retry: {error}")
-                    return
-                if response.status_code in RETRY_STATUSES:
-                    self._back_off(f"waza serve answered {response.status_code}, will retry")
+                if not self._post(lines):
                     return
                 for _ in lines:
                     self._buffer.popleft()
-                self._delay = 0.0
-                if (
-                    response.status_code >= 400
-                ):  # refused for good (bad data, bad token): retrying cannot help
-                    self._drop(
-                        len(lines),
-                        f"refused_{response.status_code}",
-                        f"waza serve refused: {response.text[:200]}",
-                    )
-                else:
-                    rejected = len(response.json().get("rejected") or [])
-                    if rejected:
-                        self._drop(rejected, "rejected_lines", "waza serve rejected lines of a batch")
+
+    def _post(self, lines: list[bytes]) -> bool:
+        """Send one batch; False when it should be sent again later (the sink then backs off)."""
+        try:
+            response = self._client.post("/telemetry/batch", content=b"\n".join(lines) + b"\n")
+        except self._http_error as error:
+            self._back_off(f"cannot reach waza serve, will retry: {error}")
+            return False
+        if response.status_code in RETRY_STATUSES:
+            self._back_off(f"waza serve answered {response.status_code}, will retry")
+            return False
+        self._delay = 0.0
+        if response.status_code >= 400:  # refused for good (bad data, bad token): retrying cannot help
+            self._drop(
+                len(lines), f"refused_{response.status_code}", f"waza serve refused: {response.text[:200]}"
+            )
+        else:
+            rejected = len(response.json().get("rejected") or [])
+            if rejected:
+                self._drop(rejected, "rejected_lines", "waza serve rejected lines of a batch")
+        return True
 
     def _next_batch(self) -> list[bytes]:
-        lines, size = [], 0
-        for line in self._buffer:
-            if lines and (len(lines) >= BATCH_LINES or size + len(line) > BATCH_BYTES):
-                break
-            lines.append(line)
-            size += len(line) + 1
-        return lines
+        return next(_batches(self._buffer), [])
+
+    def _set_aside(self, lines: list[bytes], reason: str, why: str) -> None:
+        """Lines the buffer cannot keep: to the spool if there is one, else dropped."""
+        lost = len(lines)
+        if self._spool is not None:
+            lost = self._spool.put(list(_batches(lines)))
+            self._warn("spooled", f"{why}; events are kept in {self._spool.folder} until it is back")
+            reason = "spool_full"
+            why = f"the spool {self._spool.folder} is full or cannot be written"
+        if lost:
+            self._drop(lost, reason, f"{why}; {lost} events dropped")
 
     def _back_off(self, message: str) -> None:
         self._delay = min(self.max_backoff, max(0.1, self._delay * 2))
@@ -156,3 +176,17 @@ class HttpSink:
         if reason not in self._warned:
             self._warned.add(reason)
             log.warning("%s", message)
+
+
+def _batches(lines: Iterable[bytes]) -> Iterator[list[bytes]]:
+    """Consecutive batches of at most BATCH_LINES lines and about BATCH_BYTES."""
+    batch: list[bytes] = []
+    size = 0
+    for line in lines:
+        if batch and (len(batch) >= BATCH_LINES or size + len(line) > BATCH_BYTES):
+            yield batch
+            batch, size = [], 0
+        batch.append(line)
+        size += len(line) + 1
+    if batch:
+        yield batch
