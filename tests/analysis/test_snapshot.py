@@ -2,15 +2,26 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
+
+import pytest
 
 from waza.store.compaction import compact
 from waza.telemetry import RuntimeCollector, TelemetryAnalyzer
 
 
-def test_strict_analysis_during_writes_and_compaction_never_fails_or_miscounts(tmp_path: Path) -> None:
+# Spark takes seconds per run: fewer runs, and a writer that leaves it some CPU.
+@pytest.mark.parametrize(
+    "engine, seconds, least_runs, pause", [("duckdb", 6, 5, 0.0005), ("spark", 30, 3, 0.005)]
+)
+def test_strict_analysis_during_writes_and_compaction_never_fails_or_miscounts(
+    tmp_path: Path, engine: str, seconds: float, least_runs: int, pause: float
+) -> None:
     """Each --strict run, with --details, counts at least every session flushed before it and never
     more than were written, while a collector rolls segments every 0.3 s and compaction loops."""
     folder = tmp_path / "t"
@@ -25,7 +36,7 @@ def test_strict_analysis_during_writes_and_compaction_never_fails_or_miscounts(t
                 s.event("tool.called", {"tool": "az"})
             n += 1
             ended[0] = n
-            time.sleep(0.0005)
+            time.sleep(pause)
 
     def compact_forever() -> None:
         while not stop.is_set():
@@ -38,10 +49,10 @@ def test_strict_analysis_during_writes_and_compaction_never_fails_or_miscounts(t
     runs = []
     try:
         started = time.monotonic()
-        while time.monotonic() - started < 6 and len(runs) < 15:
+        while time.monotonic() - started < seconds and len(runs) < 15:
             at_least = ended[0]  # sessions ended before the flush are on disk after it
             collector.flush()
-            report = TelemetryAnalyzer(strict=True).analyze_paths([folder], details=True)
+            report = TelemetryAnalyzer(strict=True, engine=engine).analyze_paths([folder], details=True)
             at_most = ended[0] + 1  # the session being recorded may be counted, incomplete
             runs.append((at_least, report["completed_sessions"], report["total_sessions"], at_most))
             tools = sum(t["calls"] for t in report["tools"])
@@ -51,6 +62,28 @@ def test_strict_analysis_during_writes_and_compaction_never_fails_or_miscounts(t
         for worker in workers:
             worker.join()
         collector.close()
-    assert len(runs) >= 5 and runs[-1][1] > runs[0][1]
+    assert len(runs) >= least_runs and runs[-1][1] > runs[0][1]
+    assert not list(folder.rglob(".waza-snapshot-*"))  # what an analysis pinned goes with it
     for at_least, completed, total, at_most in runs:
         assert at_least <= completed <= total <= at_most, runs
+
+
+def test_links_left_by_a_killed_analysis_are_removed_by_the_next(tmp_path: Path) -> None:
+    """A Spark analysis killed mid-way leaves its hidden links; they are never counted, and the
+    next analysis removes them."""
+    folder = tmp_path / "t"
+    with RuntimeCollector(folder, redact=False) as collector:
+        for n in range(5):
+            with collector.session(f"prompt {n}", skill_name="azure-deploy"):
+                pass
+    child = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    (partition,) = folder.glob("date=*")
+    abandoned = partition / f".waza-snapshot-{child.stdout.strip()}-0000"  # its process is gone
+    abandoned.mkdir()
+    for segment in partition.glob("part-*"):
+        os.link(segment, abandoned / segment.name)
+    report = TelemetryAnalyzer(engine="spark").analyze_paths([folder])
+    assert report["total_sessions"] == 5
+    assert not abandoned.exists()

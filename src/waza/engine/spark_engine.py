@@ -9,7 +9,8 @@ DuckDB, so both engines give the same report.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,10 @@ from urllib.parse import unquote, urlparse
 from waza.engine import sql
 from waza.engine.base import Engine, Progress, Rows, first_line
 from waza.engine.object_store import list_prefix
+from waza.engine.slicing import DEFAULT_USER_KEY
+from waza.engine.snapshot import Snapshot
 from waza.engine.spark_sql import to_spark
-from waza.errors import MissingExtraError, WazaError
+from waza.errors import InputChangedError, MissingExtraError, WazaError
 from waza.store.compaction import parts_path
 from waza.store.sources import EVENT_FORMATS, Format, Problem, Source
 
@@ -85,14 +88,27 @@ class SparkEngine(Engine):
         self._spark = spark_session(master).newSession()
         self._kept: list[Any] = []
         self._listed: set[str] = set()  # files seen under object-store prefixes
+        self._snapshot = Snapshot()
 
     def close(self) -> None:
         for frame in self._kept:
             frame.unpersist()
         self._kept.clear()
+        self._snapshot.release()
         super().close()
 
     # -- loading -----------------------------------------------------------
+
+    def load_sources(
+        self,
+        sources: list[Source],
+        progress: Progress | None = None,
+        metadata_keys: Iterable[str] = (DEFAULT_USER_KEY,),
+    ) -> list[Problem]:
+        # Spark reads files long after listing: it reads links that keep them as listed.
+        self._snapshot.release()
+        problems = super().load_sources(self._snapshot.pin(sources), progress, metadata_keys)
+        return [self._snapshot.original(problem) for problem in problems]
 
     def list_prefix(self, url: str) -> tuple[list[Source], list[Problem]]:
         sources, problems, listed = list_prefix(self._spark, url)
@@ -107,7 +123,8 @@ class SparkEngine(Engine):
         # Earlier versions' session files: the Python reader turns them into an event log.
         sources = [s if s.format in EVENT_FORMATS else self._rewrite(s, problems) for s in sources]
         try:
-            self._create_tables(sources)
+            with _moved_files_reported():
+                self._create_tables(sources)
         except (Py4JJavaError, PySparkException):
             # Some file breaks the job as a whole: find it, salvage it, read again.
             sources = self._isolate(sources, problems)
@@ -204,7 +221,8 @@ class SparkEngine(Engine):
         (bad_rows,) = self._rows("SELECT coalesce(sum(bad_rows), 0) FROM sessions")[1][0]
         if not bad_rows:
             return {}
-        self._events(sources).createOrReplaceTempView("all_events")
+        with _moved_files_reported():
+            self._events(sources).createOrReplaceTempView("all_events")
         _, rows = self._rows(
             "SELECT filename, count(*) FROM all_events "
             "WHERE timestamp IS NULL OR event_type IS NULL OR session_id IS NULL GROUP BY filename"
@@ -215,6 +233,10 @@ class SparkEngine(Engine):
     # -- running -------------------------------------------------------------
 
     def _rows(self, statement: str, params: dict[str, object] | None = None) -> Rows:
+        with _moved_files_reported():
+            return self._collect(statement, params)
+
+    def _collect(self, statement: str, params: dict[str, object] | None) -> Rows:
         frame = self._spark.sql(to_spark(statement), args=params or None)
         # Timestamps leave Spark as microseconds since the epoch: exact, and in UTC
         # whatever zone this process runs in.
@@ -234,12 +256,14 @@ class SparkEngine(Engine):
 
     def _keep(self, name: str, statement: str, params: dict[str, object] | None = None) -> None:
         frame = self._spark.sql(to_spark(statement), args=params or None).persist()
-        frame.count()  # read now, so that a damaged file shows while loading
+        with _moved_files_reported():
+            frame.count()  # read now, so that a damaged file shows while loading
         frame.createOrReplaceTempView(name)
         self._kept.append(frame)
 
     def _detail_scan(self) -> str:
-        self._events(self._event_sources).createOrReplaceTempView("detail_events")
+        with _moved_files_reported():  # the event log is read a second time
+            self._events(self._event_sources).createOrReplaceTempView("detail_events")
         return (
             "SELECT session_id, event_type, data, event_id FROM detail_events "
             f"WHERE timestamp IS NOT NULL AND event_type IN {sql.DETAIL_EVENT_TYPES}"
@@ -257,6 +281,24 @@ _NO_RECORDS = (
 def _uri(source: Source) -> str:
     """The name Spark reads a file by (Hadoop takes a local one as a path, not a URI to decode)."""
     return source.url or str(source.path.resolve())
+
+
+# How Spark says a file listed before is gone (compressed, compacted or pruned meanwhile).
+_MOVED = ("PATH_NOT_FOUND", "FILE_NOT_EXIST", "FileNotFoundException")
+
+
+@contextmanager
+def _moved_files_reported() -> Iterator[None]:
+    """A vanished file is no damage: the analysis is started over on the files as they are now."""
+    from py4j.protocol import Py4JJavaError
+    from pyspark.errors import PySparkException
+
+    try:
+        yield
+    except (Py4JJavaError, PySparkException) as error:
+        if any(sign in str(error) for sign in _MOVED):
+            raise InputChangedError(first_line(error)) from None
+        raise
 
 
 def _parts_name(source: Source) -> str:

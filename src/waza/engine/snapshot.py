@@ -1,0 +1,86 @@
+"""Hard links that keep the files of one analysis as they were listed.
+
+Spark reads a file seconds after it was listed, and by then a writer may have
+compressed the segment, compaction deleted it, or prune removed its day. A
+hard link taken at listing time keeps the very bytes readable whatever
+happens to the name. A segment still open for appends is copied instead, up
+to the last whole line it had when listed, so that a second read (the
+details) sees the same events as the first. Links live in a hidden folder beside each file (the same
+file system, and skipped by every reader of the store) and go when the
+analysis ends; a folder left by a process that died is removed by the next.
+Where a link cannot be made (a read-only store), the file is read in place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+from waza.store.compaction import parts_path
+from waza.store.sources import Format, Problem, Source
+
+PREFIX = ".waza-snapshot-"
+
+
+class Snapshot:
+    def __init__(self) -> None:
+        self._token = f"{PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
+        self._folders: set[Path] = set()
+        self._originals: dict[str, str] = {}
+
+    def pin(self, sources: list[Source]) -> list[Source]:
+        """The sources as links; a source that vanished since listing keeps its name, to be reported."""
+        return [self._pin(source) for source in sources]
+
+    def original(self, problem: Problem) -> Problem:
+        """A problem named by the file the user knows, not by its link."""
+        path = self._originals.get(problem.path)
+        return dataclasses.replace(problem, path=path) if path else problem
+
+    def release(self) -> None:
+        for folder in self._folders:
+            shutil.rmtree(folder, ignore_errors=True)
+        self._folders.clear()
+        self._originals.clear()
+
+    def _pin(self, source: Source) -> Source:
+        if source.url is not None:
+            return source
+        folder = source.path.parent / self._token
+        linked = folder / source.path.name
+        try:
+            if folder not in self._folders:
+                _remove_abandoned(source.path.parent)
+                folder.mkdir(mode=0o700)
+                self._folders.add(folder)
+            if source.format is Format.EVENTS and not source.compressed:
+                _copy_whole_lines(source.path, linked, source.size)
+            else:
+                os.link(source.path, linked)
+            if source.format is Format.PARQUET and parts_path(source.path).exists():
+                os.link(parts_path(source.path), parts_path(linked))
+        except OSError:
+            return source
+        self._originals[str(linked)] = str(source.path)
+        return dataclasses.replace(source, path=linked)
+
+
+def _copy_whole_lines(path: Path, target: Path, size: int) -> None:
+    with open(path, "rb") as source, open(target, "wb") as out:
+        head = source.read(size)
+        out.write(head[: head.rfind(b"\n") + 1])
+
+
+def _remove_abandoned(parent: Path) -> None:
+    """Snapshot folders of processes that no longer run."""
+    for folder in parent.glob(f"{PREFIX}*"):
+        try:
+            pid = int(folder.name.removeprefix(PREFIX).split("-")[0])
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except (ValueError, PermissionError, OSError):
+            continue
