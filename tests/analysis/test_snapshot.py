@@ -17,7 +17,7 @@ from waza.telemetry import RuntimeCollector, TelemetryAnalyzer
 
 # Spark takes seconds per run: fewer runs, and a writer that leaves it some CPU.
 @pytest.mark.parametrize(
-    "engine, seconds, least_runs, pause", [("duckdb", 6, 5, 0.0005), ("spark", 30, 3, 0.005)]
+    "engine, seconds, least_runs, pause", [("duckdb", 6, 5, 0.0005), ("spark", 30, 2, 0.005)]
 )
 def test_strict_analysis_during_writes_and_compaction_never_fails_or_miscounts(
     tmp_path: Path, engine: str, seconds: float, least_runs: int, pause: float
