@@ -11,6 +11,9 @@ SESSION_STARTED = "session.started"
 SESSION_ENDED = "session.ended"
 SESSION_ABANDONED = "session.abandoned"  # ended by the collector, not the skill: stays incomplete
 TOOL_CALLED = "tool.called"
+# An agent's run, from a trace: its name (the session's skill when none was loaded)
+# and its outcome (a failed agent fails the session, whatever the root says).
+AGENT_INVOKED = "agent.invoked"
 # How an error text names its type: "TimeoutError: ..." as recorded for an exception.
 ERROR_TYPE_PREFIX = r"^([A-Za-z_][A-Za-z0-9_.]*): "
 
@@ -150,18 +153,23 @@ def fold_session(session_id: str, events: Iterable[TelemetryEvent]) -> SessionTe
     ended = next((e for e in reversed(ordered) if e.event_type == SESSION_ENDED), None)
     begin = started.data if started else {}
     end = ended.data if ended else {}
+    agents = [e.data for e in ordered if e.event_type == AGENT_INVOKED and e.data.get("agent") is not None]
+    failed = next((agent for agent in agents if agent.get("success") is False), None)
+    prompts = (e.data.get("prompt") for e in ordered if e.event_type in (AGENT_INVOKED, "llm.request"))
     return SessionTelemetry(
         session_id=session_id,
         start_time=parse_time((started or ordered[0]).timestamp),
         end_time=parse_time(ended.timestamp) if ended else None,
-        skill_name=next((e.skill_name for e in ordered if e.skill_name), None),
-        prompt=str(begin.get("prompt") or ""),
+        skill_name=next((e.skill_name for e in ordered if e.skill_name), None)
+        or (str(agents[0]["agent"]) if agents else None),
+        # A trace's root may hold no content; its agent or first model call then does.
+        prompt=str(begin.get("prompt") or next((p for p in prompts if p), "")),
         output=str(end.get("output") or ""),
         events=[e for e in ordered if e.event_type not in (SESSION_STARTED, SESSION_ENDED)],
         tool_calls=[e.data for e in ordered if e.event_type == TOOL_CALLED],
         # An open session has not succeeded; analysis counts it apart in any case.
-        success=end.get("success") is True,
-        error=end.get("error"),
+        success=end.get("success") is True and failed is None,
+        error=end.get("error") or (failed or {}).get("error"),
         metadata=dict(begin.get("metadata") or {}),
     )
 

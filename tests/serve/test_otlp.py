@@ -18,6 +18,7 @@ from opentelemetry.trace import Status, StatusCode
 
 from tests.conftest import read_log
 from tests.serve.test_server import server
+from waza.analysis.details import load_prices
 from waza.telemetry import TelemetryAnalyzer
 
 
@@ -134,3 +135,53 @@ def test_otlp_json_with_hex_ids_and_a_refused_span(tmp_path: Path) -> None:
         "environment": "production",
         "conversation_id": "conv-1",
     }
+
+
+def test_a_copilot_style_trace_gives_loaded_skills_nested_calls_once_and_cached_tokens(
+    tmp_path: Path,
+) -> None:
+    """`invoke_agent copilot` sessions that load skills through tool calls, run a skill script that
+    fails once, and trace each model request twice (an agent span around the client's span), with
+    cached and reasoning tokens: per-skill figures for the loaded skills, the script's failure as a
+    failed tool call, each request once, and cost priced with the cache price."""
+    skills = ["azure-deploy", "azure-diagnostics", "azure-deploy", "azure-cost"]
+    with server(tmp_path / "t") as (url, _):
+        provider = TracerProvider(resource=Resource.create({"service.name": "copilot-cli"}))
+        provider.add_span_processor(BatchSpanProcessor(ProtobufExporter(endpoint=f"{url}/v1/traces")))
+        tracer = provider.get_tracer("test")
+        for n, skill in enumerate(skills):
+            agent = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "copilot"}
+            with tracer.start_as_current_span("invoke_agent copilot", attributes=agent):
+                load = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "skill",
+                        "gen_ai.tool.call.arguments": json.dumps({"skill": skill})}  # fmt: skip
+                tracer.start_span("execute_tool skill", attributes=load).end()
+                command = json.dumps({"command": f"./{skill}/run.sh"})
+                script = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "bash",
+                          "gen_ai.tool.call.arguments": command}  # fmt: skip
+                with tracer.start_as_current_span("execute_tool bash", attributes=script) as span:
+                    if n == 1:
+                        span.set_status(Status(StatusCode.ERROR, "exit status 2"))
+                chat = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-5"}
+                with tracer.start_as_current_span("chat gpt-5", attributes=chat):  # the agent's view
+                    with tracer.start_as_current_span("chat gpt-5", attributes=chat | {  # the client's
+                            "gen_ai.usage.input_tokens": 1000, "gen_ai.usage.output_tokens": 200,
+                            "gen_ai.usage.cache_read.input_tokens": 600,
+                            "gen_ai.usage.reasoning.output_tokens": 50}):  # fmt: skip
+                        pass
+        provider.shutdown()
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("gpt-5: {input: 1.0, output: 10.0, cache_read: 0.1}\n")
+    report = TelemetryAnalyzer().analyze_paths([tmp_path / "t"], details=True, prices=load_prices(prices))
+    breakdown = report["skill_breakdown"]
+    assert {name: row["invocations"] for name, row in breakdown.items()} == {
+        "azure-deploy": 2, "azure-diagnostics": 1, "azure-cost": 1}  # fmt: skip
+    assert report["metrics"]["success_rate"] == 1.0  # the agent recovered from the failed script
+    tools = {row["tool"]: (row["calls"], row["failure_rate"]) for row in report["tools"]}
+    assert tools == {"skill": (4, 0.0), "bash": (4, 0.25)}
+    (llm,) = report["llm"]
+    assert (llm["requests"], llm["input_tokens"], llm["output_tokens"]) == (4, 4000, 800)
+    assert (llm["cache_read_tokens"], llm["reasoning_tokens"]) == (2400, 200)
+    per_request = (400 * 1.0 + 600 * 0.1 + 200 * 10.0) / 1000  # uncached input, cached input, output
+    assert llm["cost"] == pytest.approx(4 * per_request) and report["llm_cost"] == pytest.approx(
+        4 * per_request
+    )

@@ -10,12 +10,18 @@ import yaml
 from waza.errors import WazaError
 from waza.store.codec import finite
 
-# model -> {"input": price per 1,000 input tokens, "output": price per 1,000 output tokens}
+# model -> {"input": price per 1,000 input tokens, "output": per 1,000 output tokens,
+# optionally "cache_read" and "cache_write": per 1,000 input tokens read from or written
+# to a prompt cache}. Input counts include cached tokens and output counts reasoning
+# tokens, as the GenAI conventions and the OpenAI APIs count them; cached tokens
+# without a price of their own cost as input.
 Prices = dict[str, dict[str, float]]
+CACHE_PRICES = ("cache_read", "cache_write")
 
 
 def load_prices(path: str | Path) -> Prices:
-    """Read a YAML price table: ``model: {input: 0.002, output: 0.008}`` (per 1,000 tokens)."""
+    """Read a YAML price table: ``model: {input: 0.002, output: 0.008, cache_read: 0.0005}``
+    (per 1,000 tokens; ``cache_read`` and ``cache_write`` optional)."""
     try:
         table = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
@@ -27,17 +33,25 @@ def load_prices(path: str | Path) -> Prices:
         if not isinstance(entry, dict) or not {"input", "output"} <= entry.keys():
             raise WazaError(f"price table {path}: {model!r} needs 'input' and 'output' prices")
         try:
-            prices[str(model)] = {"input": float(entry["input"]), "output": float(entry["output"])}
+            named = ("input", "output", *(k for k in CACHE_PRICES if k in entry))
+            prices[str(model)] = {key: float(entry[key]) for key in named}
         except (TypeError, ValueError):
             raise WazaError(f"price table {path}: prices of {model!r} must be numbers") from None
     return prices
 
 
-def _cost(model: str | None, input_tokens: int, output_tokens: int, prices: Prices | None) -> float | None:
-    price = (prices or {}).get(model or "")
+def _cost(row: dict[str, Any], prices: Prices | None) -> float | None:
+    price = (prices or {}).get(row["model"] or "")
     if price is None:
         return None
-    return input_tokens / 1000 * price["input"] + output_tokens / 1000 * price["output"]
+    cost = row["output_tokens"] * price["output"]
+    uncached = row["input_tokens"]
+    for kind in CACHE_PRICES:
+        if kind in price:
+            cached = min(row[f"{kind}_tokens"], uncached)
+            cost += cached * price[kind]
+            uncached -= cached
+    return (cost + uncached * price["input"]) / 1000
 
 
 def detail_sections(found: dict[str, list[dict[str, Any]]], prices: Prices | None) -> dict[str, Any]:
@@ -62,10 +76,13 @@ def detail_sections(found: dict[str, list[dict[str, Any]]], prices: Prices | Non
                 "requests": row["requests"],
                 "input_tokens": row["input_tokens"],
                 "output_tokens": row["output_tokens"],
+                "cache_read_tokens": row["cache_read_tokens"],
+                "cache_write_tokens": row["cache_write_tokens"],
+                "reasoning_tokens": row["reasoning_tokens"],
                 "latency_ms_p50": latency[0],
                 "latency_ms_p95": latency[1],
                 "latency_ms_p99": latency[2],
-                "cost": _cost(row["model"], row["input_tokens"], row["output_tokens"], prices),
+                "cost": _cost(row, prices),
             }
         )
     costs = [entry["cost"] for entry in llm if entry["cost"] is not None]

@@ -188,19 +188,26 @@ def render_details(report: dict[str, Any]) -> list[Table]:
         )
     models = Table(title="LLM Models", caption="Tokens in thousands (k) past 10,000.", caption_justify="left")
     models.add_column("Model", overflow="fold")
-    for name in ("Requests", "Tokens in", "Tokens out", "p50 ms", "p95 ms", "Cost"):
+    # Cached input and reasoning output only where a producer reported them: 80 columns otherwise.
+    cached = any(row.get("cache_read_tokens") for row in report["llm"])
+    reasoning = any(row.get("reasoning_tokens") for row in report["llm"])
+    names = ["Requests", "Tokens in", "Cached", "Tokens out", "Reasoning", "p50 ms", "p95 ms", "Cost"]
+    shown = [name for name in names if (name != "Cached" or cached) and (name != "Reasoning" or reasoning)]
+    for name in shown:
         models.add_column(name, justify="right", no_wrap=True)
     for row in report["llm"]:
-        cost = "-" if row["cost"] is None else f"{row['cost']:,.2f}"
-        models.add_row(
-            Text("(none)") if row["model"] is None else plain(row["model"]),
-            whole(row["requests"]),
-            thousands(row["input_tokens"]),
-            thousands(row["output_tokens"]),
-            whole(row["latency_ms_p50"]),
-            whole(row["latency_ms_p95"]),
-            cost,
-        )
+        cells = {
+            "Requests": whole(row["requests"]),
+            "Tokens in": thousands(row["input_tokens"]),
+            "Cached": thousands(row.get("cache_read_tokens")),
+            "Tokens out": thousands(row["output_tokens"]),
+            "Reasoning": thousands(row.get("reasoning_tokens")),
+            "p50 ms": whole(row["latency_ms_p50"]),
+            "p95 ms": whole(row["latency_ms_p95"]),
+            "Cost": "-" if row["cost"] is None else f"{row['cost']:,.2f}",
+        }
+        model = Text("(none)") if row["model"] is None else plain(row["model"])
+        models.add_row(model, *(cells[name] for name in shown))
     errors = Table(title="Errors by Type")
     errors.add_column("Type", overflow="fold")
     errors.add_column("Count", justify="right", no_wrap=True)

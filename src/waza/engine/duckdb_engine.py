@@ -94,7 +94,7 @@ class DuckDBEngine(Engine):
             events = " UNION ALL BY NAME ".join(scans)
         if folded:
             files = "[" + ", ".join(sql.literal(str(parts_path(s.path))) for s in folded) + "]"
-            columns = sql.part_columns(self._any_has(files, "tool_ids"))
+            columns = sql.part_columns(self._columns(files))
             stored = sql.fill(sql.PARTS_FILES, files=files, columns=columns)
         return self._fold(events, stored)
 
@@ -106,15 +106,19 @@ class DuckDBEngine(Engine):
         parquet = [sql.literal(str(s.path)) for s in sources if s.format is Format.PARQUET]
         if parquet:
             files = "[" + ", ".join(parquet) + "]"
-            event_id = sql.event_id_column(self._any_has(files, "event_id"))
+            event_id = sql.event_id_column("event_id" in self._columns(files))
             scans.append(sql.fill(parquet_scan, files=files, types=types, event_id=event_id))
         return scans
 
-    def _any_has(self, files: str, column: str) -> bool:
-        """Whether any of these Parquet files has the column (read from their footers)."""
+    def _columns(self, files: str) -> set[str]:
+        """The columns any of these Parquet files has (read from their footers)."""
         with _moved_files_reported():
-            statement = f"SELECT count(*) FROM parquet_schema({files}) WHERE name = ?"
-            return self._con.execute(statement, [column]).fetchone()[0] > 0
+            return {
+                name
+                for (name,) in self._con.execute(
+                    f"SELECT DISTINCT name FROM parquet_schema({files})"
+                ).fetchall()
+            }
 
     def _session_records_sql(self, sources: list[Source]) -> str:
         scans = []

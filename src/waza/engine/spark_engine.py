@@ -29,15 +29,20 @@ from waza.store.sources import EVENT_FORMATS, Format, Problem, Source
 # Every field an event's ``data`` contributes to a figure, read as text: a value
 # of an unexpected type becomes text (JSON for objects), never a rejected line.
 DATA_FIELDS = (
-    "success", "metadata", "limits", "tool", "duration_ms", "error",
-    "model", "tokens", "latency_ms", "error_type", "message",
+    "success", "metadata", "limits", "agent", "tool", "duration_ms", "error",
+    "model", "tokens", "latency_ms", "error_type", "message", "span_id", "parent_span_id",
 )  # fmt: skip
 EVENT_SCHEMA = (
     "timestamp STRING, event_type STRING, skill_name STRING, session_id STRING, event_id STRING, data STRUCT<"
     + ", ".join(f"{field}: STRING" for field in DATA_FIELDS)
     + ">"
 )
-_DATA = "named_struct(" + ", ".join(f"'{f}', CAST(data.{f} AS STRING)" for f in DATA_FIELDS) + ") AS data"
+# Compacted events keep each event's data whole in ``data_json``, whichever fields its version typed.
+_DATA = (
+    "named_struct("
+    + ", ".join(f"'{f}', get_json_object(data_json, '$.{f}')" for f in DATA_FIELDS)
+    + ") AS data"
+)
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Spark's own messages below errors stay out of the terminal.
 _LOG_SETTINGS = Path(__file__).with_name("spark-log4j2.properties")
@@ -144,7 +149,7 @@ class SparkEngine(Engine):
         if folded:
             parts = self._merged_parquet(_parts_name(s) for s in folded)
             parts.createOrReplaceTempView("stored_parts")
-            stored = f"SELECT {sql.part_columns('tool_ids' in parts.columns)} FROM stored_parts"
+            stored = f"SELECT {sql.part_columns(set(parts.columns))} FROM stored_parts"
         statement = self._fold("SELECT * FROM events" if unfolded or not folded else None, stored)
         self._keep("session_records", _NO_RECORDS)
         self._keep("sessions", self._sessions_statement(statement))

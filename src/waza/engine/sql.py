@@ -39,7 +39,7 @@ def fill(template: str, **values: object) -> str:
 
 # The fields of ``data`` that metrics read, all as text or JSON: DuckDB parses each
 # line once, and a value of an unexpected type becomes text, never a rejected line.
-DATA_FIELDS = "STRUCT(success VARCHAR, metadata JSON, limits JSON)"
+DATA_FIELDS = "STRUCT(success VARCHAR, metadata JSON, limits JSON, agent VARCHAR)"
 EVENT_COLUMNS = (
     "{'timestamp': 'TIMESTAMPTZ', 'event_type': 'VARCHAR', 'skill_name': 'VARCHAR', "
     f"'data': '{DATA_FIELDS}', 'session_id': 'VARCHAR', 'event_id': 'VARCHAR'}}"
@@ -66,6 +66,11 @@ SELECT session_id,
     AS success,
   arg_min(skill_name, timestamp) FILTER (WHERE skill_name IS NOT NULL) AS skill_name,
   min(timestamp) FILTER (WHERE skill_name IS NOT NULL) AS skill_at,
+  arg_min(data.agent, timestamp) FILTER (WHERE event_type = 'agent.invoked' AND data.agent IS NOT NULL)
+    AS agent_name,
+  min(timestamp) FILTER (WHERE event_type = 'agent.invoked' AND data.agent IS NOT NULL) AS agent_at,
+  coalesce(bool_or(data.success = 'false') FILTER (WHERE event_type = 'agent.invoked'), false)
+    AS agent_failed,
   count(DISTINCT event_id) FILTER (WHERE event_type = 'tool.called' AND timestamp IS NOT NULL)
     + count(timestamp) FILTER (WHERE event_type = 'tool.called' AND event_id IS NULL) AS tool_calls,
   {tool_ids} AS tool_ids,
@@ -78,7 +83,8 @@ FROM ({scan})
 GROUP BY session_id
 """
 ONE_PART = """
-SELECT session_id, coalesce(started_at, first_at) AS start_time, end_time, success, skill_name, tool_calls,
+SELECT session_id, coalesce(started_at, first_at) AS start_time, end_time,
+  success AND NOT agent_failed AS success, coalesce(skill_name, agent_name) AS skill_name, tool_calls,
   {meta} AS meta, abandoned, limits, events, bad_rows
 FROM ({parts})
 """
@@ -91,8 +97,8 @@ UNION ALL
 SELECT session_id,
   coalesce(min(started_at), min(first_at)) AS start_time,
   max(end_time) AS end_time,
-  arg_max(success, end_time) AS success,
-  arg_min(skill_name, skill_at) AS skill_name,
+  arg_max(success, end_time) AND NOT bool_or(agent_failed) AS success,
+  coalesce(arg_min(skill_name, skill_at), arg_min(agent_name, agent_at)) AS skill_name,
   sum(tool_calls - array_length(tool_ids))
     + array_length(list_distinct(flatten(list(tool_ids)))) AS tool_calls,
   {first_meta} AS meta,
@@ -112,18 +118,33 @@ TOOL_IDS = (
 )
 # The columns of a part, in the order SESSION_PARTS gives them.
 PART_COLUMNS = (
-    "session_id, started_at, first_at, end_time, success, skill_name, skill_at, tool_calls, tool_ids, "
-    "metadata, abandoned, limits, events, bad_rows"
+    "session_id, started_at, first_at, end_time, success, skill_name, skill_at, agent_name, agent_at, "
+    "agent_failed, tool_calls, tool_ids, metadata, abandoned, limits, events, bad_rows"
 )
 PARTS_FILES = "SELECT {columns} FROM read_parquet({files}, union_by_name = true)"
 
+# Part columns that files compacted by version 0.2 and before lack, and what they
+# then read as: no tool-call ids, no agent.
+LATER_PART_COLUMNS = {
+    "tool_ids": "[]::VARCHAR[]",
+    "agent_name": "NULL::VARCHAR",
+    "agent_at": "NULL::TIMESTAMPTZ",
+    "agent_failed": "false",
+}
 
-# Parts and events compacted by version 0.2 and before have no ids; a store
-# may hold files of both kinds, so ids absent from some file read as none.
-def part_columns(ids_stored: bool) -> str:
-    """PART_COLUMNS of stored parts, with ``tool_ids`` empty where none were stored."""
-    ids = "coalesce(tool_ids, []::VARCHAR[]) AS tool_ids" if ids_stored else "[]::VARCHAR[] AS tool_ids"
-    return PART_COLUMNS.replace(", tool_ids,", f", {ids},")
+
+def part_columns(stored: set[str]) -> str:
+    """PART_COLUMNS of stored parts with ``stored`` columns; a store may mix files of both kinds."""
+    columns = []
+    for name in PART_COLUMNS.split(", "):
+        default = LATER_PART_COLUMNS.get(name)
+        if default is None:
+            columns.append(name)
+        elif name in stored:
+            columns.append(f"coalesce({name}, {default}) AS {name}")
+        else:
+            columns.append(f"{default} AS {name}")
+    return ", ".join(columns)
 
 
 def event_id_column(ids_stored: bool) -> str:
@@ -140,7 +161,8 @@ EVENT_SCAN = (
 # kept each event id once; the id stays for copies in other stores.
 PARQUET_SCAN = (
     "SELECT timestamp, event_type, skill_name, session_id, "
-    "struct_pack(success := data.success, metadata := data.metadata, limits := data.limits) AS data, "
+    "struct_pack(success := data.success, metadata := data.metadata, limits := data.limits, "
+    "agent := data_json ->> 'agent') AS data, "
     "{event_id} FROM read_parquet({files}, union_by_name = true)"
 )
 
@@ -274,10 +296,12 @@ WHERE {where} AND tool_calls > 0 ORDER BY tool_calls DESC, session_id LIMIT {lim
 # event log, done only when details are asked for.
 DETAIL_FIELDS = (
     "STRUCT(tool VARCHAR, success VARCHAR, duration_ms VARCHAR, error VARCHAR, model VARCHAR, "
-    "tokens JSON, latency_ms VARCHAR, error_type VARCHAR, message VARCHAR)"
+    "tokens JSON, latency_ms VARCHAR, error_type VARCHAR, message VARCHAR, span_id VARCHAR, "
+    "parent_span_id VARCHAR)"
 )
 DETAIL_EVENT_TYPES = (
-    "('tool.called', 'tool.completed', 'llm.request', 'llm.response', 'error', 'session.ended')"
+    "('tool.called', 'tool.completed', 'llm.request', 'llm.response', 'error', 'agent.invoked', "
+    "'session.ended')"
 )
 DETAIL_SCAN = (
     "SELECT session_id, event_type, data, event_id FROM read_json({files}, format = 'newline_delimited', "
@@ -289,7 +313,8 @@ DETAIL_SCAN = (
 PARQUET_DETAIL_SCAN = (
     "SELECT session_id, event_type, struct_pack(tool := data.tool, success := data.success, "
     "duration_ms := data.duration_ms, error := data.error, model := data.model, tokens := data.tokens, "
-    "latency_ms := data.latency_ms, error_type := data.error_type, message := data.message) AS data, "
+    "latency_ms := data.latency_ms, error_type := data.error_type, message := data.message, "
+    "span_id := data_json ->> 'span_id', parent_span_id := data_json ->> 'parent_span_id') AS data, "
     "{event_id} FROM read_parquet({files}, union_by_name = true) "
     "WHERE timestamp IS NOT NULL AND event_type IN {types}"
 )
@@ -311,9 +336,14 @@ SELECT session_id, event_type,
            AS BIGINT) AS input_tokens,
   TRY_CAST(coalesce(data.tokens ->> 'output', data.tokens ->> 'output_tokens',
                     data.tokens ->> 'completion_tokens') AS BIGINT) AS output_tokens,
+  TRY_CAST(data.tokens ->> 'cache_read' AS BIGINT) AS cache_read_tokens,
+  TRY_CAST(data.tokens ->> 'cache_write' AS BIGINT) AS cache_write_tokens,
+  TRY_CAST(data.tokens ->> 'reasoning' AS BIGINT) AS reasoning_tokens,
   TRY_CAST(data.latency_ms AS DOUBLE) AS latency_ms,
   data.error_type AS data_error_type,
-  data.message AS message
+  data.message AS message,
+  data.span_id AS span_id,
+  data.parent_span_id AS parent_span_id
 FROM ("""
     + ONCE.replace("{order}", "event_type")
     + """)
@@ -336,27 +366,40 @@ FROM (SELECT tool, error, row_number() OVER (PARTITION BY tool ORDER BY count(*)
       FROM details WHERE event_type = 'tool.completed' AND error IS NOT NULL GROUP BY tool, error)
 WHERE rank = 1
 """
+# A model call traced twice (an agent framework's span around a client library's
+# span of the same request) counts once, as the innermost: a span that is the
+# parent of another LLM span of its session is left out.
 LLM = """
 SELECT model,
   count(*) FILTER (WHERE event_type = 'llm.request') AS requests,
-  coalesce(sum(input_tokens) FILTER (WHERE event_type = 'llm.request'), 0)::BIGINT AS input_tokens,
-  coalesce(sum(output_tokens) FILTER (WHERE event_type = 'llm.request'), 0)::BIGINT AS output_tokens,
+  {tokens},
   quantile_cont(latency_ms, [0.5, 0.95, 0.99]) FILTER (WHERE event_type = 'llm.response') AS latency
-FROM details WHERE event_type IN ('llm.request', 'llm.response')
+FROM details
+  ANTI JOIN (SELECT DISTINCT session_id, parent_span_id AS span_id FROM details
+             WHERE event_type = 'llm.request' AND parent_span_id IS NOT NULL) USING (session_id, span_id)
+WHERE event_type IN ('llm.request', 'llm.response')
 GROUP BY model ORDER BY requests DESC, model NULLS LAST
-"""
-# Errors from every place one is recorded: ``error`` events, tools that completed
-# with an error, and sessions that ended with one. Each text counts once per
-# session, under the type an ``error`` event gives it, else the type its text
-# begins with ("TimeoutError: ..."). A session's ending error counts only when the
-# session recorded no other: it is then the only word of what went wrong.
+""".replace(
+    "{tokens}",
+    ",\n  ".join(
+        f"coalesce(sum({kind}_tokens) FILTER (WHERE event_type = 'llm.request'), 0)::BIGINT AS {kind}_tokens"
+        for kind in ("input", "output", "cache_read", "cache_write", "reasoning")
+    ),
+)
+# Errors from every place one is recorded: ``error`` events, tools and model calls
+# that completed with an error, and sessions and agents that ended with one. Each
+# text counts once per session (an exception recorded on every span it passed
+# through is one error), under the type an ``error`` event gives it, else the type
+# its text begins with ("TimeoutError: ..."). A session's or agent's ending error
+# counts only when the session recorded no other: it is then the only word of
+# what went wrong.
 ERRORS = (
     """
 SELECT error_type, count(*) AS count, min(message) AS example
 FROM (
   SELECT session_id, message, arg_min(error_type, rank) AS error_type
   FROM (
-    SELECT *, sum(CASE WHEN event_type = 'session.ended' THEN 0 ELSE 1 END)
+    SELECT *, sum(CASE WHEN event_type IN ('session.ended', 'agent.invoked') THEN 0 ELSE 1 END)
                 OVER (PARTITION BY session_id) AS others
     FROM (
       SELECT session_id, event_type,
@@ -368,10 +411,12 @@ FROM (
                  data_error_type, 'error') AS error_type,
         CASE WHEN event_type = 'error' THEN 0 ELSE 1 END AS rank
       FROM details
-      WHERE event_type = 'error' OR (event_type IN ('tool.completed', 'session.ended') AND error IS NOT NULL)
+      WHERE event_type = 'error'
+        OR (event_type IN ('tool.completed', 'llm.response', 'agent.invoked', 'session.ended')
+            AND error IS NOT NULL)
     )
   )
-  WHERE event_type <> 'session.ended' OR others = 0
+  WHERE event_type NOT IN ('session.ended', 'agent.invoked') OR others = 0
   GROUP BY session_id, message
 )
 GROUP BY error_type ORDER BY count DESC, error_type

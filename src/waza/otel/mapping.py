@@ -24,11 +24,22 @@ from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from waza.model import SESSION_ENDED, SESSION_STARTED, TOOL_CALLED, TelemetryEvent
+from waza.model import AGENT_INVOKED, SESSION_ENDED, SESSION_STARTED, TOOL_CALLED, TelemetryEvent
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 STATUS_ERROR = 2
 INFERENCE = {"chat", "text_completion", "generate_content", "embeddings"}
+# Tools through which agent runtimes load skills, and the argument naming the skill.
+SKILL_TOOLS = frozenset({"load_skill", "skill", "activate_skill", "use_skill", "read_skill"})
+SKILL_ARGUMENTS = ("skill", "skill_name", "name")
+# Token counts: the GenAI conventions' names, their older ones, and OpenInference's.
+TOKENS = {
+    "input": ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt"),
+    "output": ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.token_count.completion"),
+    "cache_read": ("gen_ai.usage.cache_read.input_tokens", "llm.token_count.prompt_details.cache_read"),
+    "cache_write": ("gen_ai.usage.cache_creation.input_tokens", "llm.token_count.prompt_details.cache_write"),
+    "reasoning": ("gen_ai.usage.reasoning.output_tokens", "llm.token_count.completion_details.reasoning"),
+}
 METADATA_PREFIX = "waza.metadata."
 
 
@@ -78,54 +89,62 @@ def span_events(
         return TelemetryEvent(moment, kind, skill, data, session_id, f"{span_id}.{next(numbers)}")
 
     root = not span.parent_span_id
+    tree = {"span_id": span_id, "parent_span_id": span.parent_span_id.hex() or None}
     if root:
         data = {
-            "prompt": _text(found, "gen_ai.input.messages", "input.value"),
+            "prompt": _prompt(found),
             "metadata": _metadata(resource, found),
         }
         yield event(start, SESSION_STARTED, data)
-    if "gen_ai.skill.name" in found:
-        skill = str(found["gen_ai.skill.name"])
-        details = {k.removeprefix("gen_ai."): v for k, v in found.items() if k.startswith("gen_ai.skill.")}
-        yield event(start, "skill.invoked", details, skill)
-    elif operation == "execute_tool":
+    agent = _agent_name(found, operation, root)
+    if agent is not None:
+        # What ran and whether it failed: bridges leave the root OK and fail this span.
+        data = {"agent": agent, "success": not failed, "error": error, "duration_ms": duration_ms}
+        yield event(start, AGENT_INVOKED, data | {"prompt": _prompt(found)} | tree)
+    if operation == "execute_tool":
         tool = (
             found.get("gen_ai.tool.name") or found.get("tool.name") or span.name.removeprefix("execute_tool ")
         )
-        skill = _skill_of(span, skills)
-        arguments = _parsed(found.get("gen_ai.tool.call.arguments", found.get("tool.parameters")))
-        yield event(start, TOOL_CALLED, {"tool": tool, "args": arguments}, skill)
+        # OpenInference's tool.parameters is the tool's schema; the call's arguments are input.value.
+        arguments = _parsed(_first(found, "gen_ai.tool.call.arguments", "input.value"))
+        loaded = _loaded_skill(found, tool, arguments)
+        if loaded is not None:
+            details = {
+                k.removeprefix("gen_ai."): v for k, v in found.items() if k.startswith("gen_ai.skill.")
+            }
+            yield event(start, "skill.invoked", details | {"skill": loaded} | tree, loaded)
+        skill = loaded or _skill_of(span, skills)
+        called = {"tool": tool, "args": arguments, "call_id": found.get("gen_ai.tool.call.id")}
+        yield event(start, TOOL_CALLED, called | {"type": found.get("gen_ai.tool.type")} | tree, skill)
+        result = _first(found, "gen_ai.tool.call.result", "output.value")
         completed = {"tool": tool, "success": not failed, "duration_ms": duration_ms, "error": error}
-        yield event(end, "tool.completed", completed, skill)
+        yield event(end, "tool.completed", completed | {"result": result} | tree, skill)
+    elif "gen_ai.skill.name" in found:
+        skill = str(found["gen_ai.skill.name"])
+        details = {k.removeprefix("gen_ai."): v for k, v in found.items() if k.startswith("gen_ai.skill.")}
+        yield event(start, "skill.invoked", details | tree, skill)
     elif operation in INFERENCE:
-        model = (
-            found.get("gen_ai.request.model")
-            or found.get("gen_ai.response.model")
-            or found.get("llm.model_name")
-        )
-        tokens = {
-            "input": _first(
-                found, "gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt"
-            ),
-            "output": _first(
-                found,
-                "gen_ai.usage.output_tokens",
-                "gen_ai.usage.completion_tokens",
-                "llm.token_count.completion",
-            ),
+        model = _first(found, "gen_ai.request.model", "gen_ai.response.model", "llm.model_name")
+        provider = _first(found, "gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
+        tokens = {name: _first(found, *keys) for name, keys in TOKENS.items()}
+        request = {
+            "model": model,
+            "provider": provider,
+            "tokens": {k: v for k, v in tokens.items() if v is not None},
+            "prompt": _prompt(found) or None,  # the session's prompt when no agent span holds one
         }
-        yield event(start, "llm.request", {"model": model, "tokens": tokens})
-        yield event(end, "llm.response", {"model": model, "latency_ms": duration_ms, "success": not failed})
-    elif not root:
-        yield event(
-            start, "otel.span", {"name": span.name, "duration_ms": duration_ms, "attributes": _flat(found)}
-        )
+        yield event(start, "llm.request", request | tree)
+        response = {"model": model, "latency_ms": duration_ms, "success": not failed, "error": error}
+        yield event(end, "llm.response", response | tree)
+    elif not root and agent is None:
+        data = {"name": span.name, "duration_ms": duration_ms, "attributes": _flat(found)}
+        yield event(start, "otel.span", data | tree)
     for span_event in span.events:
         details = attributes(span_event.attributes)
         moment = _moment(span_event.time_unix_nano, latest)
         if span_event.name == "exception":
             data = {"error_type": details.get("exception.type"), "message": details.get("exception.message")}
-            yield event(moment, "error", data)
+            yield event(moment, "error", data | tree)
         else:
             yield event(moment, span_event.name or "otel.event", _flat(details))
     if root:
@@ -134,7 +153,29 @@ def span_events(
             "success": not failed,
             "error": error,
         }
-        yield event(end, SESSION_ENDED, data, found.get("gen_ai.agent.name"))
+        yield event(end, SESSION_ENDED, data)
+
+
+def _agent_name(found: dict[str, Any], operation: str | None, root: bool) -> str | None:
+    """The name of an agent invocation span (GenAI invoke_agent, OpenInference AGENT, or a named root).
+
+    Bridges also write an agent name on spans that are no invocation (the OpenAI
+    Agents bridge puts a generic one on its model and tool spans): those are not agents.
+    """
+    if operation != "invoke_agent" and not root:
+        return None
+    name = _first(found, "gen_ai.agent.name", "agent.name")
+    return str(name) if name is not None else None
+
+
+def _loaded_skill(found: dict[str, Any], tool: str, arguments: Any) -> str | None:
+    """The skill a tool call loads: ``gen_ai.skill.name`` on it, or a skill-loading tool's argument."""
+    if found.get("gen_ai.skill.name") is not None:
+        return str(found["gen_ai.skill.name"])
+    if tool in SKILL_TOOLS and isinstance(arguments, dict):
+        named = _first(arguments, *SKILL_ARGUMENTS)
+        return str(named) if isinstance(named, str | int) and str(named) else None
+    return None
 
 
 def _openinference(found: dict[str, Any]) -> str | None:
@@ -169,6 +210,33 @@ def _metadata(resource: dict[str, Any], found: dict[str, Any]) -> dict[str, Any]
     if "user.id" in found:
         metadata["user_id"] = str(found["user.id"])
     return metadata
+
+
+def _prompt(found: dict[str, Any]) -> str:
+    """The first user message's text, from GenAI messages or OpenInference's input; else the raw input."""
+    raw = _first(found, "gen_ai.input.messages", "input.value")
+    messages = _parsed(raw)
+    if isinstance(messages, dict):
+        messages = messages.get("messages", messages.get("input"))
+    if isinstance(messages, list):
+        for message in messages:
+            if isinstance(message, dict) and message.get("role") == "user":
+                return _message_text(message)
+    if isinstance(messages, str):
+        return messages
+    return "" if raw is None else raw if isinstance(raw, str) else json.dumps(raw)
+
+
+def _message_text(message: dict[str, Any]) -> str:
+    """A message's text: the GenAI ``parts`` of type text, or an older plain ``content``."""
+    parts = message.get("parts")
+    if isinstance(parts, list):
+        texts = [str(p.get("content", "")) for p in parts if isinstance(p, dict) and p.get("type") == "text"]
+        return "\n".join(texts)
+    content = message.get("content")
+    if isinstance(content, list):  # content blocks, as the OpenAI APIs send them
+        return "\n".join(str(c.get("text", "")) for c in content if isinstance(c, dict) and "text" in c)
+    return "" if content is None else str(content)
 
 
 def _text(found: dict[str, Any], *names: str) -> str:

@@ -1,0 +1,167 @@
+"""Traces from real agent runtimes: the OpenAI Agents SDK under both of its OpenTelemetry bridges,
+exported over OTLP/HTTP to `waza serve` on loopback, give exactly the sessions that ran."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import httpx
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from tests.producers import openai_agents_app as app
+from tests.serve.test_server import server
+from waza.store.reader import load_sessions
+
+RUNS = 20
+APP = Path(app.__file__)
+
+
+def expected_figures() -> dict:
+    """What the application did, from its own script (see its docstring), not from waza."""
+    failed_tool = set(app.FAILING_TOOL_RUNS)
+    weather = [run for run in range(RUNS) if run % 2 == 0]
+    adds = [run for run in range(RUNS) if run % 2 == 1 and run != app.FAILING_MODEL_RUN]
+    # Two model calls for a run whose tool worked; one for a failed tool; one failed call for the model error.
+    answered = 2 * (len(weather) + len(adds) - len(failed_tool)) + len(failed_tool)
+    return {
+        "sessions": RUNS,
+        "failed": len(failed_tool) + 1,
+        "tools": {"get_weather": (len(weather), len(failed_tool & set(weather))), "add": (len(adds), 0)},
+        "requests": answered + 1,
+        "input_tokens": 100 * answered,
+        "output_tokens": 20 * answered,
+    }
+
+
+def run_app(bridge: str, endpoint: str) -> None:
+    done = subprocess.run(
+        [sys.executable, str(APP), bridge, endpoint, str(RUNS)], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+
+
+def analyze(folder: Path) -> dict:
+    done = subprocess.run(
+        [sys.executable, "-m", "waza", "analyze", str(folder), "--details", "--format", "json"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@pytest.mark.parametrize("bridge", ["openinference", "otel"])
+def test_the_openai_agents_sdk_under_each_bridge_gives_the_runs_as_they_were(
+    tmp_path: Path, bridge: str
+) -> None:
+    """Failures sit on the agent span below a root that the bridges always close OK; the agent's name
+    is on that span too. Both must reach the session, and every tool, model call and token once."""
+    expected = expected_figures()
+    with server(tmp_path / "t") as (url, _):
+        run_app(bridge, f"{url}/v1/traces")
+    report = analyze(tmp_path / "t")
+    assert report["total_sessions"] == report["completed_sessions"] == expected["sessions"]
+    assert (
+        report["metrics"]["success_rate"]
+        == (expected["sessions"] - expected["failed"]) / expected["sessions"]
+    )
+    assert list(report["skill_breakdown"]) == ["Assistant"]
+    tools = {
+        row["tool"]: (row["calls"], round(row["failure_rate"] * row["completed"])) for row in report["tools"]
+    }
+    assert tools == expected["tools"]
+    (llm,) = report["llm"]
+    assert llm["model"] == "scripted-model" and llm["requests"] == expected["requests"]
+    assert (llm["input_tokens"], llm["output_tokens"]) == (
+        expected["input_tokens"],
+        expected["output_tokens"],
+    )
+    sessions, problems = load_sessions([tmp_path / "t"])
+    assert not problems
+    prompts = {s.prompt: s.success for s in sessions}
+    failing = {*app.FAILING_TOOL_RUNS, app.FAILING_MODEL_RUN}
+    assert prompts == {f"Question number {run}": run not in failing for run in range(RUNS)}
+
+
+class Recorder(BaseHTTPRequestHandler):
+    """An OTLP/HTTP endpoint that keeps every export it is sent."""
+
+    bodies: list[bytes] = []
+
+    def do_POST(self) -> None:  # noqa: N802 (the standard library's name)
+        self.bodies.append(self.rfile.read(int(self.headers["content-length"])))
+        self.send_response(200)
+        self.send_header("content-type", "application/x-protobuf")
+        self.end_headers()
+        self.wfile.write(b"")
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def recorder() -> Iterator[tuple[str, list[bytes]]]:
+    Recorder.bodies = []
+    endpoint = ThreadingHTTPServer(("127.0.0.1", 0), Recorder)
+    thread = threading.Thread(target=endpoint.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{endpoint.server_address[1]}/v1/traces", Recorder.bodies
+    finally:
+        endpoint.shutdown()
+
+
+def exports(bodies: list[bytes], pieces: list[tuple[int, int, int, int]]) -> bytes:
+    """One export request holding the given spans (request, resource, scope, span indexes)."""
+    requests = [ExportTraceServiceRequest.FromString(body) for body in bodies]
+    out = ExportTraceServiceRequest()
+    for r, rs, ss, sp in pieces:
+        resource_spans = requests[r].resource_spans[rs]
+        target = out.resource_spans.add()
+        target.resource.CopyFrom(resource_spans.resource)
+        scope = target.scope_spans.add()
+        scope.scope.CopyFrom(resource_spans.scope_spans[ss].scope)
+        scope.spans.add().CopyFrom(resource_spans.scope_spans[ss].spans[sp])
+    return out.SerializeToString()
+
+
+def test_spans_sent_twice_shuffled_and_split_across_workers_give_the_same_report(tmp_path: Path) -> None:
+    """OTLP exporters retry, batch as they like, and replicas see parts of a trace: none of it changes
+    a figure. The same spans, once in one request and then twice, shuffled, three spans a request
+    to a server with two workers."""
+    with recorder() as (endpoint, bodies):
+        run_app("otel", endpoint)
+    pieces = [
+        (r, rs, ss, sp)
+        for r, body in enumerate(bodies)
+        for rs, resource_spans in enumerate(ExportTraceServiceRequest.FromString(body).resource_spans)
+        for ss, scope_spans in enumerate(resource_spans.scope_spans)
+        for sp in range(len(scope_spans.spans))
+    ]
+    assert len(pieces) > 100
+    protobuf = {"content-type": "application/x-protobuf"}
+    with server(tmp_path / "clean") as (url, _):
+        assert (
+            httpx.post(f"{url}/v1/traces", content=exports(bodies, pieces), headers=protobuf).status_code
+            == 200
+        )
+    messy = pieces * 2
+    random.Random(7).shuffle(messy)
+    with server(tmp_path / "messy", "--workers", "2") as (url, _):
+        for start in range(0, len(messy), 3):  # a connection each: the requests spread over the workers
+            answer = httpx.post(f"{url}/v1/traces", content=exports(bodies, messy[start : start + 3]),
+                                headers=protobuf)  # fmt: skip
+            assert answer.status_code == 200
+    clean, twice = analyze(tmp_path / "clean"), analyze(tmp_path / "messy")
+    for report in (clean, twice):
+        report.pop("input"), report.pop("storage")
+    assert clean["total_sessions"] == RUNS and clean["llm"][0]["requests"] == expected_figures()["requests"]
+    assert twice == clean
