@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Status, StatusCode
 
+from tests.analysis.test_spark_parity import assert_same
 from tests.conftest import read_log
 from tests.serve.test_server import server
 from waza.analysis.details import load_prices
@@ -182,6 +183,10 @@ def test_a_copilot_style_trace_gives_loaded_skills_nested_calls_once_and_cached_
     assert (llm["requests"], llm["input_tokens"], llm["output_tokens"]) == (4, 4000, 800)
     assert (llm["cache_read_tokens"], llm["reasoning_tokens"]) == (2400, 200)
     per_request = (400 * 1.0 + 600 * 0.1 + 200 * 10.0) / 1000  # uncached input, cached input, output
-    assert llm["cost"] == pytest.approx(4 * per_request) and report["llm_cost"] == pytest.approx(
-        4 * per_request
+    assert llm["cost"] == pytest.approx(4 * per_request) == report["llm_cost"]
+    spark = TelemetryAnalyzer(engine="spark").analyze_paths(
+        [tmp_path / "t"], details=True, prices=load_prices(prices)
     )
+    for found in (report, spark):
+        found.pop("input"), found.pop("storage")
+    assert_same(report, spark)
