@@ -1,9 +1,11 @@
-"""Traces from real agent runtimes: the OpenAI Agents SDK under both of its OpenTelemetry bridges,
-exported over OTLP/HTTP to `waza serve` on loopback, give exactly the sessions that ran."""
+"""Traces from real agent runtimes, exported over OTLP/HTTP to `waza serve` on loopback, give exactly
+the sessions that ran: the OpenAI Agents SDK under both of its OpenTelemetry bridges, and an agent
+loop on the plain `openai` client under both client instrumentations."""
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import sys
@@ -12,21 +14,37 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import ModuleType
 
 import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tests.producers import openai_agents_app as app
+from tests.producers import openai_client_app
 from tests.serve.test_server import server
 from waza.store.reader import load_sessions
 
 RUNS = 20
-APP = Path(app.__file__)
+# Application, instrumentation, the agent's name, requests per model. With OpenInference's client
+# instrumentation the span of a request the server failed names no model: it is shown so.
+SETUPS = [
+    (app, "openinference", "Assistant", {"scripted-model": 37}),
+    (app, "otel", "Assistant", {"scripted-model": 37}),
+    (openai_client_app, "openinference", "weather-agent", {"scripted-model": 36, None: 1}),
+    (openai_client_app, "otel", "weather-agent", {"scripted-model": 37}),
+]
+# Content capture on: the client instrumentations record prompts only then.
+CONTENT = {
+    "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "SPAN_ONLY",
+    "OTEL_SEMCONV_STABILITY_OPT_IN": "gen_ai_latest_experimental",
+}
 
 
 def expected_figures() -> dict:
-    """What the application did, from its own script (see its docstring), not from waza."""
+    """What the applications did, from their own script (see their docstrings), not from waza."""
+    for module in (app, openai_client_app):  # the two follow one script
+        assert (module.FAILING_TOOL_RUNS, module.FAILING_MODEL_RUN) == ((0, 2), 1)
     failed_tool = set(app.FAILING_TOOL_RUNS)
     weather = [run for run in range(RUNS) if run % 2 == 0]
     adds = [run for run in range(RUNS) if run % 2 == 1 and run != app.FAILING_MODEL_RUN]
@@ -42,53 +60,53 @@ def expected_figures() -> dict:
     }
 
 
-def run_app(bridge: str, endpoint: str) -> None:
-    done = subprocess.run(
-        [sys.executable, str(APP), bridge, endpoint, str(RUNS)], capture_output=True, text=True, timeout=300
-    )
+def run_app(module: ModuleType, instrumentation: str, endpoint: str) -> None:
+    command = [sys.executable, str(module.__file__), instrumentation, endpoint, str(RUNS)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=os.environ | CONTENT)
     assert done.returncode == 0, done.stderr[-2000:]
 
 
 def analyze(folder: Path) -> dict:
-    done = subprocess.run(
-        [sys.executable, "-m", "waza", "analyze", str(folder), "--details", "--format", "json"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    command = [sys.executable, "-m", "waza", "analyze", str(folder), "--details", "--format", "json"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)
 
 
-@pytest.mark.parametrize("bridge", ["openinference", "otel"])
-def test_the_openai_agents_sdk_under_each_bridge_gives_the_runs_as_they_were(
-    tmp_path: Path, bridge: str
+@pytest.mark.parametrize(
+    ("module", "instrumentation", "agent", "requests"),
+    SETUPS,
+    ids=[f"{module.__name__.rsplit('.', 1)[1]}-{kind}" for module, kind, _, _ in SETUPS],
+)
+def test_each_runtime_and_instrumentation_gives_the_runs_as_they_were(
+    tmp_path: Path, module: ModuleType, instrumentation: str, agent: str, requests: dict
 ) -> None:
-    """Failures sit on the agent span below a root that the bridges always close OK; the agent's name
-    is on that span too. Both must reach the session, and every tool, model call and token once."""
+    """Failures sit on the agent span, below a root the Agents SDK's bridges always close OK, and
+    the agent's name is on that span too: both must reach the session. Every tool, model call and
+    token counts once, each failed run once among the errors, and the prompt is the user's message."""
     expected = expected_figures()
     with server(tmp_path / "t") as (url, _):
-        run_app(bridge, f"{url}/v1/traces")
+        run_app(module, instrumentation, f"{url}/v1/traces")
     report = analyze(tmp_path / "t")
     assert report["total_sessions"] == report["completed_sessions"] == expected["sessions"]
-    assert (
-        report["metrics"]["success_rate"]
-        == (expected["sessions"] - expected["failed"]) / expected["sessions"]
-    )
-    assert list(report["skill_breakdown"]) == ["Assistant"]
+    succeeded = expected["sessions"] - expected["failed"]
+    assert report["metrics"]["success_rate"] == succeeded / expected["sessions"]
+    assert list(report["skill_breakdown"]) == [agent]
     tools = {
         row["tool"]: (row["calls"], round(row["failure_rate"] * row["completed"])) for row in report["tools"]
     }
     assert tools == expected["tools"]
-    (llm,) = report["llm"]
-    assert llm["model"] == "scripted-model" and llm["requests"] == expected["requests"]
-    assert (llm["input_tokens"], llm["output_tokens"]) == (
-        expected["input_tokens"],
-        expected["output_tokens"],
-    )
+    assert {row["model"]: row["requests"] for row in report["llm"]} == requests
+    assert sum(requests.values()) == expected["requests"]
+    tokens = [sum(row[kind] for row in report["llm"]) for kind in ("input_tokens", "output_tokens")]
+    assert tokens == [expected["input_tokens"], expected["output_tokens"]]
+    assert sum(row["count"] for row in report["errors"]) == expected["failed"]
     sessions, problems = load_sessions([tmp_path / "t"])
     assert not problems
-    prompts = {s.prompt: s.success for s in sessions}
     failing = {*app.FAILING_TOOL_RUNS, app.FAILING_MODEL_RUN}
-    assert prompts == {f"Question number {run}": run not in failing for run in range(RUNS)}
+    assert {s.prompt: s.success for s in sessions} == {
+        f"Question number {run}": run not in failing for run in range(RUNS)
+    }
 
 
 class Recorder(BaseHTTPRequestHandler):
@@ -138,7 +156,7 @@ def test_spans_sent_twice_shuffled_and_split_across_workers_give_the_same_report
     a figure. The same spans, once in one request and then twice, shuffled, three spans a request
     to a server with two workers."""
     with recorder() as (endpoint, bodies):
-        run_app("otel", endpoint)
+        run_app(app, "otel", endpoint)
     pieces = [
         (r, rs, ss, sp)
         for r, body in enumerate(bodies)

@@ -388,22 +388,26 @@ GROUP BY model ORDER BY requests DESC, model NULLS LAST
 )
 # Errors from every place one is recorded: ``error`` events, tools and model calls
 # that completed with an error, and sessions and agents that ended with one. Each
-# text counts once per session (an exception recorded on every span it passed
-# through is one error), under the type an ``error`` event gives it, else the type
-# its text begins with ("TimeoutError: ..."). A session's or agent's ending error
+# text counts once per session, whether or not it begins with its type (an
+# exception recorded on every span it passed through, and in the status of the
+# span it ended, is one error), under the type an ``error`` event gives it, else
+# the type its text begins with ("TimeoutError: ..."). A session's or agent's ending error
 # counts only when the session recorded no other: it is then the only word of
 # what went wrong.
 ERRORS = (
     """
 SELECT error_type, count(*) AS count, min(message) AS example
 FROM (
-  SELECT session_id, message, arg_min(error_type, rank) AS error_type
+  SELECT session_id, arg_min(message, rank) AS message, arg_min(error_type, rank) AS error_type
   FROM (
     SELECT *, sum(CASE WHEN event_type IN ('session.ended', 'agent.invoked') THEN 0 ELSE 1 END)
                 OVER (PARTITION BY session_id) AS others
     FROM (
       SELECT session_id, event_type,
         coalesce(message, error, data_error_type) AS message,
+        regexp_replace(coalesce(message, error, data_error_type), '"""
+    + ERROR_TYPE_PREFIX
+    + """', '') AS text,
         coalesce(CASE WHEN event_type = 'error' THEN data_error_type END,
                  nullif(regexp_extract(coalesce(message, error), '"""
     + ERROR_TYPE_PREFIX
@@ -417,7 +421,7 @@ FROM (
     )
   )
   WHERE event_type NOT IN ('session.ended', 'agent.invoked') OR others = 0
-  GROUP BY session_id, message
+  GROUP BY session_id, text
 )
 GROUP BY error_type ORDER BY count DESC, error_type
 """

@@ -79,6 +79,8 @@ def span_events(
     operation = found.get("gen_ai.operation.name") or _openinference(found)
     failed = span.status.code == STATUS_ERROR
     error = (span.status.message or found.get("error.type") or "error") if failed else None
+    # The exception's type, where the producer names it apart from the message.
+    outcome = {"error_type": found.get("error.type")} if failed and found.get("error.type") else {}
     duration_ms = (span.end_time_unix_nano - span.start_time_unix_nano) / 1e6
 
     # Ids from the span: an exporter that sends the span again (a retry) repeats them.
@@ -99,7 +101,7 @@ def span_events(
     agent = _agent_name(found, operation, root)
     if agent is not None:
         # What ran and whether it failed: bridges leave the root OK and fail this span.
-        data = {"agent": agent, "success": not failed, "error": error, "duration_ms": duration_ms}
+        data = {"agent": agent, "success": not failed, "error": error, "duration_ms": duration_ms} | outcome
         yield event(start, AGENT_INVOKED, data | {"prompt": _prompt(found)} | tree)
     if operation == "execute_tool":
         tool = (
@@ -117,7 +119,12 @@ def span_events(
         called = {"tool": tool, "args": arguments, "call_id": found.get("gen_ai.tool.call.id")}
         yield event(start, TOOL_CALLED, called | {"type": found.get("gen_ai.tool.type")} | tree, skill)
         result = _first(found, "gen_ai.tool.call.result", "output.value")
-        completed = {"tool": tool, "success": not failed, "duration_ms": duration_ms, "error": error}
+        completed = {
+            "tool": tool,
+            "success": not failed,
+            "duration_ms": duration_ms,
+            "error": error,
+        } | outcome
         yield event(end, "tool.completed", completed | {"result": result} | tree, skill)
     elif "gen_ai.skill.name" in found:
         skill = str(found["gen_ai.skill.name"])
@@ -134,7 +141,12 @@ def span_events(
             "prompt": _prompt(found) or None,  # the session's prompt when no agent span holds one
         }
         yield event(start, "llm.request", request | tree)
-        response = {"model": model, "latency_ms": duration_ms, "success": not failed, "error": error}
+        response = {
+            "model": model,
+            "latency_ms": duration_ms,
+            "success": not failed,
+            "error": error,
+        } | outcome
         yield event(end, "llm.response", response | tree)
     elif not root and agent is None:
         data = {"name": span.name, "duration_ms": duration_ms, "attributes": _flat(found)}
