@@ -161,7 +161,8 @@ def fold_session(session_id: str, events: Iterable[TelemetryEvent]) -> SessionTe
         start_time=parse_time((started or ordered[0]).timestamp),
         end_time=parse_time(ended.timestamp) if ended else None,
         skill_name=next((e.skill_name for e in ordered if e.skill_name), None)
-        or (str(agents[0]["agent"]) if agents else None),
+        or (str(agents[0]["agent"]) if agents else None)
+        or begin.get("agent"),
         # A trace's root may hold no content; its agent or first model call then does.
         prompt=str(begin.get("prompt") or next((p for p in prompts if p), "")),
         output=str(end.get("output") or ""),

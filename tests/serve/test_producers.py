@@ -1,6 +1,6 @@
 """Traces from real agent runtimes, exported over OTLP/HTTP to `waza serve` on loopback, give exactly
-the sessions that ran: the OpenAI Agents SDK under both of its OpenTelemetry bridges, and an agent
-loop on the plain `openai` client under both client instrumentations."""
+the sessions that ran: the OpenAI Agents SDK under both of its OpenTelemetry bridges, an agent loop
+on the plain `openai` client under both client instrumentations, and a LangGraph agent."""
 
 from __future__ import annotations
 
@@ -20,19 +20,21 @@ import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from tests.producers import langgraph_app, openai_client_app
 from tests.producers import openai_agents_app as app
-from tests.producers import openai_client_app
 from tests.serve.test_server import server
 from waza.store.reader import load_sessions
 
 RUNS = 20
 # Application, instrumentation, the agent's name, requests per model. With OpenInference's client
-# instrumentation the span of a request the server failed names no model: it is shown so.
+# instrumentation the span of a request the server failed names no model, and a LangChain chat
+# model of one's own reports none at all: they are shown so.
 SETUPS = [
     (app, "openinference", "Assistant", {"scripted-model": 37}),
     (app, "otel", "Assistant", {"scripted-model": 37}),
     (openai_client_app, "openinference", "weather-agent", {"scripted-model": 36, None: 1}),
     (openai_client_app, "otel", "weather-agent", {"scripted-model": 37}),
+    (langgraph_app, "openinference", "weather-agent", {None: 37}),
 ]
 # Content capture on: the client instrumentations record prompts only then.
 CONTENT = {
@@ -43,7 +45,7 @@ CONTENT = {
 
 def expected_figures() -> dict:
     """What the applications did, from their own script (see their docstrings), not from waza."""
-    for module in (app, openai_client_app):  # the two follow one script
+    for module in (app, openai_client_app, langgraph_app):  # all follow one script
         assert (module.FAILING_TOOL_RUNS, module.FAILING_MODEL_RUN) == ((0, 2), 1)
     failed_tool = set(app.FAILING_TOOL_RUNS)
     weather = [run for run in range(RUNS) if run % 2 == 0]

@@ -71,6 +71,7 @@ SELECT session_id,
   min(timestamp) FILTER (WHERE event_type = 'agent.invoked' AND data.agent IS NOT NULL) AS agent_at,
   coalesce(bool_or(data.success = 'false') FILTER (WHERE event_type = 'agent.invoked'), false)
     AS agent_failed,
+  max(data.agent) FILTER (WHERE event_type = 'session.started') AS root_agent,
   count(DISTINCT event_id) FILTER (WHERE event_type = 'tool.called' AND timestamp IS NOT NULL)
     + count(timestamp) FILTER (WHERE event_type = 'tool.called' AND event_id IS NULL) AS tool_calls,
   {tool_ids} AS tool_ids,
@@ -84,7 +85,8 @@ GROUP BY session_id
 """
 ONE_PART = """
 SELECT session_id, coalesce(started_at, first_at) AS start_time, end_time,
-  success AND NOT agent_failed AS success, coalesce(skill_name, agent_name) AS skill_name, tool_calls,
+  success AND NOT agent_failed AS success, coalesce(skill_name, agent_name, root_agent) AS skill_name,
+  tool_calls,
   {meta} AS meta, abandoned, limits, events, bad_rows
 FROM ({parts})
 """
@@ -98,7 +100,7 @@ SELECT session_id,
   coalesce(min(started_at), min(first_at)) AS start_time,
   max(end_time) AS end_time,
   arg_max(success, end_time) AND NOT bool_or(agent_failed) AS success,
-  coalesce(arg_min(skill_name, skill_at), arg_min(agent_name, agent_at)) AS skill_name,
+  coalesce(arg_min(skill_name, skill_at), arg_min(agent_name, agent_at), max(root_agent)) AS skill_name,
   sum(tool_calls - array_length(tool_ids))
     + array_length(list_distinct(flatten(list(tool_ids)))) AS tool_calls,
   {first_meta} AS meta,
@@ -119,7 +121,7 @@ TOOL_IDS = (
 # The columns of a part, in the order SESSION_PARTS gives them.
 PART_COLUMNS = (
     "session_id, started_at, first_at, end_time, success, skill_name, skill_at, agent_name, agent_at, "
-    "agent_failed, tool_calls, tool_ids, metadata, abandoned, limits, events, bad_rows"
+    "agent_failed, root_agent, tool_calls, tool_ids, metadata, abandoned, limits, events, bad_rows"
 )
 PARTS_FILES = "SELECT {columns} FROM read_parquet({files}, union_by_name = true)"
 
@@ -130,6 +132,7 @@ LATER_PART_COLUMNS = {
     "agent_name": "NULL::VARCHAR",
     "agent_at": "NULL::TIMESTAMPTZ",
     "agent_failed": "false",
+    "root_agent": "NULL::VARCHAR",
 }
 
 

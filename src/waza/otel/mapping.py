@@ -78,7 +78,7 @@ def span_events(
     found = attributes(span.attributes)
     operation = found.get("gen_ai.operation.name") or _openinference(found)
     failed = span.status.code == STATUS_ERROR
-    error = (span.status.message or found.get("error.type") or "error") if failed else None
+    error = (_raised(span) or span.status.message or found.get("error.type") or "error") if failed else None
     # The exception's type, where the producer names it apart from the message.
     outcome = {"error_type": found.get("error.type")} if failed and found.get("error.type") else {}
     duration_ms = (span.end_time_unix_nano - span.start_time_unix_nano) / 1e6
@@ -92,13 +92,14 @@ def span_events(
 
     root = not span.parent_span_id
     tree = {"span_id": span_id, "parent_span_id": span.parent_span_id.hex() or None}
-    if root:
-        data = {
-            "prompt": _prompt(found),
-            "metadata": _metadata(resource, found),
-        }
-        yield event(start, SESSION_STARTED, data)
     agent = _agent_name(found, operation, root)
+    if root:
+        data = {"prompt": _prompt(found), "metadata": _metadata(resource, found)}
+        if agent is None and operation == "invoke_agent":
+            # A root agent span without an agent name (LangGraph names its graph's span so): the
+            # session's skill when no agent span says better.
+            data["agent"] = span.name.removeprefix("invoke_agent ")
+        yield event(start, SESSION_STARTED, data)
     if agent is not None:
         # What ran and whether it failed: bridges leave the root OK and fail this span.
         data = {"agent": agent, "success": not failed, "error": error, "duration_ms": duration_ms} | outcome
@@ -168,6 +169,17 @@ def span_events(
         yield event(end, SESSION_ENDED, data)
 
 
+def _raised(span: Any) -> str | None:
+    """The exception a span recorded, as "Type: message": a status message may be any text (a
+    repr with its traceback, say), and the same exception then reads as the same error everywhere."""
+    for span_event in span.events:
+        if span_event.name == "exception":
+            details = attributes(span_event.attributes)
+            kind, message = details.get("exception.type"), details.get("exception.message")
+            return f"{kind}: {message}" if kind and message else (message or kind)
+    return None
+
+
 def _agent_name(found: dict[str, Any], operation: str | None, root: bool) -> str | None:
     """The name of an agent invocation span (GenAI invoke_agent, OpenInference AGENT, or a named root).
 
@@ -224,6 +236,9 @@ def _metadata(resource: dict[str, Any], found: dict[str, Any]) -> dict[str, Any]
     return metadata
 
 
+USER_ROLES = ("user", "human")
+
+
 def _prompt(found: dict[str, Any]) -> str:
     """The first user message's text, from GenAI messages or OpenInference's input; else the raw input."""
     raw = _first(found, "gen_ai.input.messages", "input.value")
@@ -232,7 +247,11 @@ def _prompt(found: dict[str, Any]) -> str:
         messages = messages.get("messages", messages.get("input"))
     if isinstance(messages, list):
         for message in messages:
-            if isinstance(message, dict) and message.get("role") == "user":
+            if isinstance(message, list) and len(message) == 2 and message[0] in USER_ROLES:
+                return str(message[1])  # LangChain's ("user", "text") pairs
+            if isinstance(message, dict) and "data" in message and message.get("type") == "human":
+                message = {"role": "user", **message["data"]}  # LangChain's serialised messages
+            if isinstance(message, dict) and message.get("role") in USER_ROLES:
                 return _message_text(message)
     if isinstance(messages, str):
         return messages
