@@ -155,7 +155,9 @@ def fold_session(session_id: str, events: Iterable[TelemetryEvent]) -> SessionTe
     end = ended.data if ended else {}
     agents = [e.data for e in ordered if e.event_type == AGENT_INVOKED and e.data.get("agent") is not None]
     failed = next((agent for agent in agents if agent.get("success") is False), None)
-    prompts = (e.data.get("prompt") for e in ordered if e.event_type in (AGENT_INVOKED, "llm.request"))
+    # A trace's root may hold no content; then the first agent span, model call or GenAI content
+    # event that carries a prompt gives it.
+    prompts = (e.data.get("prompt") for e in ordered if e.event_type != SESSION_STARTED)
     return SessionTelemetry(
         session_id=session_id,
         start_time=parse_time((started or ordered[0]).timestamp),
@@ -163,7 +165,6 @@ def fold_session(session_id: str, events: Iterable[TelemetryEvent]) -> SessionTe
         skill_name=next((e.skill_name for e in ordered if e.skill_name), None)
         or (str(agents[0]["agent"]) if agents else None)
         or begin.get("agent"),
-        # A trace's root may hold no content; its agent or first model call then does.
         prompt=str(begin.get("prompt") or next((p for p in prompts if p), "")),
         output=str(end.get("output") or ""),
         events=[e for e in ordered if e.event_type not in (SESSION_STARTED, SESSION_ENDED)],

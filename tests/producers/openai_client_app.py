@@ -23,7 +23,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import openai
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk._logs import LoggerProvider
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
@@ -103,12 +106,12 @@ def run_agent(
         client.chat.completions.create(model=MODEL, messages=messages, tools=TOOLS)
 
 
-def otel_spans(provider: TracerProvider) -> tuple[Callable[[], Any], Callable[..., Any]]:
+def otel_spans(provider: TracerProvider, logs: Any) -> tuple[Callable[[], Any], Callable[..., Any]]:
     from opentelemetry.instrumentation.openai_v2 import OpenAIInstrumentor
     from opentelemetry.util.genai.handler import TelemetryHandler
 
-    OpenAIInstrumentor().instrument(tracer_provider=provider)
-    handler = TelemetryHandler(tracer_provider=provider)
+    OpenAIInstrumentor().instrument(tracer_provider=provider, logger_provider=logs)
+    handler = TelemetryHandler(tracer_provider=provider, logger_provider=logs)
 
     def agent() -> Any:
         return handler.invoke_local_agent(agent_name=AGENT, request_model=MODEL)
@@ -123,7 +126,7 @@ def otel_spans(provider: TracerProvider) -> tuple[Callable[[], Any], Callable[..
     return agent, tool
 
 
-def openinference_spans(provider: TracerProvider) -> tuple[Callable[[], Any], Callable[..., Any]]:
+def openinference_spans(provider: TracerProvider, logs: Any) -> tuple[Callable[[], Any], Callable[..., Any]]:
     from openinference.instrumentation import OITracer, TraceConfig
     from openinference.instrumentation.openai import OpenAIInstrumentor
 
@@ -150,7 +153,12 @@ def main() -> None:
     instrumentation, endpoint, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
     provider = TracerProvider()
     provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
-    agent_span, tool_span = (otel_spans if instrumentation == "otel" else openinference_spans)(provider)
+    # GenAI content events, where the instrumentation emits them, go to the logs endpoint beside.
+    logs = LoggerProvider()
+    logs.add_log_record_processor(
+        BatchLogRecordProcessor(OTLPLogExporter(endpoint=endpoint.replace("/v1/traces", "/v1/logs")))
+    )
+    agent_span, tool_span = (otel_spans if instrumentation == "otel" else openinference_spans)(provider, logs)
     scripted = ThreadingHTTPServer(("127.0.0.1", 0), ScriptedOpenAI)
     threading.Thread(target=scripted.serve_forever, daemon=True).start()
     base_url = f"http://127.0.0.1:{scripted.server_address[1]}/v1"
@@ -161,6 +169,7 @@ def main() -> None:
         except Exception as error:  # the failing runs, on purpose
             print(f"run {run} failed: {type(error).__name__}", file=sys.stderr)
     provider.shutdown()
+    logs.shutdown()
     scripted.shutdown()
 
 

@@ -10,6 +10,7 @@ import random
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -185,3 +186,38 @@ def test_spans_sent_twice_shuffled_and_split_across_workers_give_the_same_report
         report.pop("input"), report.pop("storage")
     assert clean["total_sessions"] == RUNS and clean["llm"][0]["requests"] == expected_figures()["requests"]
     assert twice == clean
+
+
+def test_content_events_at_v1_logs_give_the_prompts_the_spans_leave_out(tmp_path: Path) -> None:
+    """With content captured as events only, the prompts reach waza as OTLP log records of the
+    trace: each joins its session by the trace id, and a retried export adds nothing."""
+    events_only = {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "EVENT_ONLY"}
+    command = [sys.executable, str(openai_client_app.__file__), "otel", "", str(RUNS)]
+    with server(tmp_path / "t") as (url, _):
+        command[3] = f"{url}/v1/traces"
+        done = subprocess.run(command, capture_output=True, text=True, timeout=300,
+                              env=os.environ | CONTENT | events_only)  # fmt: skip
+        assert done.returncode == 0, done.stderr[-2000:]
+        stored = [
+            line for path in (tmp_path / "t").rglob("*.jsonl") for line in path.read_text().splitlines()
+        ]
+        contents = [json.loads(line) for line in stored if "inference.operation.details" in line]
+        assert len(contents) == expected_figures()["requests"]  # one content event per model request
+        again = {"resourceLogs": [{"scopeLogs": [{"logRecords": [{
+            "timeUnixNano": str(time.time_ns()),  # after the run: the session's prompt stays its own
+            "traceId": contents[0]["session_id"], "eventName": "gen_ai.user.message",
+            "body": {"kvlistValue": {"values": [{"key": "content", "value": {"stringValue": "hello"}}]}},
+        }]}]}]}  # fmt: skip
+        for _ in range(2):  # the same record twice, as an exporter's retry sends it
+            assert httpx.post(f"{url}/v1/logs", json=again).status_code == 200
+        refused = {"resourceLogs": [{"scopeLogs": [{"logRecords": [{"timeUnixNano": "1", "body": {}}]}]}]}
+        answer = httpx.post(f"{url}/v1/logs", json=refused).json()
+        assert answer["partialSuccess"]["rejectedLogRecords"] == "1"
+    sessions, problems = load_sessions([tmp_path / "t"])
+    assert not problems
+    failing = {*app.FAILING_TOOL_RUNS, app.FAILING_MODEL_RUN}
+    assert {s.prompt: s.success for s in sessions} == {
+        f"Question number {run}": run not in failing for run in range(RUNS)
+    }
+    retried = [e for s in sessions for e in s.events if e.event_type == "gen_ai.user.message"]
+    assert len(retried) == 1 and json.loads(retried[0].data["body"]) == {"content": "hello"}

@@ -18,6 +18,7 @@ wins over the agent.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 from collections.abc import Iterable, Iterator
@@ -167,6 +168,28 @@ def span_events(
             "error": error,
         }
         yield event(end, SESSION_ENDED, data)
+
+
+def log_event(record: Any, latest: datetime) -> TelemetryEvent:
+    """The event a log record stands for: GenAI content events (``gen_ai.*`` event names) and any
+    other record of a trace, joined to its session by the trace id."""
+    if len(record.trace_id) != 16 or not any(record.trace_id):
+        raise SpanError("a log record without a trace id")
+    moment = _moment(record.time_unix_nano or record.observed_time_unix_nano, latest)
+    found = attributes(record.attributes)
+    name = record.event_name or str(found.pop("event.name", "") or "otel.log")
+    data = _flat(found)
+    if record.HasField("body"):
+        body = any_value(record.body)
+        data["body"] = json.dumps(body) if isinstance(body, dict | list) else body
+        if name == "gen_ai.user.message" and isinstance(body, dict):  # the older per-message events
+            found.setdefault("gen_ai.input.messages", [{"role": "user", **body}])
+    prompt = _prompt(found) if "gen_ai.input.messages" in found else ""
+    span_id = record.span_id.hex() or None
+    extra = {"prompt": prompt or None, "span_id": span_id, "severity": record.severity_text or None}
+    # No id on the wire: the record's own bytes name it, so an exporter's retry repeats the id.
+    digest = hashlib.sha256(record.SerializeToString(deterministic=True)).hexdigest()[:24]
+    return TelemetryEvent(moment, name, None, data | extra, record.trace_id.hex(), f"log-{digest}")
 
 
 def _raised(span: Any) -> str | None:

@@ -1,4 +1,4 @@
-"""OTLP/HTTP trace payloads: decoding requests, encoding answers, in JSON or protobuf.
+"""OTLP/HTTP trace and log payloads: decoding requests, encoding answers, in JSON or protobuf.
 
 OTLP's JSON differs from protobuf's own JSON mapping in one way that matters:
 trace and span ids are hex strings, not base64. They are turned into base64
@@ -17,13 +17,17 @@ from typing import Any
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
+    ExportLogsServiceRequest,
+    ExportLogsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
 
 from waza.model import TelemetryEvent
-from waza.otel.mapping import SpanError, attributes, span_events
+from waza.otel.mapping import SpanError, attributes, log_event, span_events
 
 JSON = "application/json"
 PROTOBUF = "application/x-protobuf"
@@ -39,14 +43,21 @@ class PayloadError(ValueError):
 
 
 def decode(
-    body: bytes, content_type: str, content_encoding: str | None, max_bytes: int
-) -> ExportTraceServiceRequest:
+    body: bytes,
+    content_type: str,
+    content_encoding: str | None,
+    max_bytes: int,
+    *,
+    logs: bool = False,
+) -> Any:
+    """The trace (or, with ``logs``, log) export request a body holds."""
+    kind = ExportLogsServiceRequest if logs else ExportTraceServiceRequest
     if (content_encoding or "").lower() == "gzip":
         body = _gunzip(body, max_bytes)
     media = content_type.split(";")[0].strip().lower()
     if media == PROTOBUF:
         try:
-            return ExportTraceServiceRequest.FromString(body)
+            return kind.FromString(body)
         except DecodeError as error:
             raise PayloadError(f"not an OTLP protobuf export: {error}") from None
     if media == JSON:
@@ -54,17 +65,17 @@ def decode(
             document = json.loads(body)
         except (ValueError, RecursionError) as error:
             raise PayloadError(f"not an OTLP JSON export: {str(error).splitlines()[0]}") from None
-        return from_json(document)
+        return from_json(document, kind)
     raise PayloadError(f"Content-Type must be {PROTOBUF} or {JSON}", 415)
 
 
-def from_json(document: Any) -> ExportTraceServiceRequest:
+def from_json(document: Any, kind: type[Any] = ExportTraceServiceRequest) -> Any:
     """An OTLP JSON export already parsed: a request body, or a line of the Collector's file exporter."""
     if not isinstance(document, dict):
         raise PayloadError("an OTLP JSON export is an object")
     try:
         _hex_ids_to_base64(document)
-        return json_format.ParseDict(document, ExportTraceServiceRequest(), ignore_unknown_fields=True)
+        return json_format.ParseDict(document, kind(), ignore_unknown_fields=True)
     except (ValueError, RecursionError, json_format.ParseError) as error:
         if isinstance(error, PayloadError):
             raise
@@ -88,15 +99,35 @@ def events_of(request: ExportTraceServiceRequest, latest: datetime) -> tuple[lis
     return events, rejected, reason
 
 
-def answer(media: str, rejected: int, reason: str) -> bytes:
-    """The ExportTraceServiceResponse, in the request's encoding."""
+def log_events_of(
+    request: ExportLogsServiceRequest, latest: datetime
+) -> tuple[list[TelemetryEvent], int, str]:
+    """The events of every log record, the number refused, and why the first was."""
+    events: list[TelemetryEvent] = []
+    rejected, reason = 0, ""
+    for resource_logs in request.resource_logs:
+        for scope in resource_logs.scope_logs:
+            for record in scope.log_records:
+                try:
+                    events.append(log_event(record, latest))
+                except SpanError as error:
+                    rejected += 1
+                    reason = reason or str(error)
+    return events, rejected, reason
+
+
+def answer(media: str, rejected: int, reason: str, logs: bool = False) -> bytes:
+    """The ExportTraceServiceResponse (or ExportLogsServiceResponse), in the request's encoding."""
+    field, name = (
+        ("rejected_log_records", "rejectedLogRecords") if logs else ("rejected_spans", "rejectedSpans")
+    )
     if media == PROTOBUF:
-        response = ExportTraceServiceResponse()
+        response = ExportLogsServiceResponse() if logs else ExportTraceServiceResponse()
         if rejected:
-            response.partial_success.rejected_spans = rejected
+            setattr(response.partial_success, field, rejected)
             response.partial_success.error_message = reason
         return response.SerializeToString()
-    partial = {"partialSuccess": {"rejectedSpans": str(rejected), "errorMessage": reason}} if rejected else {}
+    partial = {"partialSuccess": {name: str(rejected), "errorMessage": reason}} if rejected else {}
     return json.dumps(partial).encode()
 
 

@@ -74,6 +74,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/telemetry/session/{session_id}/end", ingest.end_session, methods=["POST"]),
         Route("/telemetry/batch", ingest.batch, methods=["POST"]),
         Route("/v1/traces", ingest.traces, methods=["POST"]),
+        Route("/v1/logs", ingest.logs, methods=["POST"]),
         Route("/healthz", lambda request: health, methods=["GET"]),
         Route("/openapi.json", lambda request: schema, methods=["GET"]),
     ]
@@ -168,6 +169,13 @@ class Ingest:
         return _answer(BatchResult(accepted=len(records), rejected=rejected))
 
     async def traces(self, request: Request) -> Response:
+        return await self._otlp(request, logs=False)
+
+    async def logs(self, request: Request) -> Response:
+        """GenAI content events and other log records of a trace, joined to its session."""
+        return await self._otlp(request, logs=True)
+
+    async def _otlp(self, request: Request, *, logs: bool) -> Response:
         media = request.headers.get("content-type", "").split(";")[0].strip().lower()
         try:
             export = otlp.decode(
@@ -175,14 +183,16 @@ class Ingest:
                 media,
                 request.headers.get("content-encoding"),
                 self.settings.max_body_bytes,
+                logs=logs,
             )
         except otlp.PayloadError as error:
             raise Refusal(error.status, str(error)) from None
-        events, rejected, reason = otlp.events_of(export, datetime.now(UTC) + CLOCK_SKEW)
+        latest = datetime.now(UTC) + CLOCK_SKEW
+        events, rejected, reason = (otlp.log_events_of if logs else otlp.events_of)(export, latest)
         kept = [event for event in events if self.sampler(event.session_id or "")]
         if kept:
             await self.commit(kept)
-        return Response(otlp.answer(media, rejected, reason), media_type=media)
+        return Response(otlp.answer(media, rejected, reason, logs=logs), media_type=media)
 
     async def commit(self, events: list[TelemetryEvent]) -> None:
         lines = []

@@ -54,7 +54,10 @@ def document(*, bearer: bool) -> dict[str, Any]:
                 BatchResult,
             )
         },
-        "/v1/traces": {"post": _traces()},
+        "/v1/traces": {"post": _otlp("trace", "GenAI spans become sessions and events.")},
+        "/v1/logs": {
+            "post": _otlp("logs", "log records of a trace (GenAI content events) join its session.")
+        },
         "/healthz": {
             "get": {
                 "summary": "Whether the server answers.",
@@ -108,21 +111,22 @@ def _refusals(extra: dict[int, str] | None = None) -> dict[str, Any]:
     }
 
 
-def _traces() -> dict[str, Any]:
+def _otlp(signal: str, what: str) -> dict[str, Any]:
     both = {
         otlp.PROTOBUF: {"schema": {"type": "string", "format": "binary"}},
         otlp.JSON: {"schema": {"type": "object"}},
     }
+    name = "Trace" if signal == "trace" else "Logs"
     return {
-        "summary": "OTLP/HTTP trace export; GenAI spans become sessions and events.",
+        "summary": f"OTLP/HTTP {signal} export; {what}",
         "requestBody": {
             "required": True,
             "content": both,
-            "description": "An OTLP ExportTraceServiceRequest, protobuf or JSON, gzip allowed.",
+            "description": f"An OTLP Export{name}ServiceRequest, protobuf or JSON, gzip allowed.",
         },
         "responses": {
             "200": {
-                "description": "An ExportTraceServiceResponse, in the request's encoding.",
+                "description": f"An Export{name}ServiceResponse, in the request's encoding.",
                 "content": both,
             },
             **_refusals({415: "Neither protobuf nor JSON."}),
