@@ -171,7 +171,7 @@ def fold_session(session_id: str, events: Iterable[TelemetryEvent]) -> SessionTe
         tool_calls=[e.data for e in ordered if e.event_type == TOOL_CALLED],
         # An open session has not succeeded; analysis counts it apart in any case.
         success=end.get("success") is True and failed is None,
-        error=end.get("error") or (failed or {}).get("error"),
+        error=end.get("error") if failed is None else end.get("error") or failed.get("error"),
         metadata=dict(begin.get("metadata") or {}),
     )
 
