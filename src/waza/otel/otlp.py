@@ -27,7 +27,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from waza.model import TelemetryEvent
-from waza.otel.mapping import SpanError, attributes, log_event, span_events
+from waza.otel.logs import log_event
+from waza.otel.mapping import span_events
+from waza.otel.values import SpanError, attributes
 
 JSON = "application/json"
 PROTOBUF = "application/x-protobuf"
