@@ -190,3 +190,25 @@ def test_a_copilot_style_trace_gives_loaded_skills_nested_calls_once_and_cached_
     for found in (report, spark):
         found.pop("input"), found.pop("storage")
     assert_same(report, spark)
+
+
+def test_the_tools_that_load_skills_are_the_operators_choice(tmp_path: Path) -> None:
+    """A runtime whose skill-loading tool has a name of its own: `--skill-tool` names it, and its
+    calls then name the sessions' skills; without it they are plain tool calls."""
+    reports = {}
+    for name, args in (("default", ()), ("configured", ("--skill-tool", "open_skill"))):
+        with server(tmp_path / name, *args) as (url, _):
+            provider = TracerProvider()
+            provider.add_span_processor(BatchSpanProcessor(ProtobufExporter(endpoint=f"{url}/v1/traces")))
+            tracer = provider.get_tracer("test")
+            agent = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "runtime"}
+            with tracer.start_as_current_span("invoke_agent runtime", attributes=agent):
+                tracer.start_span("execute_tool open_skill", attributes={
+                    "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "open_skill",
+                    "gen_ai.tool.call.arguments": json.dumps({"name": "azure-deploy"})}).end()  # fmt: skip
+            provider.shutdown()
+        reports[name] = TelemetryAnalyzer().analyze_paths([tmp_path / name], details=True)
+    assert list(reports["default"]["skill_breakdown"]) == ["runtime"]
+    assert list(reports["configured"]["skill_breakdown"]) == ["azure-deploy"]
+    for report in reports.values():  # a tool call either way
+        assert [(row["tool"], row["calls"]) for row in report["tools"]] == [("open_skill", 1)]

@@ -40,6 +40,9 @@ def is_loopback(host: str) -> bool:
               help="Connections a worker serves at once; more get 503.")  # fmt: skip
 @click.option("--client-timeout", type=click.FloatRange(min=0, min_open=True), default=10.0,
               show_default=True, help="Seconds for a request's headers (3x for its body).")  # fmt: skip
+@click.option("--skill-tool", "skill_tools", multiple=True, metavar="NAME",
+              help="A tool whose calls load the skill their arguments name, in traces (repeatable; "
+                   "replaces load_skill, skill, activate_skill, use_skill, read_skill).")  # fmt: skip
 @friendly_errors
 def serve(
     directory: Path,
@@ -52,6 +55,7 @@ def serve(
     workers: int,
     max_connections: int,
     client_timeout: float,
+    skill_tools: tuple[str, ...],
 ) -> None:
     """Receive telemetry over HTTP and append it to the event log in DIR.
 
@@ -73,6 +77,8 @@ def serve(
         )
     directory.mkdir(parents=True, exist_ok=True)
     settings = Settings(directory, token, sample_rate, not no_redact, max_body, 3 * client_timeout)
+    if skill_tools:
+        settings.skill_tools = frozenset(skill_tools)
     config = {
         # Workers get the settings, token included, as an argument: never through the environment.
         "app": functools.partial(create_app, settings),

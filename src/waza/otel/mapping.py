@@ -99,9 +99,14 @@ class _Span:
 
 
 def span_events(
-    span: Any, resource: dict[str, Any], skills: list[Any], latest: datetime
+    span: Any,
+    resource: dict[str, Any],
+    skills: list[Any],
+    latest: datetime,
+    skill_tools: frozenset[str] = SKILL_TOOLS,
 ) -> Iterator[TelemetryEvent]:
-    """The events one span stands for; ``skills`` are the skill-loading spans of its request."""
+    """The events one span stands for; ``skills`` are the skill-loading spans of its request,
+    ``skill_tools`` the tools whose calls load the skill their arguments name."""
     read = _Span(span, latest)
     agent = _agent_name(read)
     if read.root:
@@ -116,7 +121,7 @@ def span_events(
         data = {"agent": agent, "duration_ms": read.duration_ms, "prompt": prompt(read.found)}
         yield read.event(read.start, AGENT_INVOKED, data | read.outcome())
     if read.operation == "execute_tool":
-        yield from _tool_events(read, skills)
+        yield from _tool_events(read, skills, skill_tools)
     elif "gen_ai.skill.name" in read.found:
         skill = str(read.found["gen_ai.skill.name"])
         yield read.event(read.start, "skill.invoked", _skill_details(read.found), skill)
@@ -140,7 +145,7 @@ def span_events(
         yield read.event(read.end, SESSION_ENDED, data)
 
 
-def _tool_events(read: _Span, skills: list[Any]) -> Iterator[TelemetryEvent]:
+def _tool_events(read: _Span, skills: list[Any], skill_tools: frozenset[str]) -> Iterator[TelemetryEvent]:
     found = read.found
     tool = (
         found.get("gen_ai.tool.name")
@@ -149,7 +154,7 @@ def _tool_events(read: _Span, skills: list[Any]) -> Iterator[TelemetryEvent]:
     )
     # OpenInference's tool.parameters is the tool's schema; the call's arguments are input.value.
     arguments = parsed(first(found, "gen_ai.tool.call.arguments", "input.value"))
-    loaded = _loaded_skill(found, tool, arguments)
+    loaded = _loaded_skill(found, tool, arguments, skill_tools)
     if loaded is not None:  # a skill load is a tool call too, with its own success
         yield read.event(read.start, "skill.invoked", _skill_details(found) | {"skill": loaded}, loaded)
     skill = loaded or _skill_of(read.span, skills)
@@ -197,11 +202,13 @@ def _agent_name(read: _Span) -> str | None:
     return str(name) if name is not None else None
 
 
-def _loaded_skill(found: dict[str, Any], tool: str, arguments: Any) -> str | None:
+def _loaded_skill(
+    found: dict[str, Any], tool: str, arguments: Any, skill_tools: frozenset[str]
+) -> str | None:
     """The skill a tool call loads: ``gen_ai.skill.name`` on it, or a skill-loading tool's argument."""
     if found.get("gen_ai.skill.name") is not None:
         return str(found["gen_ai.skill.name"])
-    if tool in SKILL_TOOLS and isinstance(arguments, dict):
+    if tool in skill_tools and isinstance(arguments, dict):
         named = first(arguments, *SKILL_ARGUMENTS)
         return str(named) if isinstance(named, str | int) and str(named) else None
     return None

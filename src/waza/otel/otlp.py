@@ -28,7 +28,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from waza.model import TelemetryEvent
 from waza.otel.logs import log_event
-from waza.otel.mapping import span_events
+from waza.otel.mapping import SKILL_TOOLS, span_events
 from waza.otel.values import SpanError, attributes
 
 JSON = "application/json"
@@ -84,7 +84,9 @@ def from_json(document: Any, kind: type[Any] = ExportTraceServiceRequest) -> Any
         raise PayloadError(f"not an OTLP JSON export: {str(error).splitlines()[0]}") from None
 
 
-def events_of(request: ExportTraceServiceRequest, latest: datetime) -> tuple[list[TelemetryEvent], int, str]:
+def events_of(
+    request: ExportTraceServiceRequest, latest: datetime, skill_tools: frozenset[str] = SKILL_TOOLS
+) -> tuple[list[TelemetryEvent], int, str]:
     """The events of every span, the number of spans refused, and why the first was."""
     events: list[TelemetryEvent] = []
     rejected, reason = 0, ""
@@ -94,7 +96,7 @@ def events_of(request: ExportTraceServiceRequest, latest: datetime) -> tuple[lis
         skills = [s for s in spans if any(pair.key == "gen_ai.skill.name" for pair in s.attributes)]
         for span in spans:
             try:
-                events.extend(span_events(span, resource, skills, latest))
+                events.extend(span_events(span, resource, skills, latest, skill_tools))
             except SpanError as error:
                 rejected += 1
                 reason = reason or str(error)

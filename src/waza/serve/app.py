@@ -29,6 +29,7 @@ from waza.capture.redact import Redactor
 from waza.capture.sampling import SessionSampler
 from waza.model import SESSION_ENDED, SESSION_STARTED, TelemetryEvent
 from waza.otel import otlp
+from waza.otel.mapping import SKILL_TOOLS
 from waza.serve import batch as batch_lines
 from waza.serve import openapi
 from waza.serve.auth import BearerAuth
@@ -62,6 +63,7 @@ class Settings:
     redact: bool = True
     max_body_bytes: int = MAX_BODY_BYTES
     max_body_seconds: float = 30.0
+    skill_tools: frozenset[str] = SKILL_TOOLS  # tools whose calls load a skill, in traces
 
 
 def create_app(settings: Settings) -> Starlette:
@@ -188,7 +190,10 @@ class Ingest:
         except otlp.PayloadError as error:
             raise Refusal(error.status, str(error)) from None
         latest = datetime.now(UTC) + CLOCK_SKEW
-        events, rejected, reason = (otlp.log_events_of if logs else otlp.events_of)(export, latest)
+        if logs:
+            events, rejected, reason = otlp.log_events_of(export, latest)
+        else:
+            events, rejected, reason = otlp.events_of(export, latest, self.settings.skill_tools)
         kept = [event for event in events if self.sampler(event.session_id or "")]
         if kept:
             await self.commit(kept)
