@@ -153,8 +153,11 @@ def test_a_copilot_style_trace_gives_loaded_skills_nested_calls_once_and_cached_
         for n, skill in enumerate(skills):
             agent = {"gen_ai.operation.name": "invoke_agent", "gen_ai.agent.name": "copilot"}
             with tracer.start_as_current_span("invoke_agent copilot", attributes=agent):
-                load = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "skill",
-                        "gen_ai.tool.call.arguments": json.dumps({"skill": skill})}  # fmt: skip
+                load = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "skill"}
+                if n % 2:  # the skill in the call's arguments, or where the Copilot CLI records it
+                    load["gen_ai.tool.call.arguments"] = json.dumps({"skill": skill})
+                else:
+                    load["github.copilot.tool.parameters.skill_name"] = skill
                 tracer.start_span("execute_tool skill", attributes=load).end()
                 command = json.dumps({"command": f"./{skill}/run.sh"})
                 script = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "bash",

@@ -29,6 +29,8 @@ from waza.otel.values import SpanError, attributes, first, flat, moment, parsed
 
 STATUS_ERROR = 2
 INFERENCE = {"chat", "text_completion", "generate_content", "embeddings"}
+# Attributes naming the skill a tool call loads: the proposed GenAI one, and GitHub Copilot's.
+SKILL_ATTRIBUTES = ("gen_ai.skill.name", "github.copilot.tool.parameters.skill_name")
 # Tools through which agent runtimes load skills, and the argument naming the skill.
 SKILL_TOOLS = frozenset({"load_skill", "skill", "activate_skill", "use_skill", "read_skill"})
 SKILL_ARGUMENTS = ("skill", "skill_name", "name")
@@ -205,9 +207,10 @@ def _agent_name(read: _Span) -> str | None:
 def _loaded_skill(
     found: dict[str, Any], tool: str, arguments: Any, skill_tools: frozenset[str]
 ) -> str | None:
-    """The skill a tool call loads: ``gen_ai.skill.name`` on it, or a skill-loading tool's argument."""
-    if found.get("gen_ai.skill.name") is not None:
-        return str(found["gen_ai.skill.name"])
+    """The skill a tool call loads: an attribute naming it, or a skill-loading tool's argument."""
+    named = first(found, *SKILL_ATTRIBUTES)
+    if named is not None:
+        return str(named)
     if tool in skill_tools and isinstance(arguments, dict):
         named = first(arguments, *SKILL_ARGUMENTS)
         return str(named) if isinstance(named, str | int) and str(named) else None
