@@ -182,6 +182,14 @@ def test_a_copilot_style_trace_gives_loaded_skills_nested_calls_once_and_cached_
     assert report["metrics"]["success_rate"] == 1.0  # the agent recovered from the failed script
     tools = {row["tool"]: (row["calls"], row["failure_rate"]) for row in report["tools"]}
     assert tools == {"skill": (4, 0.0), "bash": (4, 0.25)}
+    # Each load, and the calls after it until the next, per skill: the failing script is azure-diagnostics'.
+    loaded = {row["skill"]: (row["loads"], row["sessions"], row["tool_calls"], row["tool_failures"])
+              for row in report["skills"]}  # fmt: skip
+    assert loaded == {
+        "azure-deploy": (2, 2, 4, 0),
+        "azure-diagnostics": (1, 1, 2, 1),
+        "azure-cost": (1, 1, 2, 0),
+    }
     (llm,) = report["llm"]
     assert (llm["requests"], llm["input_tokens"], llm["output_tokens"]) == (4, 4000, 800)
     assert (llm["cache_read_tokens"], llm["reasoning_tokens"]) == (2400, 200)

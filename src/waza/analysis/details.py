@@ -67,6 +67,17 @@ def detail_sections(found: dict[str, list[dict[str, Any]]], prices: Prices | Non
         }
         for row in found["tools"]
     ]
+    skills = [
+        {
+            "skill": row["skill"],
+            "loads": row["loads"],
+            "sessions": row["sessions"],
+            "tool_calls": row["tool_calls"],
+            "tool_failures": row["tool_failures"],
+            "tool_duration_ms_p95": row["tool_duration_ms_p95"],
+        }
+        for row in found["skills"]
+    ]
     llm = []
     for row in found["llm"]:
         latency = row["latency"] or [None, None, None]
@@ -89,6 +100,7 @@ def detail_sections(found: dict[str, list[dict[str, Any]]], prices: Prices | Non
     return finite(
         {
             "tools": tools,
+            "skills": skills,
             "llm": llm,
             "llm_cost": sum(costs) if prices is not None else None,
             "errors": [

@@ -172,7 +172,7 @@ def render_outliers(report: dict[str, Any]) -> Text:
 
 
 def render_details(report: dict[str, Any]) -> list[Table]:
-    """Tools, LLM models and error types, when the report has them."""
+    """Tools, skills loaded, LLM models and error types, when the report has them."""
     tools = Table(title="Tools")
     tools.add_column("Tool", overflow="fold")
     for name in ("Calls", "Failed", "p95 ms"):
@@ -214,7 +214,19 @@ def render_details(report: dict[str, Any]) -> list[Table]:
     errors.add_column("Example", overflow="fold")
     for row in report["errors"]:
         errors.add_row(plain(row["error_type"]), whole(row["count"]), plain(_shortened(row["example"])))
-    return [tools, models, errors]
+    tables = [tools, models, errors]
+    if report.get("skills"):  # only where sessions loaded skills
+        skills = Table(title="Skills Loaded", caption="Tool calls after each load, until the next.",
+                       caption_justify="left")  # fmt: skip
+        skills.add_column("Skill", overflow="fold")
+        for name in ("Sessions", "Loads", "Tool calls", "Failed", "p95 ms"):
+            skills.add_column(name, justify="right", no_wrap=True)
+        for row in report["skills"]:
+            failed = row["tool_failures"] / row["tool_calls"] if row["tool_calls"] else None
+            counts = (whole(row[key]) for key in ("sessions", "loads", "tool_calls"))
+            skills.add_row(plain(row["skill"]), *counts, rate(failed), whole(row["tool_duration_ms_p95"]))
+        tables.insert(1, skills)
+    return tables
 
 
 def thousands(value: float | None) -> str:

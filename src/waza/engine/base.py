@@ -236,7 +236,12 @@ class Engine(ABC):
         self._keep("details", statement, where.params)
         top_errors = dict(self._rows(sql.TOOL_ERRORS)[1])
         tools = [row | {"top_error": top_errors.get(row["tool"])} for row in self._records(sql.TOOLS)]
-        return {"tools": tools, "llm": self._records(sql.LLM), "errors": self._records(sql.ERRORS)}
+        return {
+            "tools": tools,
+            "skills": self._records(sql.SKILLS),
+            "llm": self._records(sql.LLM),
+            "errors": self._records(sql.ERRORS),
+        }
 
     @abstractmethod
     def _detail_scan(self) -> str:

@@ -270,7 +270,7 @@ class SparkEngine(Engine):
         with _moved_files_reported():  # the event log is read a second time
             self._events(self._event_sources).createOrReplaceTempView("detail_events")
         return (
-            "SELECT session_id, event_type, data, event_id FROM detail_events "
+            "SELECT session_id, event_type, data, event_id, timestamp, skill_name FROM detail_events "
             f"WHERE timestamp IS NOT NULL AND event_type IN {sql.DETAIL_EVENT_TYPES}"
         )
 

@@ -304,11 +304,12 @@ DETAIL_FIELDS = (
 )
 DETAIL_EVENT_TYPES = (
     "('tool.called', 'tool.completed', 'llm.request', 'llm.response', 'error', 'agent.invoked', "
-    "'session.ended')"
+    "'skill.invoked', 'session.ended')"
 )
 DETAIL_SCAN = (
-    "SELECT session_id, event_type, data, event_id FROM read_json({files}, format = 'newline_delimited', "
-    "columns = {'timestamp': 'TIMESTAMPTZ', 'event_type': 'VARCHAR', 'session_id': 'VARCHAR', "
+    "SELECT session_id, event_type, data, event_id, timestamp, skill_name FROM read_json({files}, "
+    "format = 'newline_delimited', columns = {'timestamp': 'TIMESTAMPTZ', 'event_type': 'VARCHAR', "
+    "'session_id': 'VARCHAR', 'skill_name': 'VARCHAR', "
     f"'data': '{DETAIL_FIELDS}', 'event_id': 'VARCHAR'}}, compression = '{{compression}}', "
     "ignore_errors = true, maximum_object_size = {max_line}) "
     "WHERE timestamp IS NOT NULL AND event_type IN {types}"
@@ -318,7 +319,7 @@ PARQUET_DETAIL_SCAN = (
     "duration_ms := data.duration_ms, error := data.error, model := data.model, tokens := data.tokens, "
     "latency_ms := data.latency_ms, error_type := data.error_type, message := data.message, "
     "span_id := data_json ->> 'span_id', parent_span_id := data_json ->> 'parent_span_id') AS data, "
-    "{event_id} FROM read_parquet({files}, union_by_name = true) "
+    "{event_id}, timestamp, skill_name FROM read_parquet({files}, union_by_name = true) "
     "WHERE timestamp IS NOT NULL AND event_type IN {types}"
 )
 # The events of a scan with each event id kept once, the first copy in ``order``
@@ -346,13 +347,34 @@ SELECT session_id, event_type,
   data.error_type AS data_error_type,
   data.message AS message,
   data.span_id AS span_id,
-  data.parent_span_id AS parent_span_id
+  data.parent_span_id AS parent_span_id,
+  timestamp AS event_time,
+  CASE WHEN event_type = 'skill.invoked' THEN skill_name END AS loaded
 FROM ("""
     + ONCE.replace("{order}", "event_type")
     + """)
 SEMI JOIN (SELECT session_id FROM sessions WHERE {where}) USING (session_id)
 """
 )
+# Skills loaded during sessions (a session may load several), each with the tool
+# calls made after it and before the next load in its session: which skill's
+# tools fail or are slow. Attributed at read time, so however spans were batched.
+# At equal times a load comes first, so a skill-loading call is its skill's own.
+SKILLS = """
+SELECT skill,
+  count(*) FILTER (WHERE event_type = 'skill.invoked') AS loads,
+  count(DISTINCT session_id) AS sessions,
+  count(*) FILTER (WHERE event_type = 'tool.called') AS tool_calls,
+  count(*) FILTER (WHERE event_type = 'tool.completed' AND NOT coalesce(ok, false)) AS tool_failures,
+  quantile_cont(duration_ms, 0.95) FILTER (WHERE event_type = 'tool.completed') AS tool_duration_ms_p95
+FROM (
+  SELECT *, last_value(loaded IGNORE NULLS) OVER (
+    PARTITION BY session_id ORDER BY event_time, event_type ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS skill
+  FROM details WHERE event_type IN ('skill.invoked', 'tool.called', 'tool.completed')
+)
+WHERE skill IS NOT NULL
+GROUP BY skill ORDER BY sessions DESC, skill
+"""
 TOOLS = """
 SELECT tool,
   count(*) FILTER (WHERE event_type = 'tool.called') AS calls,
