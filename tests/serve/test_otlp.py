@@ -184,7 +184,7 @@ def test_a_copilot_style_trace_gives_loaded_skills_nested_calls_once_and_cached_
     assert tools == {"skill": (4, 0.0), "bash": (4, 0.25)}
     # Each load, and the calls after it until the next, per skill: the failing script is azure-diagnostics'.
     loaded = {row["skill"]: (row["loads"], row["sessions"], row["tool_calls"], row["tool_failures"])
-              for row in report["skills"]}  # fmt: skip
+              for row in report["skills_loaded"]}  # fmt: skip
     assert loaded == {
         "azure-deploy": (2, 2, 4, 0),
         "azure-diagnostics": (1, 1, 2, 1),

@@ -76,7 +76,7 @@ def detail_sections(found: dict[str, list[dict[str, Any]]], prices: Prices | Non
             "tool_failures": row["tool_failures"],
             "tool_duration_ms_p95": row["tool_duration_ms_p95"],
         }
-        for row in found["skills"]
+        for row in found["skills_loaded"]
     ]
     llm = []
     for row in found["llm"]:
@@ -100,7 +100,7 @@ def detail_sections(found: dict[str, list[dict[str, Any]]], prices: Prices | Non
     return finite(
         {
             "tools": tools,
-            "skills": skills,
+            "skills_loaded": skills,
             "llm": llm,
             "llm_cost": sum(costs) if prices is not None else None,
             "errors": [

@@ -215,13 +215,13 @@ def render_details(report: dict[str, Any]) -> list[Table]:
     for row in report["errors"]:
         errors.add_row(plain(row["error_type"]), whole(row["count"]), plain(_shortened(row["example"])))
     tables = [tools, models, errors]
-    if report.get("skills"):  # only where sessions loaded skills
+    if report.get("skills_loaded"):  # only where sessions loaded skills
         skills = Table(title="Skills Loaded", caption="Tool calls after each load, until the next.",
                        caption_justify="left")  # fmt: skip
         skills.add_column("Skill", overflow="fold")
         for name in ("Sessions", "Loads", "Tool calls", "Failed", "p95 ms"):
             skills.add_column(name, justify="right", no_wrap=True)
-        for row in report["skills"]:
+        for row in report["skills_loaded"]:
             failed = row["tool_failures"] / row["tool_calls"] if row["tool_calls"] else None
             counts = (whole(row[key]) for key in ("sessions", "loads", "tool_calls"))
             skills.add_row(plain(row["skill"]), *counts, rate(failed), whole(row["tool_duration_ms_p95"]))

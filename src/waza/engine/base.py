@@ -238,7 +238,7 @@ class Engine(ABC):
         tools = [row | {"top_error": top_errors.get(row["tool"])} for row in self._records(sql.TOOLS)]
         return {
             "tools": tools,
-            "skills": self._records(sql.SKILLS),
+            "skills_loaded": self._records(sql.SKILLS_LOADED),
             "llm": self._records(sql.LLM),
             "errors": self._records(sql.ERRORS),
         }

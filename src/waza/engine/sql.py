@@ -360,7 +360,7 @@ SEMI JOIN (SELECT session_id FROM sessions WHERE {where}) USING (session_id)
 # calls made after it and before the next load in its session: which skill's
 # tools fail or are slow. Attributed at read time, so however spans were batched.
 # At equal times a load comes first, so a skill-loading call is its skill's own.
-SKILLS = """
+SKILLS_LOADED = """
 SELECT skill,
   count(*) FILTER (WHERE event_type = 'skill.invoked') AS loads,
   count(DISTINCT session_id) AS sessions,
@@ -368,8 +368,8 @@ SELECT skill,
   count(*) FILTER (WHERE event_type = 'tool.completed' AND NOT coalesce(ok, false)) AS tool_failures,
   quantile_cont(duration_ms, 0.95) FILTER (WHERE event_type = 'tool.completed') AS tool_duration_ms_p95
 FROM (
-  SELECT *, last_value(loaded IGNORE NULLS) OVER (
-    PARTITION BY session_id ORDER BY event_time, event_type ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS skill
+  SELECT *, last_value(loaded IGNORE NULLS) OVER (PARTITION BY session_id ORDER BY event_time, event_type
+                                                   ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS skill
   FROM details WHERE event_type IN ('skill.invoked', 'tool.called', 'tool.completed')
 )
 WHERE skill IS NOT NULL
