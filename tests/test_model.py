@@ -96,3 +96,21 @@ def test_loose_events_split_at_session_boundaries() -> None:
     grouped = group_events(events)
     assert [len(s.events) for s in grouped] == [2, 2, 1]
     assert [s.start_time for s in grouped] == [t0, t0 + timedelta(seconds=2), t0 + timedelta(seconds=4)]
+
+
+def test_a_session_keeps_every_skill_it_invoked_in_order() -> None:
+    """Skill-invocation graders need the whole sequence; the report's skill stays the first."""
+    start = datetime(2026, 11, 1, tzinfo=UTC)
+    names = ["azure-deploy", "azure-diagnostics", "azure-deploy"]
+    events = [TelemetryEvent(start, "session.started", None, {"prompt": "p"}, "s1")]
+    for n, name in enumerate(names, start=1):
+        events.append(TelemetryEvent(start + timedelta(seconds=n), "skill.invoked", name, {}, "s1"))
+    events.append(
+        TelemetryEvent(start + timedelta(seconds=9), "session.ended", None, {"success": True}, "s1")
+    )
+    session = fold_session("s1", events)
+    assert session.skills == names and session.skill_name == "azure-deploy"
+    assert session.to_dict()["skills"] == names
+    assert SessionTelemetry.from_dict(session.to_dict()).skills == names
+    plain = SessionTelemetry("s2", start, start, skill_name="azure-cost")  # recorded no invocation
+    assert plain.skills == ["azure-cost"] and SessionTelemetry("s3", start).skills == []

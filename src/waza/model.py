@@ -11,6 +11,7 @@ SESSION_STARTED = "session.started"
 SESSION_ENDED = "session.ended"
 SESSION_ABANDONED = "session.abandoned"  # ended by the collector, not the skill: stays incomplete
 TOOL_CALLED = "tool.called"
+SKILL_INVOKED = "skill.invoked"
 # An agent's run, from a trace: its name (the session's skill when none was loaded)
 # and its outcome (a failed agent fails the session, whatever the root says).
 AGENT_INVOKED = "agent.invoked"
@@ -102,12 +103,20 @@ class SessionTelemetry:
     def completed(self) -> bool:
         return self.end_time is not None
 
+    @property
+    def skills(self) -> list[str]:
+        """Every skill the session invoked, in order, repeats kept (``skill_name`` is the first);
+        the session's own skill when it records no invocation."""
+        invoked = [e.skill_name for e in self.events if e.event_type == SKILL_INVOKED and e.skill_name]
+        return invoked or ([self.skill_name] if self.skill_name else [])
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "session_id": self.session_id,
             "start_time": format_time(self.start_time),
             "end_time": format_time(self.end_time) if self.end_time else None,
             "skill_name": self.skill_name,
+            "skills": self.skills,
             "prompt": self.prompt,
             "output": self.output,
             "events": [event.to_dict() for event in self.events],
@@ -217,7 +226,7 @@ def _starts_new_session(event: TelemetryEvent, current: list[TelemetryEvent]) ->
         return False
     if event.event_type == SESSION_STARTED:
         return True
-    return event.event_type == "skill.invoked" and any(e.event_type == "skill.invoked" for e in current)
+    return event.event_type == SKILL_INVOKED and any(e.event_type == SKILL_INVOKED for e in current)
 
 
 def group_events(
