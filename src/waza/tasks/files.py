@@ -13,6 +13,7 @@ import jsonschema
 import yaml
 
 from waza.errors import WazaError
+from waza.tasks.waza_format import eval_problems, task_problems
 
 SUITE_FILE = "eval.yaml"
 MAX_STEM = 60
@@ -86,6 +87,8 @@ def load_tasks(path: Path) -> list[dict[str, Any]]:
         return [_load(p) for p in found if p.name != SUITE_FILE]
     document = _read(path)
     if isinstance(document, dict) and isinstance(document.get("tasks"), list):
+        if all(isinstance(entry, str) for entry in document["tasks"]):
+            return _waza_suite(document, path)
         tasks = []
         for entry in document["tasks"]:
             if isinstance(entry, dict) and "include" in entry:
@@ -94,6 +97,27 @@ def load_tasks(path: Path) -> list[dict[str, Any]]:
                 tasks.append(_checked(entry, path))
         return tasks
     return [_checked(document, path)]
+
+
+def _waza_suite(document: dict[str, Any], path: Path) -> list[dict[str, Any]]:
+    """The tasks of an eval file in waza's format: its task globs resolved as waza resolves them
+    (relative to the eval file, never outside its folder), each task carrying the eval's graders first."""
+    problems = eval_problems(document)
+    if problems:
+        raise WazaError(f"{path}: not a waza eval: {problems[0]}")
+    found: dict[Path, None] = {}
+    for pattern in document["tasks"]:
+        if Path(pattern).is_absolute() or ".." in Path(pattern).parts:
+            raise WazaError(f"{path}: task glob {pattern!r} leaves the eval's folder")
+        found.update(dict.fromkeys(sorted(path.parent.glob(pattern))))
+    suite_graders = list(document.get("graders") or [])
+    tasks = []
+    for task_path in found:
+        if task_path.resolve() == path.resolve() or not task_path.is_file():
+            continue
+        task = _load(task_path)
+        tasks.append(task | {"graders": [*suite_graders, *(task.get("graders") or [])]})
+    return tasks
 
 
 def _included(folder: Path, name: str) -> Path:
@@ -119,8 +143,9 @@ def _checked(task: Any, path: Path) -> dict[str, Any]:
     """A task as read: valid in the format once the keys it leaves to others are set aside."""
     if isinstance(task, dict):
         task = {key: value for key, value in task.items() if key not in READ_ONLY_KEYS}
-    problems = validate_task(task)
-    if problems:
+    # waza's own format, or the one earlier versions of waza convert wrote.
+    problems = task_problems(task)
+    if problems and validate_task(task):
         raise WazaError(f"{path}: not a waza task: {problems[0]}")
     return task
 

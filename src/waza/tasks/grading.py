@@ -7,8 +7,12 @@ no longer tells sessions apart, so it matches nothing. When several sessions
 answer, the latest is graded.
 
 A task fails when its session crashed, raised or never ended, whatever its
-expectations say: a regression test that passes on a broken run is worse than
-none. Iterations are LLM requests; tokens are the input and output tokens those
+graders say: a regression test that passes on a broken run is worse than
+none. Otherwise it is graded by waza's graders (the suite's and its own, see
+``graders.py``): it fails when one fails, and is skipped, never passed, when
+one cannot be run from telemetry. A task with no grader of waza's (as earlier
+versions of ``waza convert`` wrote them) is graded by its ``expected`` fields.
+Iterations are LLM requests; tokens are the input and output tokens those
 requests report.
 """
 
@@ -22,6 +26,7 @@ from typing import Any
 
 from waza.capture.redact import has_placeholder
 from waza.model import ERROR_TYPE_PREFIX, SessionTelemetry
+from waza.tasks.graders import GraderResult, run_grader
 
 TASK_KEY = "task_id"  # the metadata key naming the task a session answers
 DIGEST_KEY = "prompt_sha256"  # in a task's provenance: the digest of the prompt it was made from
@@ -53,6 +58,7 @@ class Grade:
     reasons: list[str] = field(default_factory=list)
     skill: str | None = None
     error: RunError | None = None  # set when the run broke rather than missed an expectation
+    results: list[GraderResult] = field(default_factory=list)  # per grader, when waza's graders ran
 
 
 def prompt_digest(text: str) -> str:
@@ -96,12 +102,31 @@ def grade_all(
             grades.append(Grade(task_id, "failed", sid, [broken.reason], skill, broken))
         elif session is None:
             grades.append(Grade(task_id, "failed", None, [_unanswered(digest)], skill))
+        elif waza_graders(task):
+            grades.append(_graded(task, session, skill))
         else:
             reasons = check(task.get("expected") or {}, session)
             grades.append(
                 Grade(task_id, "failed" if reasons else "passed", session.session_id, reasons, skill)
             )
     return grades
+
+
+def waza_graders(task: dict[str, Any]) -> list[dict[str, Any]]:
+    """The task's graders of waza's own types (earlier versions wrote one named ``expectations``)."""
+    return [g for g in task.get("graders") or [] if isinstance(g, dict) and g.get("type") != "expectations"]
+
+
+def _graded(task: dict[str, Any], session: SessionTelemetry, skill: str | None) -> Grade:
+    results = [run_grader(grader, session) for grader in waza_graders(task)]
+    failed = [r for r in results if r.passed is False]
+    if failed:
+        reasons = [f"{r.name} ({r.type}): {r.reason}" for r in failed]
+        return Grade(str(task["id"]), "failed", session.session_id, reasons, skill, results=results)
+    if any(r.passed is None for r in results):  # what was not checked cannot have passed
+        reasons = [f"{r.name} ({r.type}): {r.reason}" for r in results if r.passed is None]
+        return Grade(str(task["id"]), "skipped", session.session_id, reasons, skill, results=results)
+    return Grade(str(task["id"]), "passed", session.session_id, [], skill, results=results)
 
 
 def run_error(session: SessionTelemetry) -> RunError | None:

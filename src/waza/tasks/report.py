@@ -48,6 +48,10 @@ def grades_json(grades: list[Grade]) -> dict[str, Any]:
                 "session_id": g.session_id,
                 "reasons": g.reasons,
                 "error": {"type": g.error.type, "message": g.error.message} if g.error else None,
+                "graders": [
+                    {"name": r.name, "type": r.type, "passed": r.passed, "score": r.score, "reason": r.reason}
+                    for r in g.results
+                ],
             }
             for g in grades
         ],
