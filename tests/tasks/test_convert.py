@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 import re
 from datetime import UTC, datetime, timedelta
@@ -14,7 +15,8 @@ from click.testing import CliRunner
 
 from tests.conftest import write_jsonl
 from waza.cli import main
-from waza.tasks.files import SUITE_FILE, validate_task
+from waza.tasks.files import PROVENANCE_FILE, SUITE_FILE
+from waza.tasks.waza_format import eval_problems, task_problems
 
 START = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 WORDS = [f"{a}{b}" for a in ("bal", "cor", "dim", "fen", "gul", "hap", "jor", "kel") for b in "aeiouy"]
@@ -61,11 +63,21 @@ def random_prompt(rng: random.Random) -> str:
 
 
 def converted(tmp_path: Path, *args: str) -> tuple[list[dict[str, Any]], str]:
+    """The tasks written, as waza run would find them through eval.yaml's globs, each with its
+    provenance record; every file checked against the model of waza's formats."""
     out = tmp_path / "tasks"
     result = CliRunner().invoke(main, ["convert", str(tmp_path / "log"), "-o", str(out), *args])
     assert result.exit_code == 0, result.output
     suite = yaml.safe_load((out / SUITE_FILE).read_text(encoding="utf-8"))
-    tasks = [yaml.safe_load((out / entry["include"]).read_text(encoding="utf-8")) for entry in suite["tasks"]]
+    assert eval_problems(suite) == []
+    reached = sorted({path for pattern in suite["tasks"] for path in out.glob(pattern)})
+    assert reached == sorted((out / "tasks").iterdir())  # the globs reach every task file
+    records = yaml.safe_load((out / PROVENANCE_FILE).read_text(encoding="utf-8"))["tasks"]
+    tasks = []
+    for path in reached:
+        task = yaml.safe_load(path.read_text(encoding="utf-8"))
+        assert task_problems(task) == [], path
+        tasks.append(task | {"provenance": records[task["id"]]})
     return tasks, result.output
 
 
@@ -74,14 +86,13 @@ def test_task_files_are_valid_and_safely_named(tmp_path: Path) -> None:
     lines = [e for n, sid in enumerate(ids) for e in session_events(sid, f"prompt {n} for {sid}")]
     write_jsonl(tmp_path / "log" / "events.jsonl", lines)
     tasks, _ = converted(tmp_path, "--select", "all")
-    files = sorted((tmp_path / "tasks").iterdir())
-    assert len(files) == len(ids) + 1  # every task, and the suite
+    files = sorted((tmp_path / "tasks" / "tasks").iterdir())
+    assert len(files) == len(ids)  # a file per task
     assert sorted(task["provenance"]["session_id"] for task in tasks) == sorted(ids)
     for path in files:
         assert re.fullmatch(r"[A-Za-z0-9._-]{1,90}", path.name), path.name
         assert not path.name.upper().startswith(("CON.", "CON-"))
     for task in tasks:
-        assert validate_task(task) == [], task["id"]
         assert task["id"] == f"runtime-{task['provenance']['session_id']}"
     assert not list(tmp_path.glob("etc*")) and not (tmp_path / "etc").exists()
 
@@ -147,19 +158,23 @@ def test_suggested_expectations_and_redaction(tmp_path: Path) -> None:
     tasks, _ = converted(tmp_path, "--select", "all")
     good, bad = sorted(tasks, key=lambda t: t["provenance"]["session_id"], reverse=True)
 
-    assert good["expected"]["behavior"] == {"required_tools": ["az", "bicep"], "max_tool_calls": 6}
-    assert good["expected"]["outcomes"] == [{"type": "task_completed"}]
-    assert good["expected"]["output_contains"] == ["app-42.azurewebsites.net", "portal.azure.com", "app-42"]
-    assert set(good["review"]["suggested"]) == {
-        "expected.behavior.required_tools",
-        "expected.behavior.max_tool_calls",
-        "expected.outcomes",
-        "expected.output_contains",
-    }
-    assert good["review"]["status"] == "suggested"
+    graders = {grader["name"]: (grader["type"], grader["config"]) for grader in good["graders"]}
+    assert graders == {
+        "tool-budget": ("behavior", {"max_tool_calls": 6, "required_tools": ["az", "bicep"]}),
+        "tool-order": ("action_sequence", {"matching_mode": "in_order_match",
+                                           "expected_actions": ["az", "az", "bicep"]}),
+        "output-mentions": ("text", {"contains": ["app-42.azurewebsites.net", "portal.azure.com", "app-42"]}),
+        "skills-invoked": ("skill_invocation", {"mode": "in_order", "required_skills": ["azure-deploy"],
+                                                "allow_extra": True}),
+    }  # fmt: skip
+    assert good["expected"]["outcomes"] == [{"type": "task_completed"}]  # informational, as in waza
+    assert good["provenance"]["review"] == {"status": "suggested", "suggested": list(graders)}
+    assert {"runtime", "azure-deploy", "succeeded", "suggested"} == set(good["tags"])
     assert "jane.doe@example.com" not in yaml.safe_dump(good)
     assert "<EMAIL>" in good["inputs"]["prompt"]
 
+    # A failed session's run should now succeed within its budget; what it did is no model.
+    assert [grader["type"] for grader in bad["graders"]] == ["behavior", "skill_invocation"]
     assert "outcomes" not in bad["expected"] and "required_tools" not in bad["expected"]["behavior"]
     assert bad["provenance"] == {
         "session_id": "bad",
@@ -168,7 +183,34 @@ def test_suggested_expectations_and_redaction(tmp_path: Path) -> None:
         "sample_rate": 1.0,
         "succeeded": False,
         "error": "boom",
+        "model": None,
+        "review": {"status": "suggested", "suggested": ["tool-budget", "skills-invoked"]},
         "prompt_sha256": hashlib.sha256(b"Migrate db-7").hexdigest(),
     }
     # The digest is of the prompt as recorded, so the redacted task still finds its session.
     assert good["provenance"]["prompt_sha256"] == hashlib.sha256(prompt.encode()).hexdigest()
+
+
+def test_a_suite_per_skill_that_waza_check_grades_back(tmp_path: Path) -> None:
+    """Sessions of two skills give two suites, each valid and complete; checking the sessions they
+    came from against them passes the successful ones and fails the failed one, by its graders."""
+    lines = session_events("d1", "Deploy app-1", tools=[("az", True)], output="Deployed app-1")
+    lines += session_events("d2", "Deploy app-2", ok=False, error="boom", tools=[("az", False)])
+    lines += session_events(
+        "c1", "Cost of rg-3", skill="azure-cost", tools=[("kql", True)], output="rg-3: 4 EUR"
+    )
+    write_jsonl(tmp_path / "log" / "events.jsonl", lines)
+    out = tmp_path / "tasks"
+    result = CliRunner().invoke(main, ["convert", str(tmp_path / "log"), "-o", str(out), "--select", "all"])
+    assert result.exit_code == 0 and "2 eval.yaml files, a suite per skill" in result.output
+    suites = {path.parent.name: yaml.safe_load(path.read_text()) for path in out.glob("*/eval.yaml")}
+    assert {suite["skill"] for suite in suites.values()} == {"azure-deploy", "azure-cost"}
+    for folder, suite in suites.items():
+        assert eval_problems(suite) == [] and suite["tasks"] == ["tasks/*.yaml"]
+        assert all(
+            task_problems(yaml.safe_load(p.read_text())) == [] for p in (out / folder / "tasks").iterdir()
+        )
+    check = CliRunner().invoke(main, ["check", str(out), str(tmp_path / "log"), "--format", "json"])
+    assert check.exit_code == 1, check.output
+    statuses = {r["task"]: r["status"] for r in json.loads(check.output)["results"]}
+    assert statuses == {"runtime-d1": "passed", "runtime-c1": "passed", "runtime-d2": "failed"}

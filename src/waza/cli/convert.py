@@ -16,7 +16,7 @@ from waza.cli.errors import friendly_errors
 from waza.cli.types import InputPath, Moment
 from waza.errors import NothingToAnalyzeError
 from waza.store.reader import load_sessions
-from waza.tasks.files import write_suite
+from waza.tasks.files import SUITE_FILE, write_suite
 from waza.tasks.from_session import session_task
 from waza.tasks.selection import MODES, select
 
@@ -62,7 +62,8 @@ def convert(
     force: bool,
     explain: bool,
 ) -> None:
-    """Turn completed sessions into eval tasks (one YAML file each) and an eval.yaml suite.
+    """Turn completed sessions into waza eval tasks: tasks/*.yaml, eval.yaml and provenance.yaml,
+    a suite per skill.
 
     Everything written passes through the collector's redactor.
     """
@@ -85,16 +86,16 @@ def convert(
         raise NothingToAnalyzeError(f"no completed session to convert in {', '.join(map(str, paths))}")
     selection = select(candidates, mode, limit, seed)
     redactor = Redactor()
-    tasks = [session_task(pick.session, redactor) for pick in selection.picked]
-    written = write_suite(
-        tasks, output, name=name or skill or "runtime-regressions", skill=skill, force=force
-    )
+    converted = [session_task(pick.session, redactor) for pick in selection.picked]
+    written = write_suite(converted, output, name=name or skill or "runtime-regressions", force=force)
     if explain:
         table = Table()
         table.add_column("task", overflow="fold")  # whole ids: each leads to its file
         table.add_column("why", overflow="fold")
-        for pick, task in zip(selection.picked, tasks, strict=True):
+        for pick, (task, _) in zip(selection.picked, converted, strict=True):
             table.add_row(Text(task["id"]), Text("; ".join(pick.reasons)))  # telemetry: never markup
         Console().print(table)
     collapsed = f", {len(selection.duplicates):,} near-duplicates left out" if selection.duplicates else ""
-    click.echo(f"Wrote {len(tasks):,} tasks and {written[-1].name} to {output}{collapsed}")
+    suites = [path for path in written if path.name == SUITE_FILE]
+    where = "eval.yaml" if len(suites) == 1 else f"{len(suites)} eval.yaml files, a suite per skill,"
+    click.echo(f"Wrote {len(converted):,} tasks and {where} to {output}{collapsed}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections import Counter
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,11 @@ from waza.errors import WazaError
 from waza.tasks.waza_format import eval_problems, task_problems
 
 SUITE_FILE = "eval.yaml"
+TASKS_FOLDER = "tasks"
+# Beside eval.yaml: where each task came from, which waza's task format has no place for.
+PROVENANCE_FILE = "provenance.yaml"
+DEFAULT_MODEL = "gpt-4o"  # for a suite whose sessions named no model
+TIMEOUT_SECONDS = 300
 MAX_STEM = 60
 # Keys a task may carry that the format leaves to other tools: read, not graded.
 # ``captured`` is what ``to_eval_input`` records of the session a task came from.
@@ -48,33 +54,77 @@ def validate_task(task: Any) -> list[str]:
 
 
 def write_suite(
-    tasks: list[dict[str, Any]], folder: Path, *, name: str, skill: str | None, force: bool = False
+    converted: list[tuple[dict[str, Any], dict[str, Any]]],
+    folder: Path,
+    *,
+    name: str,
+    force: bool = False,
 ) -> list[Path]:
-    """Write a YAML file per task and ``eval.yaml`` including them; overwrite nothing unless ``force``.
+    """Write tasks with their provenance records as waza suites; overwrite nothing unless ``force``.
 
-    Every task is checked against the format first: what is written is what the runner loads.
+    One suite per skill: ``eval.yaml``, ``tasks/*.yaml`` and ``provenance.yaml``
+    in ``folder``, or, when the tasks come from several skills, in a folder per
+    skill under it. Every file is checked against the waza runner's format first:
+    what is written is what ``waza run`` loads.
     """
-    for task in tasks:
-        problems = validate_task(task)
+    by_skill: dict[str | None, list[tuple[dict[str, Any], dict[str, Any]]]] = {}
+    for task, record in converted:
+        by_skill.setdefault(record.get("skill"), []).append((task, record))
+    plan = []
+    for skill, members in by_skill.items():
+        home = folder if len(by_skill) == 1 else folder / suite_dirname(skill or name)
+        suite = _suite(members, name if len(by_skill) == 1 or skill is None else skill, skill)
+        plan.append((home, suite, members))
+    for _, suite, members in plan:
+        for task, _ in members:
+            problems = task_problems(task)
+            if problems:
+                raise WazaError(f"task {task.get('id')!r} would not be a valid waza task: {problems[0]}")
+        problems = eval_problems(suite)
         if problems:
-            raise WazaError(f"task {task.get('id')!r} would not be a valid waza task: {problems[0]}")
-    files = [folder / task_filename(task["id"]) for task in tasks]
-    suite = folder / SUITE_FILE
+            raise WazaError(f"{suite['name']!r} would not be a valid waza eval: {problems[0]}")
+    files = [
+        (home / TASKS_FOLDER / task_filename(task["id"]), task)
+        for home, _, members in plan
+        for task, _ in members
+    ]
+    suites = [home / SUITE_FILE for home, _, _ in plan]
     if not force:
-        taken = next((path for path in [*files, suite] if path.exists()), None)
+        taken = next((path for path in [*(p for p, _ in files), *suites] if path.exists()), None)
         if taken is not None:
             raise WazaError(f"{taken} exists; pass --force to overwrite")
-    folder.mkdir(parents=True, exist_ok=True)
-    for task, path in zip(tasks, files, strict=True):
+    for path, task in files:
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(_dump(task), encoding="utf-8")
-    document = {
+    for home, suite, members in plan:
+        (home / SUITE_FILE).write_text(_dump(suite), encoding="utf-8")
+        records = {"tasks": {task["id"]: record for task, record in members}}
+        (home / PROVENANCE_FILE).write_text(_dump(records), encoding="utf-8")
+    return [*(path for path, _ in files), *suites]
+
+
+def suite_dirname(skill: str) -> str:
+    """A folder name for a skill's suite, safe on every OS (as ``task_filename``)."""
+    return task_filename(skill).removesuffix(".yaml")
+
+
+def _suite(
+    members: list[tuple[dict[str, Any], dict[str, Any]]], name: str, skill: str | None
+) -> dict[str, Any]:
+    """The eval file of a suite: what waza requires, and globs that reach every task file."""
+    models = Counter(record["model"] for _, record in members if record.get("model"))
+    model = models.most_common(1)[0][0] if models else DEFAULT_MODEL
+    return {
         "name": name,
-        "skill": skill,
-        "tasks": [{"include": path.name} for path in files],
-        "graders": [{"type": "expectations", "name": "runtime-behaviour"}],
-    }
-    suite.write_text(_dump(document), encoding="utf-8")
-    return [*files, suite]
+        "description": "Production sessions captured by waza telemetry, kept as regression tests. "
+        f"Their graders are suggestions drawn from what each session did; {PROVENANCE_FILE} "
+        "leads each task back to its session.",
+        "skill": skill or name,
+        "config": {"trials_per_task": 1, "timeout_seconds": TIMEOUT_SECONDS, "executor": "copilot-sdk",
+                   "model": model},
+        "metrics": [{"name": "task_completion", "weight": 1.0, "threshold": 0.8}],
+        "tasks": [f"{TASKS_FOLDER}/*.yaml"],
+    }  # fmt: skip
 
 
 def load_tasks(path: Path) -> list[dict[str, Any]]:
@@ -83,6 +133,9 @@ def load_tasks(path: Path) -> list[dict[str, Any]]:
         suite = path / SUITE_FILE
         if suite.exists():
             return load_tasks(suite)
+        suites = sorted(path.glob(f"*/{SUITE_FILE}"))  # a suite per skill, as waza convert writes them
+        if suites:
+            return [task for found in suites for task in load_tasks(found)]
         found = sorted([*path.glob("*.yaml"), *path.glob("*.yml")])
         return [_load(p) for p in found if p.name != SUITE_FILE]
     document = _read(path)
@@ -111,13 +164,27 @@ def _waza_suite(document: dict[str, Any], path: Path) -> list[dict[str, Any]]:
             raise WazaError(f"{path}: task glob {pattern!r} leaves the eval's folder")
         found.update(dict.fromkeys(sorted(path.parent.glob(pattern))))
     suite_graders = list(document.get("graders") or [])
+    records = _provenance(path.parent / PROVENANCE_FILE)
     tasks = []
     for task_path in found:
         if task_path.resolve() == path.resolve() or not task_path.is_file():
             continue
         task = _load(task_path)
-        tasks.append(task | {"graders": [*suite_graders, *(task.get("graders") or [])]})
+        task = task | {"graders": [*suite_graders, *(task.get("graders") or [])]}
+        if task["id"] in records:  # where it came from, for matching its session and reporting its skill
+            task["provenance"] = records[task["id"]]
+        tasks.append(task)
     return tasks
+
+
+def _provenance(path: Path) -> dict[str, dict[str, Any]]:
+    if not path.exists():
+        return {}
+    document = _read(path)
+    records = document.get("tasks") if isinstance(document, dict) else None
+    if not isinstance(records, dict):
+        raise WazaError(f"{path}: expected a mapping of task ids under 'tasks'")
+    return {str(task_id): record for task_id, record in records.items() if isinstance(record, dict)}
 
 
 def _included(folder: Path, name: str) -> Path:
