@@ -39,18 +39,11 @@ def task_filename(task_id: str) -> str:
     return f"{stem}-{digest}.yaml"
 
 
-def task_schema() -> dict[str, Any]:
-    """The JSON Schema of the waza task format, as shipped with waza."""
-    return json.loads(resources.files("waza.tasks").joinpath("task.schema.json").read_text("utf-8"))
-
-
-def validate_task(task: Any) -> list[str]:
-    """What is wrong with a task, one message per place; empty when it is valid."""
-    validator = jsonschema.Draft202012Validator(task_schema())
-    return [
-        f"{'.'.join(str(p) for p in error.absolute_path) or '(task)'}: {error.message}"
-        for error in sorted(validator.iter_errors(task), key=lambda e: list(e.absolute_path))
-    ]
+def legacy_problems(task: Any) -> list[str]:
+    """What is wrong with a task in the format earlier versions of ``waza convert`` wrote
+    (``task.schema.json``: provenance and review inside the task, an ``expectations`` grader)."""
+    schema = json.loads(resources.files("waza.tasks").joinpath("task.schema.json").read_text("utf-8"))
+    return [error.message for error in jsonschema.Draft202012Validator(schema).iter_errors(task)]
 
 
 def write_suite(
@@ -212,7 +205,7 @@ def _checked(task: Any, path: Path) -> dict[str, Any]:
         task = {key: value for key, value in task.items() if key not in READ_ONLY_KEYS}
     # waza's own format, or the one earlier versions of waza convert wrote.
     problems = task_problems(task)
-    if problems and validate_task(task):
+    if problems and legacy_problems(task):
         raise WazaError(f"{path}: not a waza task: {problems[0]}")
     return task
 
