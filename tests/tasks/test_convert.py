@@ -15,6 +15,8 @@ from click.testing import CliRunner
 
 from tests.conftest import write_jsonl
 from waza.cli import main
+from waza.store.export import write_export
+from waza.store.reader import load_sessions
 from waza.tasks.files import PROVENANCE_FILE, SUITE_FILE
 from waza.tasks.waza_format import eval_problems, task_problems
 
@@ -214,3 +216,22 @@ def test_a_suite_per_skill_that_waza_check_grades_back(tmp_path: Path) -> None:
     assert check.exit_code == 1, check.output
     statuses = {r["task"]: r["status"] for r in json.loads(check.output)["results"]}
     assert statuses == {"runtime-d1": "passed", "runtime-c1": "passed", "runtime-d2": "failed"}
+
+
+def test_exports_are_converted_as_event_logs_are(tmp_path: Path) -> None:
+    """An export (read by the Python reader, not the engine) gives the same tasks as the event log
+    of the same sessions, with the same filters."""
+    lines = session_events("d1", "Deploy app-1", tools=[("az", True)], output="Deployed app-1")
+    lines += session_events("d2", "Deploy app-2", ok=False, error="boom", tools=[("az", False)])
+    lines += session_events("c1", "Cost of rg-3", skill="azure-cost", tools=[("kql", True)])
+    write_jsonl(tmp_path / "log" / "events.jsonl", lines)
+    export = tmp_path / "export.json"
+    sessions, _ = load_sessions([tmp_path / "log"])
+    write_export(sessions, export)
+    tasks = {}
+    for source in (tmp_path / "log", export):
+        out = tmp_path / f"out-{source.name}"
+        args = ["convert", str(source), "-o", str(out), "--skill", "azure-deploy", "--failed"]
+        assert CliRunner().invoke(main, args).exit_code == 0
+        tasks[source.name] = sorted(p.read_text() for p in (out / "tasks").iterdir())
+    assert tasks["log"] == tasks["export.json"] and len(tasks["log"]) == 1

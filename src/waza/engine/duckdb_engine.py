@@ -10,6 +10,7 @@ import duckdb
 
 from waza.engine import sql
 from waza.engine.base import Engine, Progress, Rows, first_line
+from waza.engine.slicing import Slice
 from waza.errors import InputChangedError, UsageError
 from waza.store.compaction import parts_path
 from waza.store.sources import EVENT_FORMATS, Format, Problem, Source
@@ -109,6 +110,37 @@ class DuckDBEngine(Engine):
             event_id = sql.event_id_column("event_id" in self._columns(files))
             scans.append(sql.fill(parquet_scan, files=files, types=types, event_id=event_id))
         return scans
+
+    def catalog(
+        self, scope: Slice, outcome: bool | None, seed: int, weights: dict[str, float]
+    ) -> Iterator[Rows]:
+        """The completed sessions of ``scope`` (and ``outcome``), ranked to pick tasks from, in batches.
+
+        Rows are (session_id, skill_name, duration_ms, success, prompt, error, tools, same_tools,
+        same_skill, slow_limit, total, rank); ``weights`` gives the selection's thresholds.
+        """
+        where = self._condition(scope)
+        condition = where.sql + ("" if outcome is None else f" AND success = {str(outcome).lower()}")
+        statement = sql.fill(sql.CATALOG, where=condition, scan=self._catalog_scan(), **weights)
+        with _moved_files_reported():
+            seeded = {"seed": str(seed)} if "$seed" in statement else {}
+            cursor = self._con.execute(statement, where.params | seeded)
+            columns = [d[0] for d in cursor.description]
+            while batch := cursor.fetchmany(10_000):
+                yield columns, batch
+
+    def picked_events(self, session_ids: list[str]) -> list[tuple]:
+        """Every event of these sessions: (timestamp, event_type, skill_name, data as JSON text, session_id,
+        event_id)."""
+        self._con.execute("CREATE OR REPLACE TEMP TABLE picked (session_id VARCHAR)")
+        self._con.executemany("INSERT INTO picked VALUES (?)", [[sid] for sid in session_ids])
+        scans = self._event_scans(self._event_sources, sql.PICKED_EVENTS, sql.PARQUET_PICKED_EVENTS)
+        with _moved_files_reported():
+            return self._con.execute(" UNION ALL ".join(scans)).fetchall() if scans else []
+
+    def _catalog_scan(self) -> str:
+        scans = self._event_scans(self._event_sources, sql.CATALOG_SCAN, sql.PARQUET_CATALOG_SCAN)
+        return " UNION ALL ".join(scans) if scans else _EMPTY_DETAILS
 
     def _columns(self, files: str) -> set[str]:
         """The columns any of these Parquet files has (read from their footers)."""

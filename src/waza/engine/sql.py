@@ -451,3 +451,67 @@ FROM (
 GROUP BY error_type ORDER BY count DESC, error_type
 """
 )
+
+# Picking sessions to convert into tasks, without loading them: per completed
+# session of a slice, the prompt, ending error and tools in order, each ranked by
+# what makes a good regression test (see tasks/selection.py for the weights),
+# in the ``{order}`` asked: the best first, equal ranks in an order the seed fixes.
+CATALOG_FIELDS = "STRUCT(prompt VARCHAR, error VARCHAR, tool VARCHAR)"
+CATALOG_SCAN = (
+    "SELECT session_id, event_type, timestamp, event_id, data FROM read_json({files}, "
+    "format = 'newline_delimited', columns = {'timestamp': 'TIMESTAMPTZ', 'event_type': 'VARCHAR', "
+    f"'session_id': 'VARCHAR', 'data': '{CATALOG_FIELDS}', 'event_id': 'VARCHAR'}}, "
+    "compression = '{compression}', ignore_errors = true, maximum_object_size = {max_line}) "
+    "WHERE timestamp IS NOT NULL AND event_type IN ('session.started', 'session.ended', 'tool.called')"
+)
+PARQUET_CATALOG_SCAN = (
+    "SELECT session_id, event_type, timestamp, {event_id}, struct_pack(prompt := data_json ->> 'prompt', "
+    "error := data_json ->> 'error', tool := data_json ->> 'tool') AS data "
+    "FROM read_parquet({files}, union_by_name = true) "
+    "WHERE timestamp IS NOT NULL AND event_type IN ('session.started', 'session.ended', 'tool.called')"
+)
+CATALOG = (
+    """
+WITH chosen AS (SELECT session_id, start_time, skill_name, duration_ms, success FROM sessions
+                WHERE {where} AND end_time IS NOT NULL),
+facts AS (
+  SELECT session_id,
+    arg_min(data.prompt, timestamp) FILTER (WHERE event_type = 'session.started') AS prompt,
+    arg_max(data.error, timestamp) FILTER (WHERE event_type = 'session.ended') AS error,
+    string_agg(data.tool, ' > ' ORDER BY timestamp, event_id) FILTER (WHERE event_type = 'tool.called')
+      AS tools
+  FROM ("""
+    + ONCE.replace("{order}", "timestamp")
+    + """) SEMI JOIN chosen USING (session_id)
+  GROUP BY session_id
+),
+counted AS (
+  SELECT c.*, f.prompt, f.error, f.tools,
+    count(*) OVER (PARTITION BY f.tools) AS same_tools,
+    count(*) OVER (PARTITION BY c.skill_name) AS same_skill,
+    quantile_cont(c.duration_ms, {slow}) OVER (PARTITION BY c.skill_name) AS slow_limit,
+    count(*) OVER () AS total
+  FROM chosen c LEFT JOIN facts f USING (session_id)
+)
+SELECT session_id, start_time, skill_name, duration_ms, success, prompt, error, tools, same_tools, same_skill,
+  CASE WHEN same_skill >= {min_for_slow} THEN slow_limit END AS slow_limit, total,
+  (CASE WHEN NOT success THEN 8 ELSE 0 END)
+  + (CASE WHEN same_skill >= {min_for_slow} AND duration_ms > slow_limit THEN 4 ELSE 0 END)
+  + (CASE WHEN tools IS NOT NULL AND same_tools <= greatest(2, {rare} * total) THEN 2 ELSE 0 END)
+  + (CASE WHEN same_skill <= {rare} * total THEN 1 ELSE 0 END) AS rank
+FROM counted
+ORDER BY {order}
+"""
+)
+# The events of the sessions picked, whole, to build their tasks from.
+PICKED_EVENTS = (
+    "SELECT timestamp, event_type, skill_name, data::VARCHAR, session_id, event_id FROM read_json({files}, "
+    "format = 'newline_delimited', columns = {'timestamp': 'TIMESTAMPTZ', 'event_type': 'VARCHAR', "
+    "'skill_name': 'VARCHAR', 'session_id': 'VARCHAR', 'data': 'JSON', 'event_id': 'VARCHAR'}, "
+    "compression = '{compression}', ignore_errors = true, maximum_object_size = {max_line}) "
+    "WHERE timestamp IS NOT NULL AND session_id IN (SELECT session_id FROM picked)"
+)
+PARQUET_PICKED_EVENTS = (
+    "SELECT timestamp, event_type, skill_name, data_json, session_id, {event_id} "
+    "FROM read_parquet({files}, union_by_name = true) WHERE session_id IN (SELECT session_id FROM picked)"
+)

@@ -24,6 +24,7 @@ NEAR_DUPLICATE = 0.8
 PERMUTATIONS = 128
 RARE_SHARE = 0.05  # a skill or tool sequence seen in at most this share of sessions is rare
 SLOW_PERCENTILE = 0.95
+MIN_FOR_SLOW = 20  # sessions of a skill below which none is called slow
 
 
 @dataclass
@@ -54,33 +55,54 @@ def select(sessions: list[SessionTelemetry], mode: str, limit: int | None, seed:
 
 
 def _interesting(sessions: list[SessionTelemetry], limit: int | None, rng: random.Random) -> Selection:
-    # Imported here, as it takes most of a second that other commands should not pay.
-    from datasketch import MinHashLSH
-
     reasons = _reasons(sessions)
     order = list(range(len(sessions)))
     rng.shuffle(order)
     order.sort(key=lambda i: -sum(weight for weight, _ in reasons[i]))  # stable: ties keep the seed's order
-    index = MinHashLSH(threshold=NEAR_DUPLICATE, num_perm=PERMUTATIONS)
-    kept: dict[str, str] = {}  # normalised prompt -> picked session id
+    prompts = NearDuplicates()
     picked: list[Pick] = []
-    duplicates: dict[str, str] = {}
     for i in order:
         session = sessions[i]
-        text = normalise(session.prompt)
-        same = kept.get(text)  # the same words: no signature needed
-        if same is None:
-            signature = _signature(text)
-            same = next(iter(index.query(signature)), None)
-        if same is not None:
-            duplicates[session.session_id] = same
+        if prompts.repeats(session.session_id, session.prompt):
             continue
         if limit is not None and len(picked) >= limit:
             break
-        kept[text] = session.session_id
-        index.insert(session.session_id, signature)
+        prompts.keep(session.session_id, session.prompt)
         picked.append(Pick(session, [text for _, text in reasons[i]] or ["an ordinary session"]))
-    return Selection(picked, duplicates)
+    return Selection(picked, prompts.duplicates)
+
+
+class NearDuplicates:
+    """Prompts already kept, to tell whether another one repeats one of them."""
+
+    def __init__(self) -> None:
+        # Imported here, as it takes most of a second that other commands should not pay.
+        from datasketch import MinHashLSH
+
+        self._index = MinHashLSH(threshold=NEAR_DUPLICATE, num_perm=PERMUTATIONS)
+        self._kept: dict[str, str] = {}  # normalised prompt -> kept session id
+        self._pending: tuple[str, Any] | None = None
+        self.duplicates: dict[str, str] = {}  # dropped session id -> the kept session it repeats
+
+    def repeats(self, session_id: str, prompt: str) -> bool:
+        text = normalise(prompt)
+        same = self._kept.get(text)  # the same words: no signature needed
+        signature = None
+        if same is None:
+            signature = _signature(text)
+            same = next(iter(self._index.query(signature)), None)
+        if same is not None:
+            self.duplicates[session_id] = same
+            return True
+        self._pending = (text, signature)
+        return False
+
+    def keep(self, session_id: str, prompt: str) -> None:
+        """Keep the prompt ``repeats`` was last asked about (and found new)."""
+        text, signature = self._pending if self._pending else (normalise(prompt), None)
+        self._kept[text] = session_id
+        self._index.insert(session_id, signature if signature is not None else _signature(text))
+        self._pending = None
 
 
 def normalise(prompt: str) -> str:
@@ -106,21 +128,45 @@ def _reasons(sessions: list[SessionTelemetry]) -> list[list[tuple[int, str]]]:
     skills = Counter(s.skill_name for s in sessions)
     sequences = Counter(_tool_sequence(s) for s in sessions)
     slow = _slow_limits(sessions)
-    found: list[list[tuple[int, str]]] = []
-    for session in sessions:
-        mine: list[tuple[int, str]] = []
-        if session.completed and not session.success:
-            mine.append((8, f"failed: {session.error or 'no error message'}"))
-        limit = slow.get(session.skill_name)
-        if session.completed and limit is not None and session.duration_ms > limit:
-            mine.append((4, f"slow: {session.duration_ms:,} ms, above p95 {limit:,.0f} ms of its skill"))
-        sequence = _tool_sequence(session)
-        if sequence and sequences[sequence] <= max(2, RARE_SHARE * total):
-            mine.append((2, f"rare tool sequence: {' > '.join(sequence)} ({_sessions(sequences[sequence])})"))
-        if skills[session.skill_name] <= RARE_SHARE * total:
-            mine.append((1, f"rare skill: {session.skill_name} ({_sessions(skills[session.skill_name])})"))
-        found.append(mine)
-    return found
+    return [
+        reasons_for(
+            failed=s.completed and not s.success,
+            error=s.error,
+            skill=s.skill_name,
+            duration_ms=s.duration_ms if s.completed else None,
+            slow_limit=slow.get(s.skill_name),
+            sequence=_tool_sequence(s),
+            same_sequence=sequences[_tool_sequence(s)],
+            same_skill=skills[s.skill_name],
+            total=total,
+        )
+        for s in sessions
+    ]
+
+
+def reasons_for(
+    *,
+    failed: bool,
+    error: str | None,
+    skill: str | None,
+    duration_ms: int | None,
+    slow_limit: float | None,
+    sequence: tuple[str, ...],
+    same_sequence: int,
+    same_skill: int,
+    total: int,
+) -> list[tuple[int, str]]:
+    """Why a session is worth a test, each reason with its weight (the engine ranks by the same)."""
+    mine: list[tuple[int, str]] = []
+    if failed:
+        mine.append((8, f"failed: {error or 'no error message'}"))
+    if duration_ms is not None and slow_limit is not None and duration_ms > slow_limit:
+        mine.append((4, f"slow: {duration_ms:,} ms, above p95 {slow_limit:,.0f} ms of its skill"))
+    if sequence and same_sequence <= max(2, RARE_SHARE * total):
+        mine.append((2, f"rare tool sequence: {' > '.join(sequence)} ({_sessions(same_sequence)})"))
+    if same_skill <= RARE_SHARE * total:
+        mine.append((1, f"rare skill: {skill} ({_sessions(same_skill)})"))
+    return mine
 
 
 def _sessions(count: int) -> str:
@@ -139,7 +185,7 @@ def _slow_limits(sessions: list[SessionTelemetry]) -> dict[str | None, float]:
             durations.setdefault(session.skill_name, []).append(session.duration_ms)
     limits = {}
     for skill, values in durations.items():
-        if len(values) >= 20:  # fewer sessions say nothing about outliers
+        if len(values) >= MIN_FOR_SLOW:  # fewer sessions say nothing about outliers
             values.sort()
             rank = (len(values) - 1) * SLOW_PERCENTILE
             low = int(rank)

@@ -1,0 +1,102 @@
+"""Picking sessions to convert through the engine, so that a store of millions need not fit in memory.
+
+DuckDB folds the sessions, filters them by skill, time and outcome, and ranks
+them as ``selection.py`` does (failures, slow outliers, rare tool sequences,
+rare skills; ties in an order the seed fixes). Python reads the ranked rows in
+batches only as far as it needs: near-duplicate prompts are set aside as they
+come, and reading stops at the limit. Only the sessions picked are then read
+whole, to build their tasks from.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+from pathlib import Path
+
+from waza.engine.duckdb_engine import DuckDBEngine
+from waza.engine.slicing import Slice
+from waza.model import TelemetryEvent, fold_session
+from waza.store.sources import Format, Problem, discover
+from waza.tasks.selection import (
+    MIN_FOR_SLOW,
+    RARE_SHARE,
+    SLOW_PERCENTILE,
+    NearDuplicates,
+    Pick,
+    Selection,
+    reasons_for,
+)
+
+ENGINE_FORMATS = (Format.EVENTS, Format.PARQUET)
+ORDERS = {
+    "interesting": "rank DESC, hash(session_id || $seed)",
+    "random": "hash(session_id || $seed)",
+    "all": "start_time, session_id",
+}
+
+
+def engine_selection(
+    paths: Iterable[str | Path],
+    *,
+    skill: str | None,
+    outcome: bool | None,
+    since: datetime | None,
+    mode: str,
+    limit: int | None,
+    seed: int,
+) -> tuple[Selection, list[Problem]] | None:
+    """The sessions picked, through DuckDB; None when some input is of a kind only Python reads."""
+    sources, problems = discover(list(paths))
+    if not sources or any(s.format not in ENGINE_FORMATS or s.url for s in sources):
+        return None
+    with DuckDBEngine() as engine:
+        problems += engine.load_sources(sources, None, ())
+        weights = {
+            "slow": SLOW_PERCENTILE,
+            "min_for_slow": MIN_FOR_SLOW,
+            "rare": RARE_SHARE,
+            "order": ORDERS[mode],
+        }
+        prompts = NearDuplicates() if mode == "interesting" else None
+        chosen: list[tuple[str, list[str]]] = []
+        for columns, batch in engine.catalog(Slice(skill=skill, since=since), outcome, seed, weights):
+            for values in batch:
+                row = dict(zip(columns, values, strict=True))
+                if prompts is not None and prompts.repeats(row["session_id"], row["prompt"] or ""):
+                    continue
+                if limit is not None and len(chosen) >= limit:
+                    break
+                if prompts is not None:
+                    prompts.keep(row["session_id"], row["prompt"] or "")
+                chosen.append((row["session_id"], _reasons(row, mode, seed)))
+            else:
+                continue
+            break
+        events: dict[str, list[TelemetryEvent]] = defaultdict(list)
+        for at, kind, skill_name, data, sid, event_id in engine.picked_events([sid for sid, _ in chosen]):
+            events[sid].append(TelemetryEvent(at, kind, skill_name, json.loads(data or "{}"), sid, event_id))
+    picked = [Pick(fold_session(sid, events[sid]), reasons) for sid, reasons in chosen if events[sid]]
+    return Selection(picked, prompts.duplicates if prompts else {}), problems
+
+
+def _reasons(row: dict, mode: str, seed: int) -> list[str]:
+    if mode == "all":
+        return ["all sessions"]
+    if mode == "random":
+        return [f"picked at random (seed {seed})"]
+    sequence = tuple(row["tools"].split(" > ")) if row["tools"] else ()
+    found = reasons_for(
+        failed=not row["success"],
+        error=row["error"],
+        skill=row["skill_name"],
+        duration_ms=row["duration_ms"],
+        slow_limit=row["slow_limit"],
+        sequence=sequence,
+        same_sequence=row["same_tools"],
+        same_skill=row["same_skill"],
+        total=row["total"],
+    )
+    return [text for _, text in found] or ["an ordinary session"]
