@@ -42,6 +42,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/serve.py --workers 2 --connections 16
 	$(BIN)/python bench/frameworks.py
 	$(BIN)/python bench/chaos.py --seconds 60
+	$(BIN)/python -m bench.convert
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache

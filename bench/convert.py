@@ -17,7 +17,7 @@ waza's rounds run first, as memory the in-memory path held stays with the
 process.
 Usage:
 
-  python bench/convert.py [--sizes 100000,1000000] [--python-max 100000] [--rounds 2]
+  python -m bench.convert [--sizes 100000,1000000] [--python-max 100000] [--rounds 2]
 """
 
 from __future__ import annotations
@@ -77,16 +77,20 @@ def main() -> None:
             if size <= args.python_max:
                 runs["in-memory"] = run_in_memory
             best: dict[str, tuple[float, int]] = {}
+            picks: dict[str, int] = {}
             # waza's rounds first: memory the in-memory path held stays with the process afterwards.
             for name, run in runs.items():
                 for _ in range(args.rounds):
                     action = functools.partial(run, folder, Path(scratch) / "out")
                     wall, peak, picked = measure(action)
-                    assert picked == LIMIT, picked
+                    picks[name] = picked
                     previous = best.get(name, (float("inf"), 0))
                     best[name] = (min(previous[0], wall), max(previous[1], peak))
             for name, (wall, peak) in best.items():
                 report_line(size, name, wall, peak, best["waza"][0] if name != "waza" else None)
+            # The sample's prompts repeat a few templates: near-duplicates leave few tasks, and the
+            # whole ranking is read, the slowest case.
+            print(f"{'':>10} tasks written: " + ", ".join(f"{n} {c}" for n, c in picks.items()), flush=True)
     sys.stdout.flush()
 
 
