@@ -49,6 +49,8 @@ from waza.tasks.selection import MODES, Selection, select
 @click.option("--name", help="Name of the suite in eval.yaml (default: the skill, or runtime-regressions).")
 @click.option("--force", is_flag=True, help="Overwrite existing task files.")
 @click.option("--explain", is_flag=True, help="Say why each session was picked.")
+@click.option("--mocks", is_flag=True,
+              help="Answer the command-line tools a task calls as its session recorded.")  # fmt: skip
 @friendly_errors
 def convert(
     paths: tuple[str, ...],
@@ -63,6 +65,7 @@ def convert(
     name: str | None,
     force: bool,
     explain: bool,
+    mocks: bool,
 ) -> None:
     """Turn completed sessions into waza eval tasks: tasks/*.yaml, eval.yaml and provenance.yaml,
     a suite per skill.
@@ -85,7 +88,7 @@ def convert(
     if not selection.picked:
         raise NothingToAnalyzeError(f"no completed session to convert in {', '.join(map(str, paths))}")
     redactor = Redactor()
-    converted = [session_task(pick.session, redactor) for pick in selection.picked]
+    converted = [session_task(pick.session, redactor, mocks=mocks) for pick in selection.picked]
     written = write_suite(converted, output, name=name or skill or "runtime-regressions", force=force)
     if explain:
         table = Table()

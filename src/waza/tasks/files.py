@@ -14,6 +14,7 @@ import jsonschema
 import yaml
 
 from waza.errors import WazaError
+from waza.tasks.mocks import MOCK_SCHEMA_VERSION
 from waza.tasks.waza_format import eval_problems, task_problems
 
 SUITE_FILE = "eval.yaml"
@@ -107,7 +108,8 @@ def _suite(
     """The eval file of a suite: what waza requires, and globs that reach every task file."""
     models = Counter(record["model"] for _, record in members if record.get("model"))
     model = models.most_common(1)[0][0] if models else DEFAULT_MODEL
-    return {
+    mocked = {"schemaVersion": MOCK_SCHEMA_VERSION} if any("command_mocks" in t for t, _ in members) else {}
+    return mocked | {
         "name": name,
         "description": "Production sessions captured by waza telemetry, kept as regression tests. "
         f"Their graders are suggestions drawn from what each session did; {PROVENANCE_FILE} "

@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 from waza.capture.redact import Redactor, has_placeholder
 from waza.model import SessionTelemetry, format_time
 from waza.tasks.grading import DIGEST_KEY, prompt_digest
+from waza.tasks.mocks import command_mocks
 
 # Room over the tool calls a session made before a run counts as a regression.
 TOOL_CALL_MARGIN = 1.5
@@ -27,7 +28,7 @@ RESOURCE = re.compile(r"\b[A-Za-z][A-Za-z0-9]*(?:[-_][A-Za-z0-9]+)+\b")
 
 
 def session_task(
-    session: SessionTelemetry, redactor: Redactor | None = None
+    session: SessionTelemetry, redactor: Redactor | None = None, *, mocks: bool = False
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The task a session becomes, in the waza runner's format, and its provenance record.
 
@@ -35,7 +36,8 @@ def session_task(
     and the review status are in its tags and description, and the rest (the
     session it came from, the digest of its prompt, the suggestions to review)
     in the record, which ``write_suite`` keeps beside the suite. With
-    ``redactor``, every text of both is redacted.
+    ``redactor``, every text of both is redacted. With ``mocks``, the command-line
+    tools the session called are answered as they were (``command_mocks``).
     """
     expected = suggested_expectations(session)
     graders = suggested_graders(session)
@@ -53,6 +55,9 @@ def session_task(
         "expected": expected,
         "graders": graders,
     }
+    answers = command_mocks(session) if mocks else []
+    if answers:
+        task["command_mocks"] = answers
     record: dict[str, Any] = {
         "session_id": session.session_id,
         "captured_at": format_time(session.start_time),

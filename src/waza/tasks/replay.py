@@ -6,7 +6,8 @@ return value is the output, and an exception ends the session with that
 error, which fails the task. A
 process of its own per task lets a hanging function be stopped at the timeout
 without stopping the others; everything is recorded into one folder, which
-``waza check`` then grades.
+``waza check`` then grades. A task's ``command_mocks`` answer the command-line
+tools it calls, in its process only (see ``mocks.py``).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import importlib
 import multiprocessing
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,6 +25,7 @@ from typing import Any
 from waza.capture.collector import RuntimeCollector
 from waza.errors import WazaError
 from waza.tasks.grading import TASK_KEY, RunError
+from waza.tasks.mocks import install_shims
 
 
 def resolve(entrypoint: str) -> Callable[..., Any]:
@@ -79,6 +82,8 @@ def replay(
 def _run(entrypoint: str, task: dict[str, Any], directory: str) -> None:
     """In the task's own process: one session, recorded and flushed before the process ends."""
     function = resolve(entrypoint)
+    if task.get("command_mocks"):  # the recorded answers, not the real tools
+        install_shims(task["command_mocks"], Path(tempfile.mkdtemp(prefix="waza-mocks-")))
     skill = (task.get("provenance") or {}).get("skill")
     prompt = task["inputs"]["prompt"]
     with RuntimeCollector(directory=directory, flush_interval=0.1) as collector:
