@@ -195,7 +195,8 @@ def test_suggested_expectations_and_redaction(tmp_path: Path) -> None:
 
 def test_a_suite_per_skill_that_waza_check_grades_back(tmp_path: Path) -> None:
     """Sessions of two skills give two suites, each valid and complete; checking the sessions they
-    came from against them passes the successful ones and fails the failed one, by its graders."""
+    came from against them passes the successful ones and fails the failed one, by its graders,
+    whether the sessions are read through the engine (an event log) or in Python (an export)."""
     lines = session_events("d1", "Deploy app-1", tools=[("az", True)], output="Deployed app-1")
     lines += session_events("d2", "Deploy app-2", ok=False, error="boom", tools=[("az", False)])
     lines += session_events(
@@ -212,10 +213,13 @@ def test_a_suite_per_skill_that_waza_check_grades_back(tmp_path: Path) -> None:
         assert all(
             task_problems(yaml.safe_load(p.read_text())) == [] for p in (out / folder / "tasks").iterdir()
         )
-    check = CliRunner().invoke(main, ["check", str(out), str(tmp_path / "log"), "--format", "json"])
-    assert check.exit_code == 1, check.output
-    statuses = {r["task"]: r["status"] for r in json.loads(check.output)["results"]}
-    assert statuses == {"runtime-d1": "passed", "runtime-c1": "passed", "runtime-d2": "failed"}
+    sessions, _ = load_sessions([tmp_path / "log"])
+    write_export(sessions, tmp_path / "export.json")
+    for recorded in (tmp_path / "log", tmp_path / "export.json"):  # through DuckDB, and through Python
+        check = CliRunner().invoke(main, ["check", str(out), str(recorded), "--format", "json"])
+        assert check.exit_code == 1, check.output
+        statuses = {r["task"]: r["status"] for r in json.loads(check.output)["results"]}
+        assert statuses == {"runtime-d1": "passed", "runtime-c1": "passed", "runtime-d2": "failed"}
 
 
 def test_exports_are_converted_as_event_logs_are(tmp_path: Path) -> None:

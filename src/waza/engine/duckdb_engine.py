@@ -129,9 +129,20 @@ class DuckDBEngine(Engine):
             while batch := cursor.fetchmany(10_000):
                 yield columns, batch
 
+    def answers(self, task_key: str) -> Iterator[list[tuple]]:
+        """(session_id, start_time, the ``task_key`` metadata value, prompt) of every session, in batches;
+        ``task_key`` must have been among the metadata keys the sources were loaded with."""
+        statement = sql.fill(sql.ANSWERS, scan=self._catalog_scan(), task_column=self._metadata[task_key])
+        with _moved_files_reported():
+            cursor = self._con.execute(statement)
+            while batch := cursor.fetchmany(10_000):
+                yield batch
+
     def picked_events(self, session_ids: list[str]) -> list[tuple]:
         """Every event of these sessions: (timestamp, event_type, skill_name, data as JSON text, session_id,
         event_id)."""
+        if not session_ids:
+            return []
         self._con.execute("CREATE OR REPLACE TEMP TABLE picked (session_id VARCHAR)")
         self._con.executemany("INSERT INTO picked VALUES (?)", [[sid] for sid in session_ids])
         scans = self._event_scans(self._event_sources, sql.PICKED_EVENTS, sql.PARQUET_PICKED_EVENTS)
@@ -140,7 +151,7 @@ class DuckDBEngine(Engine):
 
     def _catalog_scan(self) -> str:
         scans = self._event_scans(self._event_sources, sql.CATALOG_SCAN, sql.PARQUET_CATALOG_SCAN)
-        return " UNION ALL ".join(scans) if scans else _EMPTY_DETAILS
+        return " UNION ALL ".join(scans) if scans else _EMPTY_CATALOG
 
     def _columns(self, files: str) -> set[str]:
         """The columns any of these Parquet files has (read from their footers)."""
@@ -222,6 +233,10 @@ class DuckDBEngine(Engine):
             raise failure[0]
 
 
+_EMPTY_CATALOG = (
+    "SELECT NULL::VARCHAR AS session_id, NULL::VARCHAR AS event_type, NULL::TIMESTAMPTZ AS timestamp, "
+    f"NULL::VARCHAR AS event_id, NULL::{sql.CATALOG_FIELDS} AS data LIMIT 0"
+)
 _EMPTY_DETAILS = (
     "SELECT NULL::VARCHAR AS session_id, NULL::VARCHAR AS event_type, "
     f"NULL::{sql.DETAIL_FIELDS} AS data, NULL::VARCHAR AS event_id LIMIT 0"

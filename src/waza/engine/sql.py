@@ -515,3 +515,14 @@ PARQUET_PICKED_EVENTS = (
     "SELECT timestamp, event_type, skill_name, data_json, session_id, {event_id} "
     "FROM read_parquet({files}, union_by_name = true) WHERE session_id IN (SELECT session_id FROM picked)"
 )
+
+# Which sessions answer tasks: each session's task metadata and prompt, in
+# batches; the digests are taken in Python, exactly as the tasks' were.
+ANSWERS = """
+WITH facts AS (
+  SELECT session_id, arg_min(data.prompt, timestamp) FILTER (WHERE event_type = 'session.started') AS prompt
+  FROM ({scan}) GROUP BY session_id
+)
+SELECT s.session_id, s.start_time, s.{task_column} AS task_id, f.prompt
+FROM sessions s LEFT JOIN facts f USING (session_id) WHERE s.counted
+"""

@@ -1,4 +1,5 @@
-"""Picking sessions to convert through the engine, so that a store of millions need not fit in memory.
+"""Finding sessions through the engine, so that a store of millions need not fit in memory: those to
+convert into tasks, and those that answer tasks to check.
 
 DuckDB folds the sessions, filters them by skill, time and outcome, and ranks
 them as ``selection.py`` does (failures, slow outliers, rare tool sequences,
@@ -15,11 +16,14 @@ from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
+from waza.capture.redact import has_placeholder
 from waza.engine.duckdb_engine import DuckDBEngine
 from waza.engine.slicing import Slice
-from waza.model import TelemetryEvent, fold_session
+from waza.model import SessionTelemetry, TelemetryEvent, fold_session
 from waza.store.sources import Format, Problem, discover
+from waza.tasks.grading import TASK_KEY, prompt_digest, task_digest
 from waza.tasks.selection import (
     MIN_FOR_SLOW,
     RARE_SHARE,
@@ -75,11 +79,44 @@ def engine_selection(
             else:
                 continue
             break
-        events: dict[str, list[TelemetryEvent]] = defaultdict(list)
-        for at, kind, skill_name, data, sid, event_id in engine.picked_events([sid for sid, _ in chosen]):
-            events[sid].append(TelemetryEvent(at, kind, skill_name, json.loads(data or "{}"), sid, event_id))
-    picked = [Pick(fold_session(sid, events[sid]), reasons) for sid, reasons in chosen if events[sid]]
+        sessions = _whole(engine, [sid for sid, _ in chosen])
+    picked = [Pick(sessions[sid], reasons) for sid, reasons in chosen if sid in sessions]
     return Selection(picked, prompts.duplicates if prompts else {}), problems
+
+
+def engine_answers(
+    paths: Iterable[str | Path], tasks: list[dict[str, Any]]
+) -> tuple[list[SessionTelemetry], int, list[Problem]] | None:
+    """The sessions that answer the tasks (see grading.py), how many sessions there are in all, and
+    the problems met, through DuckDB; None when some input is of a kind only Python reads."""
+    sources, problems = discover(list(paths))
+    if not sources or any(s.format not in ENGINE_FORMATS or s.url for s in sources):
+        return None
+    task_ids = {str(task["id"]) for task in tasks}
+    digests = {digest for task in tasks if (digest := task_digest(task))}
+    latest: dict[tuple[str, str], tuple[datetime, str]] = {}  # (key kind, key) -> the latest session
+    total = 0
+    with DuckDBEngine() as engine:
+        problems += engine.load_sources(sources, None, (TASK_KEY,))
+        for batch in engine.answers(TASK_KEY):
+            total += len(batch)
+            for session_id, start, task_id, prompt in batch:
+                keys = [("task", task_id)] if task_id in task_ids else []
+                if prompt and not has_placeholder(prompt) and (digest := prompt_digest(prompt)) in digests:
+                    keys.append(("digest", digest))
+                for key in keys:
+                    if key not in latest or latest[key] < (start, session_id):
+                        latest[key] = (start, session_id)
+        sessions = _whole(engine, sorted({sid for _, sid in latest.values()}))
+    return list(sessions.values()), total, problems
+
+
+def _whole(engine: DuckDBEngine, session_ids: list[str]) -> dict[str, SessionTelemetry]:
+    """These sessions, read whole and folded."""
+    events: dict[str, list[TelemetryEvent]] = defaultdict(list)
+    for at, kind, skill_name, data, sid, event_id in engine.picked_events(session_ids):
+        events[sid].append(TelemetryEvent(at, kind, skill_name, json.loads(data or "{}"), sid, event_id))
+    return {sid: fold_session(sid, found) for sid, found in events.items()}
 
 
 def _reasons(row: dict, mode: str, seed: int) -> list[str]:

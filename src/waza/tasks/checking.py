@@ -16,6 +16,7 @@ from pathlib import Path
 from waza.errors import UsageError, WazaError
 from waza.store.reader import load_sessions
 from waza.store.sources import Problem, discover
+from waza.tasks.catalog import engine_answers
 from waza.tasks.files import load_tasks
 from waza.tasks.grading import TASK_KEY, Grade, grade_all
 from waza.tasks.replay import replay
@@ -37,15 +38,21 @@ def check_recorded(tasks_path: Path, paths: Iterable[str | os.PathLike[str]]) ->
     """Grade the sessions recorded under ``paths`` against the tasks at ``tasks_path``."""
     paths = list(paths)
     tasks = load_suite(tasks_path)
-    sessions, problems = load_sessions(paths)
+    # Event logs and compacted stores: DuckDB finds the answering sessions, and only those are read whole.
+    found = engine_answers(paths, tasks)
+    if found is None:
+        sessions, problems = load_sessions(paths)
+        total = len(sessions)
+    else:
+        sessions, total, problems = found
     where = ", ".join(map(str, paths))
-    if not sessions:
+    if not total:
         hint = f"; {where} holds task files, and {SWAPPED}" if _holds_tasks(paths) else ""
         raise UsageError(f"no sessions found in {where}{hint}")
     grades = grade_all(tasks, sessions)
     if not any(grade.session_id for grade in grades) and any(g.status != "skipped" for g in grades):
         raise UsageError(
-            f"none of the {len(sessions):,} sessions in {where} answers any of the {len(tasks):,} tasks"
+            f"none of the {total:,} sessions in {where} answers any of the {len(tasks):,} tasks"
             f" of {tasks_path} (a session answers a task through its {TASK_KEY} metadata or the"
             " prompt the task was made from)"
         )
