@@ -111,10 +111,13 @@ def _skill_invocation(config: dict[str, Any], session: SessionTelemetry) -> Verd
         return True, 1.0, ""
     modes = {"exact_match": "exact_match", "in_order": "in_order_match", "any_order": "any_order_match"}
     allow_extra = config.get("allow_extra", True) is not False
-    return _sequence(required, actual, modes.get(str(config.get("mode")), ""), "skill", allow_extra)
+    mode = str(config.get("mode"))
+    return _sequence(required, actual, modes.get(mode, mode), "skill", allow_extra, shown=mode)
 
 
-def _sequence(expected: list[str], actual: list[str], mode: str, what: str, allow_extra: bool) -> Verdict:
+def _sequence(
+    expected: list[str], actual: list[str], mode: str, what: str, allow_extra: bool, shown: str | None = None
+) -> Verdict:
     """Whether ``actual`` meets ``expected`` under a matching mode; the score is their F1, as waza scores."""
     matched = sum((Counter(expected) & Counter(actual)).values())
     precision = matched / len(actual) if actual else 0.0
@@ -131,7 +134,7 @@ def _sequence(expected: list[str], actual: list[str], mode: str, what: str, allo
         return False, 0.0, f"unknown matching mode {mode!r}"
     if passed and not allow_extra and len(actual) > len(expected):
         passed, score = False, score * len(expected) / len(actual)
-    reason = "" if passed else f"{what}s {actual} do not match {expected} ({mode})"
+    reason = "" if passed else f"{what}s {actual} do not match {expected} ({shown or mode})"
     return passed, score, reason
 
 
