@@ -1,5 +1,6 @@
 """`waza check` grades suites in waza's own format: an eval with global graders and task globs, tasks
-with behavior, action_sequence, text, skill_invocation and code graders, as waza's grader showcase."""
+with behavior, action_sequence, text, skill_invocation, tool_constraint and code graders, as waza's
+grader showcase."""
 
 from __future__ import annotations
 
@@ -36,6 +37,9 @@ TASKS = {
                 "config": {"contains": ["Deployed"], "not_contains": ["error"]}},
     "skills": {"type": "skill_invocation", "name": "skills",
                "config": {"mode": "in_order", "required_skills": ["azure-prepare", "azure-deploy"]}},
+    "guardrails": {"type": "tool_constraint", "name": "guardrails",
+                   "config": {"expect_tools": [{"tool": "az", "command_pattern": "webapp\\s+up"}],
+                              "reject_tools": [{"tool": "^rm$"}]}},
     "assertions": {"type": "code", "name": "assertions",
                    "config": {"assertions": ["outcome['success']", "len(tool_calls) >= 2",
                                              "duration_ms >= 0"]}},
@@ -73,7 +77,8 @@ def record(folder: Path, breaking: str | None) -> None:
                 for skill in skills:
                     s.event("skill.invoked", {"skill_name": skill}, skill_name=skill)
                 for tool in tools:
-                    with s.tool(tool):
+                    verb = "delete" if bad and task == "guardrails" else "up"
+                    with s.tool(tool, args=["webapp", verb]):
                         pass
                 s.end(output, success=not (bad and task == "assertions"))
 

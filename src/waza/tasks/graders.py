@@ -175,9 +175,81 @@ def _tool_calls(config: dict[str, Any], session: SessionTelemetry) -> Verdict:
         problems.append(f"{len(called)} tool calls, fewer than {config['min_calls']}")
     if config.get("max_calls") is not None and len(called) > config["max_calls"]:
         problems.append(f"{len(called)} tool calls, more than {config['max_calls']}")
-    problems += [f"tool {e['tool']!r} was not called" for e in config.get("expect") or []
-                 if isinstance(e, dict) and e.get("tool") not in called]  # fmt: skip
+    for spec in config.get("expect") or []:
+        if isinstance(spec, dict) and not any(
+            _call_matches(spec, call, exact=True) for call in session.tool_calls
+        ):
+            problems.append(f"no call {_described(spec)}")
     return _verdict(problems, max(1, len(problems)))
+
+
+def _tool_constraint(config: dict[str, Any], session: SessionTelemetry) -> Verdict:
+    calls = session.tool_calls
+    problems = [
+        f"no call {_described(spec)}"
+        for spec in config.get("expect_tools") or []
+        if isinstance(spec, dict) and not any(_call_matches(spec, call) for call in calls)
+    ]
+    problems += [
+        f"a call {_described(spec)}"
+        for spec in config.get("reject_tools") or []
+        if isinstance(spec, dict) and any(_call_matches(spec, call) for call in calls)
+    ]
+    allowed = config.get("allow_only")
+    if allowed is not None:
+        problems += [f"tool {tool!r} is not allowed" for tool in dict.fromkeys(tools_called(session))
+                     if tool not in allowed]  # fmt: skip
+    checks = (
+        len(config.get("expect_tools") or []) + len(config.get("reject_tools") or []) + (allowed is not None)
+    )
+    return _verdict(problems, checks)
+
+
+def _call_matches(spec: dict[str, Any], call: dict[str, Any], exact: bool = False) -> bool:
+    """Whether a tool call meets a tool spec: its name (a regex found in it, any case; the name itself
+    with ``exact``), the command, skill and path patterns, and the argument matchers."""
+    tool = str(call.get("tool") or "")
+    name = str(spec.get("tool") or "")
+    if (tool != name) if exact else not _search(f"(?i){name}", tool):
+        return False
+    args = call.get("args")
+    named = args if isinstance(args, dict) else {}
+    command = named.get("command", " ".join(map(str, args)) if isinstance(args, list) else args)
+    for key, value in (("command_pattern", command), ("skill_pattern", named.get("skill")),
+                       ("path_pattern", named.get("path"))):  # fmt: skip
+        if key in spec and (value is None or not _search(str(spec[key]), str(value))):
+            return False
+    return all(
+        key in named and _argument_matches(rule, named[key]) for key, rule in (spec.get("args") or {}).items()
+    )
+
+
+def _argument_matches(rule: dict[str, Any], value: Any) -> bool:
+    text = value if isinstance(value, str) else json.dumps(value)
+    if "equals" in rule:
+        return value == rule["equals"]
+    if "regex" in rule:
+        return _search(str(rule["regex"]), text)
+    if "contains" in rule:
+        return str(rule["contains"]) in text
+    if "range" in rule:
+        bounds = rule["range"]
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        return all(check(value, bounds[key]) for key, check in (
+            ("gte", lambda v, b: v >= b), ("lte", lambda v, b: v <= b),
+            ("gt", lambda v, b: v > b), ("lt", lambda v, b: v < b)) if key in bounds)  # fmt: skip
+    if "json_schema" in rule:
+        return not any(jsonschema.Draft202012Validator(rule["json_schema"]).iter_errors(value))
+    return False
+
+
+def _described(spec: dict[str, Any]) -> str:
+    details = [
+        f"{key} {spec[key]!r}" for key in ("command_pattern", "skill_pattern", "path_pattern") if key in spec
+    ]
+    details += [f"argument {key!r}" for key in spec.get("args") or {}]
+    return f"to {spec.get('tool')!r}" + (f" ({', '.join(details)})" if details else "")
 
 
 def _json_schema(config: dict[str, Any], session: SessionTelemetry) -> Verdict:
@@ -266,6 +338,7 @@ JUDGES = {
     "skill_invocation": _skill_invocation,
     "text": _text,
     "tool_calls": _tool_calls,
+    "tool_constraint": _tool_constraint,
     "json_schema": _json_schema,
     "code": _code,
 }
