@@ -84,3 +84,34 @@ def test_without_mocks_or_with_other_arguments_the_replay_fails(tmp_path: Path) 
     replay = waza(tmp_path, "replay", "mocked/eval.yaml", "--entrypoint", "skill:run", "-o", "r2",
                   "--format", "json")  # fmt: skip
     assert replay.returncode == 1 and "CalledProcessError" in replay.stdout  # no answer recorded: exit 127
+
+
+def test_mcp_calls_become_the_suites_mcp_mocks(tmp_path: Path) -> None:
+    """MCP calls (a named server, or mcp__server__tool) become waza's mcp_mocks: per server and tool,
+    the arguments each call matched and what it returned, or its error."""
+    lines = session_events("m1", "How many incidents?", output="3 incidents")
+    ended = lines.pop()
+
+    def event(kind: str, data: dict) -> dict:
+        return {"timestamp": ended["timestamp"], "event_type": kind, "session_id": "m1", "data": data}
+
+    query = {"q": "Incidents | count"}
+    lines += [
+        event("tool.called", {"tool": "query", "server": "kusto", "args": query}),
+        event("tool.completed", {"tool": "query", "success": True, "result": [{"count": 3}]}),
+        event("tool.called", {"tool": "mcp__github__list_issues", "args": {"repo": "contoso/app"}}),
+        event(
+            "tool.completed", {"tool": "mcp__github__list_issues", "success": False, "error": "rate limited"}
+        ),
+        ended,
+    ]
+    write_jsonl(tmp_path / "log" / "events.jsonl", lines)
+    assert waza(tmp_path, "convert", "log", "-o", "mocked", "--mocks").returncode == 0
+    suite = yaml.safe_load((tmp_path / "mocked" / "eval.yaml").read_text())
+    assert eval_problems(suite) == [] and suite["schemaVersion"] == "1.3"
+    assert suite["mcp_mocks"] == [
+        {"name": "kusto", "tools": {"query": {"responses": [{"match": query, "return": [{"count": 3}]}]}}},
+        {"name": "github", "tools": {"list_issues": {"responses": [{"match": {"repo": "contoso/app"},
+                                                                    "error": "rate limited"}]}}},
+    ]  # fmt: skip
+    assert "mcp_calls" not in (tmp_path / "mocked" / "provenance.yaml").read_text()

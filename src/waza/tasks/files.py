@@ -14,7 +14,7 @@ import jsonschema
 import yaml
 
 from waza.errors import WazaError
-from waza.tasks.mocks import MOCK_SCHEMA_VERSION
+from waza.tasks.mocks import MCP_CALLS, MOCK_SCHEMA_VERSION, mcp_mocks
 from waza.tasks.waza_format import eval_problems, task_problems
 
 SUITE_FILE = "eval.yaml"
@@ -92,9 +92,13 @@ def write_suite(
         path.write_text(_dump(task), encoding="utf-8")
     for home, suite, members in plan:
         (home / SUITE_FILE).write_text(_dump(suite), encoding="utf-8")
-        records = {"tasks": {task["id"]: record for task, record in members}}
+        records = {"tasks": {task["id"]: _without(record, MCP_CALLS) for task, record in members}}
         (home / PROVENANCE_FILE).write_text(_dump(records), encoding="utf-8")
     return [*(path for path, _ in files), *suites]
+
+
+def _without(record: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in record.items() if k != key}
 
 
 def suite_dirname(skill: str) -> str:
@@ -108,8 +112,11 @@ def _suite(
     """The eval file of a suite: what waza requires, and globs that reach every task file."""
     models = Counter(record["model"] for _, record in members if record.get("model"))
     model = models.most_common(1)[0][0] if models else DEFAULT_MODEL
-    mocked = {"schemaVersion": MOCK_SCHEMA_VERSION} if any("command_mocks" in t for t, _ in members) else {}
-    return mocked | {
+    servers = mcp_mocks([record[MCP_CALLS] for _, record in members if record.get(MCP_CALLS)])
+    mocks: dict[str, Any] = {"mcp_mocks": servers} if servers else {}
+    if servers or any("command_mocks" in task for task, _ in members):
+        mocks = {"schemaVersion": MOCK_SCHEMA_VERSION} | mocks
+    return mocks | {
         "name": name,
         "description": "Production sessions captured by waza telemetry, kept as regression tests. "
         f"Their graders are suggestions drawn from what each session did; {PROVENANCE_FILE} "

@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 from waza.capture.redact import Redactor, has_placeholder
 from waza.model import SessionTelemetry, format_time
 from waza.tasks.grading import DIGEST_KEY, prompt_digest
-from waza.tasks.mocks import command_mocks
+from waza.tasks.mocks import MCP_CALLS, command_mocks, mcp_calls
 
 # Room over the tool calls a session made before a run counts as a regression.
 TOOL_CALL_MARGIN = 1.5
@@ -68,6 +68,9 @@ def session_task(
         "model": _model(session),
         "review": {"status": "suggested", "suggested": [grader["name"] for grader in graders]},
     }
+    calls = mcp_calls(session) if mocks else []
+    if calls:  # the suite's mcp_mocks are drawn from these; not kept in provenance.yaml
+        record[MCP_CALLS] = calls
     if redactor is not None:
         task, record = redactor(task), redactor(record)
     if not has_placeholder(session.prompt):  # the prompt as recorded, before redaction here

@@ -1,4 +1,4 @@
-"""Hermetic replays: command-line tools answered from what a session recorded of them.
+"""Hermetic replays: command-line and MCP tools answered from what a session recorded of them.
 
 ``waza convert --mocks`` writes waza's ``command_mocks`` into each task: for
 every call of a command-line tool (``az``, ``gh``, ``kubectl``: a tool whose
@@ -9,6 +9,11 @@ same: the replayed process finds a shim of each mocked tool first on its
 ``PATH``, which prints the recorded answer for a known argument vector and
 fails with exit code 127 for any other, so a replay never reaches a real
 service.
+
+MCP tools (a call whose data names its ``server``, or named ``mcp__<server>__<tool>``)
+are answered by waza's ``mcp_mocks``, which the suite carries for all its tasks:
+per server and tool, the arguments of each call (an exact match) and what it
+returned, or its error. ``waza replay`` does not serve them; ``waza run`` does.
 """
 
 from __future__ import annotations
@@ -23,7 +28,9 @@ from typing import Any
 from waza.model import SessionTelemetry
 
 EXECUTABLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-MOCK_SCHEMA_VERSION = "1.3"  # the eval schema version command_mocks need
+MOCK_SCHEMA_VERSION = "1.3"  # the eval schema version command_mocks (1.3) and mcp_mocks (1.1) need
+MCP_CALLS = "mcp_calls"  # in a task's record: its MCP calls, until the suite's mocks are written
+MCP_NAME = re.compile(r"^mcp__(?P<server>[^_].*?)__(?P<tool>.+)$")
 UNMATCHED = 127  # a shell's "command not found": the call was not recorded
 
 
@@ -54,6 +61,45 @@ def command_mocks(session: SessionTelemetry) -> list[dict[str, Any]]:
             if not any(r["args"] == args for r in responses):  # the first answer to an argument vector
                 responses.append(response)
     return [{"name": name, "responses": responses} for name, responses in mocks.items()]
+
+
+def mcp_calls(session: SessionTelemetry) -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]:
+    """(server, tool, arguments, response) of each MCP call whose outcome the session recorded."""
+    found = []
+    pending: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
+    for event in session.events:
+        name = event.data.get("tool")
+        if not isinstance(name, str):
+            continue
+        if event.event_type == "tool.called":
+            named = MCP_NAME.match(name)
+            server = event.data.get("server") or (named and named["server"])
+            args = event.data.get("args")
+            if isinstance(server, str) and server and isinstance(args, dict | type(None)):
+                pending.setdefault(name, []).append((server, named["tool"] if named else name, args or {}))
+        elif event.event_type == "tool.completed" and pending.get(name):
+            server, tool, args = pending[name].pop(0)
+            if event.data.get("success") is False and event.data.get("error"):
+                found.append((server, tool, args, {"match": args, "error": str(event.data["error"])}))
+            elif "result" in event.data:
+                found.append((server, tool, args, {"match": args, "return": event.data["result"]}))
+    return found
+
+
+def mcp_mocks(
+    sessions_calls: list[list[tuple[str, str, dict[str, Any], dict[str, Any]]]],
+) -> list[dict[str, Any]]:
+    """waza's ``mcp_mocks`` for a suite: a mock server per MCP server its sessions called."""
+    servers: dict[str, dict[str, list[dict[str, Any]]]] = {}
+    for calls in sessions_calls:
+        for server, tool, args, response in calls:
+            responses = servers.setdefault(server, {}).setdefault(tool, [])
+            if not any(r["match"] == args for r in responses):
+                responses.append(response)
+    return [
+        {"name": server, "tools": {tool: {"responses": responses} for tool, responses in tools.items()}}
+        for server, tools in servers.items()
+    ]
 
 
 def install_shims(mocks: list[dict[str, Any]], folder: Path) -> None:

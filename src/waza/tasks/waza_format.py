@@ -253,7 +253,26 @@ def eval_schema() -> dict[str, Any]:
         anyOf=[{"required": ["ref"]}, {"required": ["type", "name"]}],
         allOf=_grader_rules(),
     )  # fmt: skip
-    mcp_mock = {"type": "object", "required": ["name"], "anyOf": _one_of_keys("fixtures", "tools")}
+    mcp_response = _closed(
+        {"match": {"type": "object"}, "match_schema": {"type": "object"},
+         "match_regex": {"type": "object", "additionalProperties": {"type": "string"}}, "return": {},
+         "error": _text()},
+        anyOf=_one_of_keys("return", "error"),
+    )  # fmt: skip
+    mcp_tool = _closed(
+        {"description": _text(), "input_schema": {"type": "object"},
+         "responses": {"type": "array", "minItems": 1, "items": mcp_response}},
+        ("responses",),
+    )  # fmt: skip
+    mcp_mock = _closed(
+        {
+            "name": _text(1),
+            "fixtures": _text(1),
+            "tools": {"type": "object", "additionalProperties": mcp_tool},
+        },
+        ("name",),
+        anyOf=_one_of_keys("fixtures", "tools"),
+    )
     version_with_command_mocks = r"^(?:0*1\.0*(?:[3-9]|[1-9][0-9]+)|0*(?:[2-9]|[1-9][0-9]+)\.[0-9]+)$"
     return _closed(
         {
