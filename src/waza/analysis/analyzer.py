@@ -108,6 +108,9 @@ class TelemetryAnalyzer:
             found, missing = engine.list_prefix(str(url))
             sources += found
             problems += missing
+        # A file can go between the listing and the first look at it (compacted, pruned): no damage.
+        if any(_vanished(problem) for problem in problems if problem.path in listed):
+            raise InputChangedError("files moved while they were listed")
         if self.strict and problems:
             raise UnreadableInputError(str(problems[0]))
         problems += engine.load_sources(sources, progress, scope.metadata_keys)
