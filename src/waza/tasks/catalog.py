@@ -66,19 +66,17 @@ def engine_selection(
         }
         prompts = NearDuplicates() if mode == "interesting" else None
         chosen: list[tuple[str, list[str]]] = []
-        for columns, batch in engine.catalog(Slice(skill=skill, since=since), outcome, seed, weights):
-            for values in batch:
-                row = dict(zip(columns, values, strict=True))
-                if prompts is not None and prompts.repeats(row["session_id"], row["prompt"] or ""):
-                    continue
-                if limit is not None and len(chosen) >= limit:
-                    break
-                if prompts is not None:
-                    prompts.keep(row["session_id"], row["prompt"] or "")
-                chosen.append((row["session_id"], _reasons(row, mode, seed)))
-            else:
+        ranked = engine.catalog(Slice(skill=skill, since=since), outcome, seed, weights)
+        rows = (dict(zip(columns, values, strict=True)) for columns, batch in ranked for values in batch)
+        for row in rows:
+            prompt = row["prompt"] or ""
+            if prompts is not None and prompts.repeats(row["session_id"], prompt):
                 continue
-            break
+            if limit is not None and len(chosen) >= limit:
+                break
+            if prompts is not None:
+                prompts.keep(row["session_id"], prompt)
+            chosen.append((row["session_id"], _reasons(row, mode, seed)))
         sessions = _whole(engine, [sid for sid, _ in chosen])
     picked = [Pick(sessions[sid], reasons) for sid, reasons in chosen if sid in sessions]
     return Selection(picked, prompts.duplicates if prompts else {}), problems
