@@ -35,6 +35,8 @@ from waza.tasks.selection import (
 )
 
 ENGINE_FORMATS = (Format.EVENTS, Format.PARQUET)
+# What DuckDB may hold while ranking: the picked sessions and the tasks are built beside it.
+MEMORY_LIMIT = "512MB"
 ORDERS = {
     "interesting": "rank DESC, hash(session_id || $seed)",
     "random": "hash(session_id || $seed)",
@@ -56,7 +58,7 @@ def engine_selection(
     sources, problems = discover(list(paths))
     if not sources or any(s.format not in ENGINE_FORMATS or s.url for s in sources):
         return None
-    with DuckDBEngine() as engine:
+    with DuckDBEngine(memory_limit=MEMORY_LIMIT) as engine:
         problems += engine.load_sources(sources, None, ())
         weights = {
             "slow": SLOW_PERCENTILE,
@@ -94,7 +96,7 @@ def engine_answers(
     digests = {digest for task in tasks if (digest := task_digest(task))}
     latest: dict[tuple[str, str], tuple[datetime, str]] = {}  # (key kind, key) -> the latest session
     total = 0
-    with DuckDBEngine() as engine:
+    with DuckDBEngine(memory_limit=MEMORY_LIMIT) as engine:
         problems += engine.load_sources(sources, None, (TASK_KEY,))
         for batch in engine.answers(TASK_KEY):
             total += len(batch)
