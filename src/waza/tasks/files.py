@@ -113,20 +113,22 @@ def _suite(
     models = Counter(record["model"] for _, record in members if record.get("model"))
     model = models.most_common(1)[0][0] if models else DEFAULT_MODEL
     servers = mcp_mocks([record[MCP_CALLS] for _, record in members if record.get(MCP_CALLS)])
-    mocks: dict[str, Any] = {"mcp_mocks": servers} if servers else {}
-    if servers or any("command_mocks" in task for task, _ in members):
-        mocks = {"schemaVersion": MOCK_SCHEMA_VERSION} | mocks
-    return mocks | {
+    suite: dict[str, Any] = {
         "name": name,
         "description": "Production sessions captured by waza telemetry, kept as regression tests. "
         f"Their graders are suggestions drawn from what each session did; {PROVENANCE_FILE} "
         "leads each task back to its session.",
         "skill": skill or name,
+    }
+    if servers or any("command_mocks" in task for task, _ in members):
+        suite["schemaVersion"] = MOCK_SCHEMA_VERSION
+    suite |= {
         "config": {"trials_per_task": 1, "timeout_seconds": TIMEOUT_SECONDS, "executor": "copilot-sdk",
                    "model": model},
         "metrics": [{"name": "task_completion", "weight": 1.0, "threshold": 0.8}],
         "tasks": [f"{TASKS_FOLDER}/*.yaml"],
     }  # fmt: skip
+    return suite | ({"mcp_mocks": servers} if servers else {})
 
 
 def load_tasks(path: Path) -> list[dict[str, Any]]:
