@@ -9,6 +9,10 @@ details) sees the same events as the first. Links live in a hidden folder beside
 file system, and skipped by every reader of the store) and go when the
 analysis ends; a folder left by a process that died is removed by the next.
 Where a link cannot be made (a read-only store), the file is read in place.
+
+DuckDB reads each file within milliseconds of listing it, and retries when
+one moved; it only needs the segments still open for appends pinned
+(``open_segments_only``), so that ``--details`` reads what the figures read.
 """
 
 from __future__ import annotations
@@ -26,7 +30,8 @@ PREFIX = ".waza-snapshot-"
 
 
 class Snapshot:
-    def __init__(self) -> None:
+    def __init__(self, *, open_segments_only: bool = False) -> None:
+        self._open_segments_only = open_segments_only
         self._token = f"{PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
         self._folders: set[Path] = set()
         self._originals: dict[str, str] = {}
@@ -47,7 +52,7 @@ class Snapshot:
         self._originals.clear()
 
     def _pin(self, source: Source) -> Source:
-        if source.url is not None:
+        if source.url is not None or (self._open_segments_only and not _open_segment(source)):
             return source
         folder = source.path.parent / self._token
         linked = folder / source.path.name
@@ -66,6 +71,17 @@ class Snapshot:
             return source
         self._originals[str(linked)] = str(source.path)
         return dataclasses.replace(source, path=linked)
+
+
+def _open_segment(source: Source) -> bool:
+    """A segment a collector may still append to: uncompressed, in a day partition."""
+    path = source.path
+    return (
+        source.format is Format.EVENTS
+        and not source.compressed
+        and path.name.startswith("part-")
+        and path.parent.name.startswith("date=")
+    )
 
 
 def _copy_whole_lines(path: Path, target: Path, size: int) -> None:
