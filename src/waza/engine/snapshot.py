@@ -3,9 +3,10 @@
 Spark reads a file seconds after it was listed, and by then a writer may have
 compressed the segment, compaction deleted it, or prune removed its day. A
 hard link taken at listing time keeps the very bytes readable whatever
-happens to the name. A segment still open for appends is copied instead, up
-to the last whole line it had when listed, so that a second read (the
-details) sees the same events as the first. Links live in a hidden folder beside each file (the same
+happens to the name. A segment that may still grow (uncompressed, in a day
+partition, written to within the longest a segment stays open) is copied
+instead, up to the last whole line it had when listed, so that a second read
+(the details) sees the same events as the first. Links live in a hidden folder beside each file (the same
 file system, and skipped by every reader of the store) and go when the
 analysis ends; a folder left by a process that died is removed by the next.
 Where a link cannot be made (a read-only store), the file is read in place.
@@ -21,12 +22,17 @@ import dataclasses
 import os
 import secrets
 import shutil
+import time
 from pathlib import Path
 
 from waza.store.compaction import parts_path
+from waza.store.folder_sink import DEFAULT_SEGMENT_SECONDS
 from waza.store.sources import Format, Problem, Source
 
 PREFIX = ".waza-snapshot-"
+# A segment closes after DEFAULT_SEGMENT_SECONDS; one untouched for longer is taken as closed
+# (a collector idle that long, with a longer setting, may append to it during a read, rarely).
+OPEN_SECONDS = DEFAULT_SEGMENT_SECONDS + 5 * 60
 
 
 class Snapshot:
@@ -61,7 +67,7 @@ class Snapshot:
                 _remove_abandoned(source.path.parent)
                 folder.mkdir(mode=0o700)
                 self._folders.add(folder)
-            if source.format is Format.EVENTS and not source.compressed:
+            if _open_segment(source):
                 _copy_whole_lines(source.path, linked, source.size)
             else:
                 os.link(source.path, linked)
@@ -74,14 +80,16 @@ class Snapshot:
 
 
 def _open_segment(source: Source) -> bool:
-    """A segment a collector may still append to: uncompressed, in a day partition."""
+    """A segment a collector may still append to: uncompressed, in a day partition, written to lately."""
     path = source.path
-    return (
-        source.format is Format.EVENTS
-        and not source.compressed
-        and path.name.startswith("part-")
-        and path.parent.name.startswith("date=")
-    )
+    if source.format is not Format.EVENTS or source.compressed:
+        return False
+    if not (path.name.startswith("part-") and path.parent.name.startswith("date=")):
+        return False
+    try:
+        return time.time() - path.stat().st_mtime < OPEN_SECONDS
+    except OSError:
+        return False
 
 
 def _copy_whole_lines(path: Path, target: Path, size: int) -> None:
