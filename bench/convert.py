@@ -32,7 +32,7 @@ from pathlib import Path
 from bench.analyze import event_log, measure, report_line
 from waza.capture.redact import Redactor
 from waza.store.reader import load_sessions
-from waza.tasks.catalog import engine_selection
+from waza.tasks.catalog import pick_sessions
 from waza.tasks.files import write_suite
 from waza.tasks.from_session import session_task
 from waza.tasks.selection import select
@@ -41,11 +41,10 @@ LIMIT = 200
 
 
 def run_waza(folder: Path, out: Path) -> int:
-    found = engine_selection(
+    selection, _ = pick_sessions(
         [folder], skill=None, outcome=None, since=None, mode="interesting", limit=LIMIT, seed=0
     )
-    assert found is not None
-    return _write(found[0].picked, out)
+    return _write(selection.picked, out)
 
 
 def run_in_memory(folder: Path, out: Path) -> int:

@@ -15,12 +15,10 @@ from waza.capture.redact import Redactor
 from waza.cli.errors import friendly_errors
 from waza.cli.types import InputPath, Moment
 from waza.errors import NothingToAnalyzeError
-from waza.store.reader import load_sessions
-from waza.store.sources import Problem
-from waza.tasks.catalog import engine_selection
+from waza.tasks.catalog import pick_sessions
 from waza.tasks.files import SUITE_FILE, write_suite
 from waza.tasks.from_session import session_task
-from waza.tasks.selection import MODES, Selection, select
+from waza.tasks.selection import MODES
 
 
 @click.command()
@@ -77,12 +75,9 @@ def convert(
     outcome = "succeeded" if succeeded else "failed" if failed else None
     stderr = Console(stderr=True, soft_wrap=True)
     wanted = None if outcome is None else outcome == "succeeded"
-    found = engine_selection(
+    selection, problems = pick_sessions(
         paths, skill=skill, outcome=wanted, since=since, mode=mode, limit=limit, seed=seed
     )
-    if found is None:  # inputs only the Python reader reads (exports, session lists, OTLP files)
-        found = _selected_in_memory(paths, skill, wanted, since, mode, limit, seed)
-    selection, problems = found
     if problems:
         stderr.print(render_problems([p.to_dict() for p in problems]))
     if not selection.picked:
@@ -101,24 +96,3 @@ def convert(
     suites = [path for path in written if path.name == SUITE_FILE]
     where = "eval.yaml" if len(suites) == 1 else f"{len(suites)} eval.yaml files, a suite per skill,"
     click.echo(f"Wrote {len(converted):,} tasks and {where} to {output}{collapsed}")
-
-
-def _selected_in_memory(
-    paths: tuple[str, ...],
-    skill: str | None,
-    outcome: bool | None,
-    since: datetime | None,
-    mode: str,
-    limit: int | None,
-    seed: int,
-) -> tuple[Selection, list[Problem]]:
-    sessions, problems = load_sessions(paths)
-    candidates = [
-        s
-        for s in sessions
-        if s.completed
-        and (skill is None or s.skill_name == skill)
-        and (outcome is None or s.success == outcome)
-        and (since is None or s.start_time >= since)
-    ]
-    return select(candidates, mode, limit, seed), problems

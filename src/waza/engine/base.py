@@ -18,6 +18,7 @@ from typing import Any
 
 from waza.engine import sql
 from waza.engine.slicing import DEFAULT_USER_KEY, Condition, Slice
+from waza.engine.snapshot import Snapshot
 from waza.errors import UsageError
 from waza.model import SessionTelemetry, session_events
 from waza.store.codec import bounded_line
@@ -70,13 +71,17 @@ Rows = tuple[list[str], list[tuple[Any, ...]]]
 class Engine(ABC):
     """Loads sources into a ``sessions`` table and answers the metric queries on it."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, open_segments_only: bool = True) -> None:
+        # Files are read as they were listed (see snapshot.py); ``open_segments_only`` for an
+        # engine that reads within milliseconds of listing and only needs growing segments pinned.
+        self._snapshot = Snapshot(open_segments_only=open_segments_only)
         self._scratch = tempfile.TemporaryDirectory(prefix="waza-")
         self._salvaged: dict[str, str] = {}  # scratch copy -> the damaged file it came from
         self._metadata: dict[str, str] = {}  # metadata key -> its column in the sessions table
         self._event_sources: list[Source] = []
 
     def close(self) -> None:
+        self._snapshot.release()
         self._scratch.cleanup()
 
     def __enter__(self) -> Engine:
@@ -115,13 +120,15 @@ class Engine(ABC):
 
         ``metadata_keys`` are the metadata values kept per session for slicing.
         """
+        self._snapshot.release()
+        sources = self._snapshot.pin(sources)
         keys = [*sql.SAMPLING_KEYS, *(k for k in metadata_keys if k not in sql.SAMPLING_KEYS)]
         self._metadata = {key: f"m_{index}" for index, key in enumerate(keys)}
         translated: list[Problem] = []
         sources = [self._rewrite(s, translated) if s.format in TRANSLATED_FORMATS else s for s in sources]
         problems = translated + self._load(sources, progress)
         self._event_sources = [s for s in sources if s.format in EVENT_FORMATS]
-        return problems
+        return [self._snapshot.original(problem) for problem in problems]
 
     def load_sessions(
         self, sessions: Iterable[SessionTelemetry], metadata_keys: Iterable[str] = (DEFAULT_USER_KEY,)

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 
 import duckdb
 
 from waza.engine import sql
 from waza.engine.base import Engine, Progress, Rows, first_line
-from waza.engine.slicing import DEFAULT_USER_KEY, Slice
-from waza.engine.snapshot import Snapshot
+from waza.engine.slicing import Slice
 from waza.errors import InputChangedError, UsageError
 from waza.store.compaction import parts_path
 from waza.store.sources import EVENT_FORMATS, Format, Problem, Source
@@ -37,24 +36,10 @@ class DuckDBEngine(Engine):
             raise UsageError(f"not a memory size: {memory_limit!r} (try 2GB or 512MB)") from None
         self._con.execute("SET preserve_insertion_order = false")
         self._con.execute("SET temp_directory = ?", [str(self._scratch_file("spill"))])
-        self._snapshot = Snapshot(open_segments_only=True)
 
     def close(self) -> None:
         self._con.close()
-        self._snapshot.release()
         super().close()
-
-    def load_sources(
-        self,
-        sources: list[Source],
-        progress: Progress | None = None,
-        metadata_keys: Iterable[str] = (DEFAULT_USER_KEY,),
-    ) -> list[Problem]:
-        # Segments still growing are read as they were listed, so that a second read (the
-        # details) sees the events the first one did.
-        self._snapshot.release()
-        problems = super().load_sources(self._snapshot.pin(sources), progress, metadata_keys)
-        return [self._snapshot.original(problem) for problem in problems]
 
     def _load(self, sources: list[Source], progress: Progress | None) -> list[Problem]:
         problems: list[Problem] = []

@@ -19,8 +19,6 @@ from urllib.parse import unquote, urlparse
 from waza.engine import sql
 from waza.engine.base import Engine, Progress, Rows, first_line
 from waza.engine.object_store import list_prefix
-from waza.engine.slicing import DEFAULT_USER_KEY
-from waza.engine.snapshot import Snapshot
 from waza.engine.spark_sql import to_spark
 from waza.errors import InputChangedError, MissingExtraError, WazaError
 from waza.store.compaction import parts_path
@@ -88,32 +86,19 @@ class SparkEngine(Engine):
     """Runs the metric queries on Spark, in local mode or on the cluster at ``master``."""
 
     def __init__(self, *, master: str | None = None):
-        super().__init__()
+        super().__init__(open_segments_only=False)  # Spark reads seconds after listing: pin every file
         # A session of its own keeps this engine's tables apart from any other's.
         self._spark = spark_session(master).newSession()
         self._kept: list[Any] = []
         self._listed: set[str] = set()  # files seen under object-store prefixes
-        self._snapshot = Snapshot()
 
     def close(self) -> None:
         for frame in self._kept:
             frame.unpersist()
         self._kept.clear()
-        self._snapshot.release()
         super().close()
 
     # -- loading -----------------------------------------------------------
-
-    def load_sources(
-        self,
-        sources: list[Source],
-        progress: Progress | None = None,
-        metadata_keys: Iterable[str] = (DEFAULT_USER_KEY,),
-    ) -> list[Problem]:
-        # Spark reads files long after listing: it reads links that keep them as listed.
-        self._snapshot.release()
-        problems = super().load_sources(self._snapshot.pin(sources), progress, metadata_keys)
-        return [self._snapshot.original(problem) for problem in problems]
 
     def list_prefix(self, url: str) -> tuple[list[Source], list[Problem]]:
         sources, problems, listed = list_prefix(self._spark, url)

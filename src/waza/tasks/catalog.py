@@ -22,6 +22,7 @@ from waza.capture.redact import has_placeholder
 from waza.engine.duckdb_engine import DuckDBEngine
 from waza.engine.slicing import Slice
 from waza.model import SessionTelemetry, TelemetryEvent, fold_session
+from waza.store.reader import load_sessions
 from waza.store.sources import Format, Problem, discover
 from waza.tasks.grading import TASK_KEY, prompt_digest, task_digest
 from waza.tasks.selection import (
@@ -32,6 +33,7 @@ from waza.tasks.selection import (
     Pick,
     Selection,
     reasons_for,
+    select,
 )
 
 ENGINE_FORMATS = (Format.EVENTS, Format.PARQUET)
@@ -44,7 +46,7 @@ ORDERS = {
 }
 
 
-def engine_selection(
+def pick_sessions(
     paths: Iterable[str | Path],
     *,
     skill: str | None,
@@ -53,11 +55,25 @@ def engine_selection(
     mode: str,
     limit: int | None,
     seed: int,
-) -> tuple[Selection, list[Problem]] | None:
-    """The sessions picked, through DuckDB; None when some input is of a kind only Python reads."""
-    sources, problems = discover(list(paths))
+) -> tuple[Selection, list[Problem]]:
+    """The completed sessions picked (by ``mode``, ``limit`` and ``seed``) of those matching the filters.
+
+    Through DuckDB; inputs of a kind only Python reads (exports, session lists, OTLP files) are
+    loaded and ranked in memory, to the same rules.
+    """
+    paths = list(paths)
+    sources, problems = discover(paths)
     if not sources or any(s.format not in ENGINE_FORMATS or s.url for s in sources):
-        return None
+        sessions, problems = load_sessions(paths)
+        candidates = [
+            s
+            for s in sessions
+            if s.completed
+            and (skill is None or s.skill_name == skill)
+            and (outcome is None or s.success == outcome)
+            and (since is None or s.start_time >= since)
+        ]
+        return select(candidates, mode, limit, seed), problems
     with DuckDBEngine(memory_limit=MEMORY_LIMIT) as engine:
         problems += engine.load_sources(sources, None, ())
         weights = {
