@@ -142,3 +142,32 @@ def test_compacted_store_alone(tmp_path: Path) -> None:
     spark = TelemetryAnalyzer(engine="spark").analyze_paths([tmp_path], details=True)
     assert duck["total_sessions"] == 400
     assert_same(duck, spark)
+
+
+def test_convert_and_check_pick_and_grade_the_same_sessions(mixed_store: Path, tmp_path: Path) -> None:
+    """`waza convert --engine spark` ranks, filters and reads the sessions it picks as DuckDB does:
+    the same task files for the same seed, whether picked at random or as the most interesting
+    (the sample's prompts are near-duplicates: a few stand for all); `waza check --engine spark`
+    grades them the same."""
+    stores = [str(mixed_store / name) for name in ("compacted", "raw", "gzip", "sampled")]
+    written: dict[tuple[str, str], dict[str, str]] = {}
+    graded: dict[str, Any] = {}
+    for engine in ("duckdb", "spark"):
+        for mode in ("random", "interesting"):
+            out = tmp_path / engine / mode
+            convert = ["convert", *stores, "-o", str(out), "--select", mode, "--limit", "40", "--seed", "3"]
+            result = CliRunner().invoke(main, [*convert, "--mocks", "--engine", engine])
+            assert result.exit_code == 0, result.output
+            written[engine, mode] = {
+                str(path.relative_to(out)): path.read_text(encoding="utf-8") for path in out.rglob("*.yaml")
+            }
+        check = ["check", str(tmp_path / engine / "random"), *stores, "--format", "json", "--engine", engine]
+        result = CliRunner().invoke(main, check)
+        assert result.exit_code in (0, 1), result.output
+        graded[engine] = json.loads(result.stdout)
+    assert sum("/tasks/" in name for name in written["duckdb", "random"]) == 40
+    assert 1 < sum("/tasks/" in name for name in written["duckdb", "interesting"]) < 40
+    for mode in ("random", "interesting"):
+        assert written["duckdb", mode] == written["spark", mode], mode
+    assert len(graded["duckdb"]["results"]) == 40
+    assert graded["duckdb"] == graded["spark"]

@@ -18,8 +18,7 @@ from waza.analysis.details import load_prices
 from waza.analysis.empty import why_empty
 from waza.analysis.render import render_problems, render_report
 from waza.cli.errors import friendly_errors
-from waza.cli.types import InputPath, KeyValue, MemorySize, Moment, format_option
-from waza.engine import ENGINES
+from waza.cli.types import InputPath, KeyValue, MemorySize, Moment, engine_options, format_option
 from waza.engine.slicing import DEFAULT_USER_KEY, Slice
 
 
@@ -70,16 +69,7 @@ def _progress(console: Console) -> Iterator[Callable[[float], None] | None]:
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
     help="YAML price table (model: {input: .., output: ..} per 1k tokens); implies --details.",
 )
-@click.option(
-    "--engine",
-    type=click.Choice(ENGINES),
-    default="duckdb",
-    show_default=True,
-    help="DuckDB in this process, or Apache Spark (pip install 'waza[spark]').",
-)
-@click.option(
-    "--master", help="Spark master URL (default local[*], or $WAZA_SPARK_MASTER); implies --engine spark."
-)
+@engine_options
 @click.option(
     "--memory-limit",
     type=MemorySize(),

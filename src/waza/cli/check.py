@@ -10,7 +10,7 @@ from rich.console import Console
 
 from waza.analysis.render import render_problems
 from waza.cli.errors import friendly_errors
-from waza.cli.types import InputPath, format_option
+from waza.cli.types import InputPath, engine_options, format_option
 from waza.tasks.checking import CheckResult, check_recorded
 from waza.tasks.report import grades_json, grades_table, write_junit
 
@@ -40,12 +40,21 @@ def show_grades(result: CheckResult, output_format: str, junit: Path | None) -> 
 @click.argument("tasks", type=click.Path(exists=True, path_type=Path))
 @click.argument("paths", nargs=-1, required=True, type=InputPath())
 @grading_options
+@engine_options
 @friendly_errors
-def check(tasks: Path, paths: tuple[str, ...], output_format: str, junit: Path | None) -> None:
+def check(
+    tasks: Path,
+    paths: tuple[str, ...],
+    output_format: str,
+    junit: Path | None,
+    engine: str,
+    master: str | None,
+) -> None:
     """Grade the sessions recorded under PATHS against the tasks in TASKS (eval.yaml, a task, or a folder).
 
     A task fails when its session raised, crashed or never ended, or misses an
     expectation; each failure says why. Exit code 1 when any task fails, 2 when
     nothing could be checked (no tasks, no sessions, or none answering a task).
     """
-    raise SystemExit(show_grades(check_recorded(tasks, paths), output_format, junit))
+    result = check_recorded(tasks, paths, engine="spark" if master else engine, master=master)
+    raise SystemExit(show_grades(result, output_format, junit))

@@ -13,7 +13,7 @@ from rich.text import Text
 from waza.analysis.render import render_problems
 from waza.capture.redact import Redactor
 from waza.cli.errors import friendly_errors
-from waza.cli.types import InputPath, Moment
+from waza.cli.types import InputPath, Moment, engine_options
 from waza.errors import NothingToAnalyzeError
 from waza.tasks.catalog import pick_sessions
 from waza.tasks.files import SUITE_FILE, write_suite
@@ -49,6 +49,7 @@ from waza.tasks.selection import MODES
 @click.option("--explain", is_flag=True, help="Say why each session was picked.")
 @click.option("--mocks", is_flag=True,
               help="Answer the command-line tools a task calls as its session recorded.")  # fmt: skip
+@engine_options
 @friendly_errors
 def convert(
     paths: tuple[str, ...],
@@ -64,11 +65,14 @@ def convert(
     force: bool,
     explain: bool,
     mocks: bool,
+    engine: str,
+    master: str | None,
 ) -> None:
     """Turn completed sessions into waza eval tasks: tasks/*.yaml, eval.yaml and provenance.yaml,
     a suite per skill.
 
-    Everything written passes through the collector's redactor.
+    Everything written passes through the collector's redactor. Event logs and compacted
+    stores are ranked by the engine, and only the sessions picked are read whole.
     """
     if succeeded and failed:
         raise click.UsageError("--succeeded and --failed exclude each other: give one, or neither for both")
@@ -76,7 +80,15 @@ def convert(
     stderr = Console(stderr=True, soft_wrap=True)
     wanted = None if outcome is None else outcome == "succeeded"
     selection, problems = pick_sessions(
-        paths, skill=skill, outcome=wanted, since=since, mode=mode, limit=limit, seed=seed
+        paths,
+        skill=skill,
+        outcome=wanted,
+        since=since,
+        mode=mode,
+        limit=limit,
+        seed=seed,
+        engine="spark" if master else engine,
+        master=master,
     )
     if problems:
         stderr.print(render_problems([p.to_dict() for p in problems]))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from waza.engine import ENGINES
 from waza.model import parse_time
 
 UNITS = {"d": "days", "w": "weeks", "h": "hours", "m": "minutes"}
@@ -93,3 +94,17 @@ format_option = click.option(
     show_default=True,
     help="What to print.",
 )
+
+
+def engine_options(command: click.Command) -> click.Command:
+    """``--engine`` and ``--master``, for the commands that read telemetry through an engine."""
+    command = click.option(
+        "--master", help="Spark master URL (default local[*], or $WAZA_SPARK_MASTER); implies --engine spark."
+    )(command)
+    return click.option(
+        "--engine",
+        type=click.Choice(ENGINES),
+        default="duckdb",
+        show_default=True,
+        help="DuckDB in this process, or Apache Spark (pip install 'waza[spark]').",
+    )(command)

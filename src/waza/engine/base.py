@@ -254,6 +254,47 @@ class Engine(ABC):
     def _detail_scan(self) -> str:
         """A query of the tool, LLM and error events of the event sources loaded."""
 
+    # -- sessions for eval tasks ------------------------------------------------
+
+    def catalog(
+        self, scope: Slice, outcome: bool | None, seed: int, weights: dict[str, Any]
+    ) -> Iterator[Rows]:
+        """The completed sessions of ``scope`` (and ``outcome``), ranked to pick tasks from, in batches.
+
+        Rows are (session_id, start_time, skill_name, duration_ms, success, prompt, error, tools,
+        same_tools, same_skill, slow_limit, total, rank); ``weights`` gives the selection's
+        thresholds and order.
+        """
+        where = self._condition(scope)
+        condition = where.sql + ("" if outcome is None else f" AND success = {str(outcome).lower()}")
+        statement = sql.fill(sql.CATALOG, where=condition, scan=self._catalog_scan(), **weights)
+        seeded = {"seed": str(seed)} if "$seed" in statement else {}
+        return self._batches(statement, where.params | seeded)
+
+    def answers(self, task_key: str) -> Iterator[list[tuple]]:
+        """(session_id, start_time, the ``task_key`` metadata value, prompt) of every session, in batches;
+        ``task_key`` must have been among the metadata keys the sources were loaded with."""
+        statement = sql.fill(sql.ANSWERS, scan=self._catalog_scan(), task_column=self._metadata[task_key])
+        return (batch for _, batch in self._batches(statement))
+
+    def picked_events(self, session_ids: list[str]) -> list[tuple]:
+        """Every event of these sessions: (timestamp, event_type, skill_name, data as JSON text,
+        session_id, event_id)."""
+        return self._picked_events(session_ids) if session_ids else []
+
+    @abstractmethod
+    def _catalog_scan(self) -> str:
+        """A query of the session.started, session.ended and tool.called events of the sources loaded,
+        with ``data`` holding prompt, error and tool."""
+
+    @abstractmethod
+    def _batches(self, statement: str, params: dict[str, object] | None = None) -> Iterator[Rows]:
+        """The rows of a statement a batch at a time, so that a large result is never held whole."""
+
+    @abstractmethod
+    def _picked_events(self, session_ids: list[str]) -> list[tuple]:
+        """See ``picked_events``."""
+
     def _records(self, statement: str, params: dict[str, object] | None = None) -> list[dict[str, Any]]:
         columns, rows = self._rows(statement, params)
         return [dict(zip(columns, row, strict=True)) for row in rows]

@@ -10,7 +10,6 @@ import duckdb
 
 from waza.engine import sql
 from waza.engine.base import Engine, Progress, Rows, first_line
-from waza.engine.slicing import Slice
 from waza.errors import InputChangedError, UsageError
 from waza.store.compaction import parts_path
 from waza.store.sources import EVENT_FORMATS, Format, Problem, Source
@@ -18,6 +17,7 @@ from waza.store.sources import EVENT_FORMATS, Format, Problem, Source
 # What DuckDB may hold in memory before it spills to scratch space: with the
 # interpreter and the report around it, an analysis stays under 1 GB.
 DEFAULT_MEMORY_LIMIT = "768MB"
+_BATCH_ROWS = 10_000
 
 
 class DuckDBEngine(Engine):
@@ -111,43 +111,18 @@ class DuckDBEngine(Engine):
             scans.append(sql.fill(parquet_scan, files=files, types=types, event_id=event_id))
         return scans
 
-    def catalog(
-        self, scope: Slice, outcome: bool | None, seed: int, weights: dict[str, float]
-    ) -> Iterator[Rows]:
-        """The completed sessions of ``scope`` (and ``outcome``), ranked to pick tasks from, in batches.
-
-        Rows are (session_id, skill_name, duration_ms, success, prompt, error, tools, same_tools,
-        same_skill, slow_limit, total, rank); ``weights`` gives the selection's thresholds.
-        """
-        where = self._condition(scope)
-        condition = where.sql + ("" if outcome is None else f" AND success = {str(outcome).lower()}")
-        statement = sql.fill(sql.CATALOG, where=condition, scan=self._catalog_scan(), **weights)
+    def _batches(self, statement: str, params: dict[str, object] | None = None) -> Iterator[Rows]:
         with _moved_files_reported():
-            seeded = {"seed": str(seed)} if "$seed" in statement else {}
-            cursor = self._con.execute(statement, where.params | seeded)
+            cursor = self._con.execute(statement, params or {})
             columns = [d[0] for d in cursor.description]
-            while batch := cursor.fetchmany(10_000):
+            while batch := cursor.fetchmany(_BATCH_ROWS):
                 yield columns, batch
 
-    def answers(self, task_key: str) -> Iterator[list[tuple]]:
-        """(session_id, start_time, the ``task_key`` metadata value, prompt) of every session, in batches;
-        ``task_key`` must have been among the metadata keys the sources were loaded with."""
-        statement = sql.fill(sql.ANSWERS, scan=self._catalog_scan(), task_column=self._metadata[task_key])
-        with _moved_files_reported():
-            cursor = self._con.execute(statement)
-            while batch := cursor.fetchmany(10_000):
-                yield batch
-
-    def picked_events(self, session_ids: list[str]) -> list[tuple]:
-        """Every event of these sessions: (timestamp, event_type, skill_name, data as JSON text, session_id,
-        event_id)."""
-        if not session_ids:
-            return []
+    def _picked_events(self, session_ids: list[str]) -> list[tuple]:
         self._con.execute("CREATE OR REPLACE TEMP TABLE picked (session_id VARCHAR)")
         self._con.executemany("INSERT INTO picked VALUES (?)", [[sid] for sid in session_ids])
         scans = self._event_scans(self._event_sources, sql.PICKED_EVENTS, sql.PARQUET_PICKED_EVENTS)
-        with _moved_files_reported():
-            return self._con.execute(" UNION ALL ".join(scans)).fetchall() if scans else []
+        return self._rows(" UNION ALL ".join(scans))[1] if scans else []
 
     def _catalog_scan(self) -> str:
         scans = self._event_scans(self._event_sources, sql.CATALOG_SCAN, sql.PARQUET_CATALOG_SCAN)

@@ -8,6 +8,8 @@ DuckDB, so both engines give the same report.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import os
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -28,7 +30,7 @@ from waza.store.sources import EVENT_FORMATS, Format, Problem, Source
 # of an unexpected type becomes text (JSON for objects), never a rejected line.
 DATA_FIELDS = (
     "success", "metadata", "limits", "agent", "tool", "duration_ms", "error",
-    "model", "tokens", "latency_ms", "error_type", "message", "span_id", "parent_span_id",
+    "model", "tokens", "latency_ms", "error_type", "message", "span_id", "parent_span_id", "prompt",
 )  # fmt: skip
 EVENT_SCHEMA = (
     "timestamp STRING, event_type STRING, skill_name STRING, session_id STRING, event_id STRING, data STRUCT<"
@@ -227,22 +229,15 @@ class SparkEngine(Engine):
             return self._collect(statement, params)
 
     def _collect(self, statement: str, params: dict[str, object] | None) -> Rows:
-        frame = self._spark.sql(to_spark(statement), args=params or None)
-        # Timestamps leave Spark as microseconds since the epoch: exact, and in UTC
-        # whatever zone this process runs in.
-        timestamps = {f.name for f in frame.schema.fields if f.dataType.typeName() == "timestamp"}
-        if timestamps:
-            frame = frame.selectExpr(
-                *(f"unix_micros(`{c}`) AS `{c}`" if c in timestamps else f"`{c}`" for c in frame.columns)
-            )
-        rows = [
-            tuple(
-                _EPOCH + timedelta(microseconds=value) if name in timestamps and value is not None else value
-                for name, value in zip(frame.columns, row, strict=True)
-            )
-            for row in frame.collect()
-        ]
-        return frame.columns, rows
+        exact = _Exact(self._spark.sql(to_spark(statement), args=params or None))
+        return exact.columns, exact.rows(exact.frame.collect())
+
+    def _batches(self, statement: str, params: dict[str, object] | None = None) -> Iterator[Rows]:
+        exact = _Exact(self._spark.sql(to_spark(statement), args=params or None))
+        with _moved_files_reported():
+            rows = exact.frame.toLocalIterator()  # a partition at a time reaches this process
+            while batch := list(itertools.islice(rows, _BATCH_ROWS)):
+                yield exact.columns, exact.rows(batch)
 
     def _keep(self, name: str, statement: str, params: dict[str, object] | None = None) -> None:
         frame = self._spark.sql(to_spark(statement), args=params or None).persist()
@@ -258,6 +253,64 @@ class SparkEngine(Engine):
             "SELECT session_id, event_type, data, event_id, timestamp, skill_name FROM detail_events "
             f"WHERE timestamp IS NOT NULL AND event_type IN {sql.DETAIL_EVENT_TYPES}"
         )
+
+    def _catalog_scan(self) -> str:
+        with _moved_files_reported():
+            self._events(self._event_sources).createOrReplaceTempView("catalog_events")
+        return (
+            "SELECT session_id, event_type, timestamp, event_id, data FROM catalog_events "
+            f"WHERE timestamp IS NOT NULL AND event_type IN {sql.CATALOG_EVENT_TYPES}"
+        )
+
+    def _picked_events(self, session_ids: list[str]) -> list[tuple]:
+        """Events are read whole here: the typed schema of ``_events`` keeps only the fields metrics need."""
+        picked = self._spark.createDataFrame([(sid,) for sid in session_ids], "session_id STRING")
+        logs = [_uri(s) for s in self._event_sources if s.format is Format.EVENTS]
+        stores = [_uri(s) for s in self._event_sources if s.format is Format.PARQUET]
+        frames = []
+        if logs:
+            lines = self._spark.read.text(logs).selectExpr(
+                "json_tuple(value, 'timestamp', 'event_type', 'skill_name', 'data', 'session_id', 'event_id')"
+                " AS (timestamp, event_type, skill_name, data, session_id, event_id)"
+            )
+            frames.append(lines.selectExpr("try_cast(timestamp AS TIMESTAMP) AS timestamp", *_PICKED[1:]))
+        if stores:
+            frame = self._merged_parquet(stores)
+            event_id = "event_id" if "event_id" in frame.columns else "CAST(NULL AS STRING) AS event_id"
+            columns = ("timestamp", "event_type", "skill_name", "data_json AS data", "session_id", event_id)
+            frames.append(frame.selectExpr(*columns))
+        if not frames:
+            return []
+        events = functools.reduce(lambda a, b: a.unionByName(b), frames)
+        found = events.where("timestamp IS NOT NULL").join(picked.hint("broadcast"), "session_id", "semi")
+        exact = _Exact(found.select(*_PICKED))
+        with _moved_files_reported():
+            return exact.rows(exact.frame.collect())
+
+
+# The columns of ``picked_events``, in order.
+_PICKED = ("timestamp", "event_type", "skill_name", "data", "session_id", "event_id")
+_BATCH_ROWS = 10_000
+
+
+class _Exact:
+    """A frame whose timestamps leave Spark as microseconds since the epoch, and become datetimes here:
+    exact, and in UTC whatever zone this process runs in."""
+
+    def __init__(self, frame: Any):
+        self.columns: list[str] = frame.columns
+        self._timestamps = {f.name for f in frame.schema.fields if f.dataType.typeName() == "timestamp"}
+        self.frame = frame.selectExpr(
+            *(f"unix_micros(`{c}`) AS `{c}`" if c in self._timestamps else f"`{c}`" for c in self.columns)
+        )
+
+    def rows(self, rows: Iterable[Any]) -> list[tuple[Any, ...]]:
+        return [tuple(map(self._value, self.columns, row)) for row in rows]
+
+    def _value(self, column: str, value: Any) -> Any:
+        if column in self._timestamps and value is not None:
+            return _EPOCH + timedelta(microseconds=value)
+        return value
 
 
 # Spark reads no session-shaped files itself; the sessions view still unions this in.

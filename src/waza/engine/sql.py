@@ -457,18 +457,19 @@ GROUP BY error_type ORDER BY count DESC, error_type
 # what makes a good regression test (see tasks/selection.py for the weights),
 # in the ``{order}`` asked: the best first, equal ranks in an order the seed fixes.
 CATALOG_FIELDS = "STRUCT(prompt VARCHAR, error VARCHAR, tool VARCHAR)"
+CATALOG_EVENT_TYPES = "('session.started', 'session.ended', 'tool.called')"
 CATALOG_SCAN = (
     "SELECT session_id, event_type, timestamp, event_id, data FROM read_json({files}, "
     "format = 'newline_delimited', columns = {'timestamp': 'TIMESTAMPTZ', 'event_type': 'VARCHAR', "
     f"'session_id': 'VARCHAR', 'data': '{CATALOG_FIELDS}', 'event_id': 'VARCHAR'}}, "
     "compression = '{compression}', ignore_errors = true, maximum_object_size = {max_line}) "
-    "WHERE timestamp IS NOT NULL AND event_type IN ('session.started', 'session.ended', 'tool.called')"
+    f"WHERE timestamp IS NOT NULL AND event_type IN {CATALOG_EVENT_TYPES}"
 )
 PARQUET_CATALOG_SCAN = (
     "SELECT session_id, event_type, timestamp, {event_id}, struct_pack(prompt := data_json ->> 'prompt', "
     "error := data_json ->> 'error', tool := data_json ->> 'tool') AS data "
     "FROM read_parquet({files}, union_by_name = true) "
-    "WHERE timestamp IS NOT NULL AND event_type IN ('session.started', 'session.ended', 'tool.called')"
+    f"WHERE timestamp IS NOT NULL AND event_type IN {CATALOG_EVENT_TYPES}"
 )
 CATALOG = (
     """

@@ -1,8 +1,8 @@
 """Finding sessions through the engine, so that a store of millions need not fit in memory: those to
 convert into tasks, and those that answer tasks to check.
 
-DuckDB folds the sessions, filters them by skill, time and outcome, and ranks
-them as ``selection.py`` does (failures, slow outliers, rare tool sequences,
+The engine (DuckDB, or Spark) folds the sessions, filters them by skill, time
+and outcome, and ranks them as ``selection.py`` does (failures, slow outliers, rare tool sequences,
 rare skills; ties in an order the seed fixes). Python reads the ranked rows in
 batches only as far as it needs: near-duplicate prompts are set aside as they
 come, and reading stops at the limit. Only the sessions picked are then read
@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from waza.capture.redact import has_placeholder
-from waza.engine.duckdb_engine import DuckDBEngine
+from waza.engine import open_engine
+from waza.engine.base import Engine
 from waza.engine.slicing import Slice
 from waza.model import SessionTelemetry, TelemetryEvent, fold_session
 from waza.store.reader import load_sessions
@@ -40,8 +41,9 @@ ENGINE_FORMATS = (Format.EVENTS, Format.PARQUET)
 # What DuckDB may hold while ranking: the picked sessions and the tasks are built beside it.
 MEMORY_LIMIT = "512MB"
 ORDERS = {
-    "interesting": "rank DESC, hash(session_id || $seed)",
-    "random": "hash(session_id || $seed)",
+    # md5 is the same function in every engine: the same seed picks the same sessions in each.
+    "interesting": "rank DESC, md5(session_id || $seed)",
+    "random": "md5(session_id || $seed)",
     "all": "start_time, session_id",
 }
 
@@ -55,11 +57,14 @@ def pick_sessions(
     mode: str,
     limit: int | None,
     seed: int,
+    engine: str = "duckdb",
+    master: str | None = None,
 ) -> tuple[Selection, list[Problem]]:
     """The completed sessions picked (by ``mode``, ``limit`` and ``seed``) of those matching the filters.
 
-    Through DuckDB; inputs of a kind only Python reads (exports, session lists, OTLP files) are
-    loaded and ranked in memory, to the same rules.
+    Through the ``engine`` (``"duckdb"``, or ``"spark"`` at ``master``); inputs of a kind only
+    Python reads (exports, session lists, OTLP files) are loaded and ranked in memory, to the same
+    rules.
     """
     paths = list(paths)
     sources, problems = discover(paths)
@@ -74,8 +79,8 @@ def pick_sessions(
             and (since is None or s.start_time >= since)
         ]
         return select(candidates, mode, limit, seed), problems
-    with DuckDBEngine(memory_limit=MEMORY_LIMIT) as engine:
-        problems += engine.load_sources(sources, None, ())
+    with open_engine(engine, master=master, memory_limit=MEMORY_LIMIT) as opened:
+        problems += opened.load_sources(sources, None, ())
         weights = {
             "slow": SLOW_PERCENTILE,
             "min_for_slow": MIN_FOR_SLOW,
@@ -84,7 +89,7 @@ def pick_sessions(
         }
         prompts = NearDuplicates() if mode == "interesting" else None
         chosen: list[tuple[str, list[str]]] = []
-        ranked = engine.catalog(Slice(skill=skill, since=since), outcome, seed, weights)
+        ranked = opened.catalog(Slice(skill=skill, since=since), outcome, seed, weights)
         rows = (dict(zip(columns, values, strict=True)) for columns, batch in ranked for values in batch)
         for row in rows:
             prompt = row["prompt"] or ""
@@ -95,16 +100,19 @@ def pick_sessions(
             if prompts is not None:
                 prompts.keep(row["session_id"], prompt)
             chosen.append((row["session_id"], _reasons(row, mode, seed)))
-        sessions = _whole(engine, [sid for sid, _ in chosen])
+        sessions = _whole(opened, [sid for sid, _ in chosen])
     picked = [Pick(sessions[sid], reasons) for sid, reasons in chosen if sid in sessions]
     return Selection(picked, prompts.duplicates if prompts else {}), problems
 
 
 def engine_answers(
-    paths: Iterable[str | Path], tasks: list[dict[str, Any]]
+    paths: Iterable[str | Path],
+    tasks: list[dict[str, Any]],
+    engine: str = "duckdb",
+    master: str | None = None,
 ) -> tuple[list[SessionTelemetry], int, list[Problem]] | None:
     """The sessions that answer the tasks (see grading.py), how many sessions there are in all, and
-    the problems met, through DuckDB; None when some input is of a kind only Python reads."""
+    the problems met, through the ``engine``; None when some input is of a kind only Python reads."""
     sources, problems = discover(list(paths))
     if not sources or any(s.format not in ENGINE_FORMATS or s.url for s in sources):
         return None
@@ -112,9 +120,9 @@ def engine_answers(
     digests = {digest for task in tasks if (digest := task_digest(task))}
     latest: dict[tuple[str, str], tuple[datetime, str]] = {}  # (key kind, key) -> the latest session
     total = 0
-    with DuckDBEngine(memory_limit=MEMORY_LIMIT) as engine:
-        problems += engine.load_sources(sources, None, (TASK_KEY,))
-        for batch in engine.answers(TASK_KEY):
+    with open_engine(engine, master=master, memory_limit=MEMORY_LIMIT) as opened:
+        problems += opened.load_sources(sources, None, (TASK_KEY,))
+        for batch in opened.answers(TASK_KEY):
             total += len(batch)
             for session_id, start, task_id, prompt in batch:
                 keys = [("task", task_id)] if task_id in task_ids else []
@@ -123,11 +131,11 @@ def engine_answers(
                 for key in keys:
                     if key not in latest or latest[key] < (start, session_id):
                         latest[key] = (start, session_id)
-        sessions = _whole(engine, sorted({sid for _, sid in latest.values()}))
+        sessions = _whole(opened, sorted({sid for _, sid in latest.values()}))
     return list(sessions.values()), total, problems
 
 
-def _whole(engine: DuckDBEngine, session_ids: list[str]) -> dict[str, SessionTelemetry]:
+def _whole(engine: Engine, session_ids: list[str]) -> dict[str, SessionTelemetry]:
     """These sessions, read whole and folded."""
     events: dict[str, list[TelemetryEvent]] = defaultdict(list)
     for at, kind, skill_name, data, sid, event_id in engine.picked_events(session_ids):

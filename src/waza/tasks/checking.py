@@ -34,12 +34,21 @@ class CheckResult:
         return any(grade.status == "failed" for grade in self.grades)
 
 
-def check_recorded(tasks_path: Path, paths: Iterable[str | os.PathLike[str]]) -> CheckResult:
-    """Grade the sessions recorded under ``paths`` against the tasks at ``tasks_path``."""
+def check_recorded(
+    tasks_path: Path,
+    paths: Iterable[str | os.PathLike[str]],
+    *,
+    engine: str = "duckdb",
+    master: str | None = None,
+) -> CheckResult:
+    """Grade the sessions recorded under ``paths`` against the tasks at ``tasks_path``.
+
+    Event logs and compacted stores are searched by the ``engine`` ("duckdb", or "spark" at
+    ``master``), and only the sessions that answer a task are read whole.
+    """
     paths = list(paths)
     tasks = load_suite(tasks_path)
-    # Event logs and compacted stores: DuckDB finds the answering sessions, and only those are read whole.
-    found = engine_answers(paths, tasks)
+    found = engine_answers(paths, tasks, engine, master)
     if found is None:
         sessions, problems = load_sessions(paths)
         total = len(sessions)
