@@ -7,7 +7,7 @@ import logging
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from waza.analysis.details import Prices, detail_sections
 from waza.analysis.empty import unfiltered
@@ -17,7 +17,7 @@ from waza.engine.base import Engine
 from waza.engine.slicing import Slice
 from waza.errors import InputChangedError, UnreadableInputError
 from waza.model import SessionTelemetry
-from waza.store.sources import Problem, discover, is_url
+from waza.store.sources import Problem, Source, discover, is_url
 from waza.tasks.eval_input import to_eval_input
 
 log = logging.getLogger("waza.telemetry")
@@ -26,6 +26,7 @@ PathLike = str | os.PathLike[str]
 # How often an analysis reads the files again when some moved under it: a segment
 # compressed, compacted or pruned between being listed and being read.
 SNAPSHOT_ATTEMPTS = 10
+T = TypeVar("T")
 
 
 class TelemetryAnalyzer:
@@ -80,26 +81,50 @@ class TelemetryAnalyzer:
         and per error type, at the price of reading the event log a second time.
         """
         scope = _scoped(scope, skill_filter)
+
+        def report(engine: Engine, sources: list[Source], problems: list[Problem]) -> dict[str, Any]:
+            summary = engine.summary(scope)
+            found = engine.details(scope) if details or prices else None
+            # An empty report says what the input holds, so that a filter's slip can be shown.
+            held = engine.summary(Slice(top=0)) if not summary.totals.sessions else None
+            built = build_report(summary, scope=scope, sources=sources, problems=problems)
+            if held is not None:
+                built["input"]["unfiltered"] = unfiltered(held, scope, sources)
+            if found is not None:
+                built.update(detail_sections(found, prices))
+            return built
+
+        return self.read_paths(paths, report, progress, scope.metadata_keys)
+
+    def read_paths(
+        self,
+        paths: Iterable[PathLike],
+        use: Callable[[Engine, list[Source], list[Problem]], T],
+        progress: Callable[[float], None] | None = None,
+        metadata_keys: Iterable[str] = (),
+    ) -> T:
+        """Load files, folders and object-store prefixes into an engine and hand it to ``use``
+        with the sources read and the places that could not be; read again from the start when
+        files move meanwhile (compacted, compressed, pruned)."""
         paths = list(paths)
         with self._engine() as engine:
             for attempt in range(1, SNAPSHOT_ATTEMPTS + 1):
                 try:
-                    return self._analyze(engine, paths, scope, progress, details, prices)
+                    sources, problems = self._load(engine, paths, progress, metadata_keys)
+                    return use(engine, sources, problems)
                 except InputChangedError:
                     if attempt == SNAPSHOT_ATTEMPTS:
                         raise
                     log.info("telemetry files moved while they were read; reading them again")
         raise AssertionError("unreachable")
 
-    def _analyze(
+    def _load(
         self,
         engine: Engine,
         paths: list[PathLike],
-        scope: Slice,
         progress: Callable[[float], None] | None,
-        details: bool,
-        prices: Prices | None,
-    ) -> dict[str, Any]:
+        metadata_keys: Iterable[str],
+    ) -> tuple[list[Source], list[Problem]]:
         """One reading of the files as they are listed now; ``InputChangedError`` when they moved."""
         sources, problems = discover([p for p in paths if not is_url(p)])
         # Local files listed (or failing to open) just now; a path given that never existed is no move.
@@ -113,21 +138,12 @@ class TelemetryAnalyzer:
             raise InputChangedError("files moved while they were listed")
         if self.strict and problems:
             raise UnreadableInputError(str(problems[0]))
-        problems += engine.load_sources(sources, progress, scope.metadata_keys)
+        problems += engine.load_sources(sources, progress, metadata_keys)
         if any(_vanished(problem) for problem in problems if problem.path in listed):
             raise InputChangedError("files moved while they were read")
         if self.strict and problems:
             raise UnreadableInputError(str(problems[0]))
-        summary = engine.summary(scope)
-        found = engine.details(scope) if details or prices else None
-        # An empty report says what the input holds, so that a filter's slip can be shown.
-        held = engine.summary(Slice(top=0)) if not summary.totals.sessions else None
-        report = build_report(summary, scope=scope, sources=sources, problems=problems)
-        if held is not None:
-            report["input"]["unfiltered"] = unfiltered(held, scope, sources)
-        if found is not None:
-            report.update(detail_sections(found, prices))
-        return report
+        return sources, problems
 
     def analyze_sessions(
         self,

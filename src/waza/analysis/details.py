@@ -40,7 +40,7 @@ def load_prices(path: str | Path) -> Prices:
     return prices
 
 
-def _cost(row: dict[str, Any], prices: Prices | None) -> float | None:
+def cost_of(row: dict[str, Any], prices: Prices | None) -> float | None:
     price = (prices or {}).get(row["model"] or "")
     if price is None:
         return None
@@ -93,7 +93,7 @@ def detail_sections(found: dict[str, list[dict[str, Any]]], prices: Prices | Non
                 "latency_ms_p50": latency[0],
                 "latency_ms_p95": latency[1],
                 "latency_ms_p99": latency[2],
-                "cost": _cost(row, prices),
+                "cost": cost_of(row, prices),
             }
         )
     costs = [entry["cost"] for entry in llm if entry["cost"] is not None]

@@ -5,9 +5,11 @@ from __future__ import annotations
 import click
 
 from waza import __version__
+from waza.cli.alert import alert
 from waza.cli.analyze import analyze
 from waza.cli.check import check
 from waza.cli.compact import compact
+from waza.cli.compare import compare
 from waza.cli.convert import convert
 from waza.cli.prune import prune
 from waza.cli.replay import replay
@@ -29,3 +31,5 @@ main.add_command(convert)
 main.add_command(check)
 main.add_command(replay)
 main.add_command(serve)
+main.add_command(compare)
+main.add_command(alert)

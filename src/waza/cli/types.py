@@ -108,3 +108,18 @@ def engine_options(command: click.Command) -> click.Command:
         show_default=True,
         help="DuckDB in this process, or Apache Spark (pip install 'waza[spark]').",
     )(command)
+
+
+class Share(click.ParamType):
+    """A share: percentage points (3pp), a percentage (20%), or a fraction (0.03)."""
+
+    name = "share"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, float):
+            return value
+        match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(pp|%)?\s*", str(value))
+        if not match:
+            self.fail(f"{value!r} is not a share like 3pp, 20% or 0.03", param, ctx)
+        number = float(match.group(1))
+        return number / 100 if match.group(2) else number

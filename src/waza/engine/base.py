@@ -250,6 +250,17 @@ class Engine(ABC):
             "errors": self._records(sql.ERRORS),
         }
 
+    def outcomes(self, scope: Slice | None = None) -> Iterator[Rows]:
+        """Per completed session of ``scope``, in batches: (session_id, start_time, skill_name, success,
+        duration_ms, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens), a
+        row per model it called (model and tokens null when it called none).
+
+        Reads the event log a second time, for its LLM events.
+        """
+        where = self._condition(scope or Slice())
+        self._keep("details", sql.fill(sql.DETAILS, scan=self._detail_scan(), where=where.sql), where.params)
+        return self._batches(sql.fill(sql.OUTCOMES, where=where.sql), where.params)
+
     @abstractmethod
     def _detail_scan(self) -> str:
         """A query of the tool, LLM and error events of the event sources loaded."""

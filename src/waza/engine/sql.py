@@ -411,6 +411,26 @@ GROUP BY model ORDER BY requests DESC, model NULLS LAST
         for kind in ("input", "output", "cache_read", "cache_write", "reasoning")
     ),
 )
+# Per completed session, what `waza compare` and `waza alert` test: its outcome,
+# duration and the tokens of its model calls per model (a row per model; one
+# with a null model for a session that called none), counted as LLM counts them.
+OUTCOMES = """
+WITH llm AS (
+  SELECT session_id, model,
+    coalesce(sum(input_tokens), 0)::BIGINT AS input_tokens,
+    coalesce(sum(output_tokens), 0)::BIGINT AS output_tokens,
+    coalesce(sum(cache_read_tokens), 0)::BIGINT AS cache_read_tokens,
+    coalesce(sum(cache_write_tokens), 0)::BIGINT AS cache_write_tokens
+  FROM details
+    ANTI JOIN (SELECT DISTINCT session_id, parent_span_id AS span_id FROM details
+               WHERE event_type = 'llm.request' AND parent_span_id IS NOT NULL) USING (session_id, span_id)
+  WHERE event_type = 'llm.request'
+  GROUP BY session_id, model
+)
+SELECT s.session_id, s.start_time, s.skill_name, s.success, s.duration_ms, l.model,
+  l.input_tokens, l.output_tokens, l.cache_read_tokens, l.cache_write_tokens
+FROM (SELECT * FROM sessions WHERE {where} AND end_time IS NOT NULL) s LEFT JOIN llm l USING (session_id)
+"""
 # Errors from every place one is recorded: ``error`` events, tools and model calls
 # that completed with an error, and sessions and agents that ended with one. Each
 # text counts once per session, whether or not it begins with its type (an
