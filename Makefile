@@ -25,9 +25,10 @@ demo: $(VENV)/.installed
 	$(BIN)/waza analyze $(DEMO_DIR) -o .demo/analysis-report.json
 	@echo "JSON report written to .demo/analysis-report.json"
 
-# The Spark tests run Spark in local mode, which needs Java.
+# The Spark tests run Spark in local mode, which needs Java; the report's test needs Chromium.
 test: $(VENV)/.installed-test
 	scripts/ensure-java
+	scripts/ensure-chromium
 	$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.installed-test
@@ -43,6 +44,7 @@ bench: $(VENV)/.installed
 	$(BIN)/python bench/frameworks.py
 	$(BIN)/python bench/chaos.py --seconds 60
 	$(BIN)/python -m bench.convert
+	$(BIN)/python -m bench.report
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache

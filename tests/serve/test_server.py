@@ -94,6 +94,26 @@ def test_a_token_is_required_when_configured(tmp_path: Path) -> None:
     assert len(read_log(tmp_path / "t")) == 1
 
 
+def test_the_html_report_of_the_folder_is_behind_the_token(tmp_path: Path) -> None:
+    (tmp_path / "token").write_text("s3cret-token\n")
+    (tmp_path / "token").chmod(0o600)
+    right = {"Authorization": "Bearer s3cret-token"}
+    with server(tmp_path / "t", "--token-file", str(tmp_path / "token")) as (url, _):
+        assert httpx.get(f"{url}/report", headers=right).status_code == 404  # nothing stored yet
+        for n in range(3):
+            started = httpx.post(f"{url}/telemetry/session/start", headers=right, json={
+                "prompt": f"<b>deploy</b> app-{n}", "skill_name": "azure-deploy"}).json()  # fmt: skip
+            end = {"output": "done", "success": n != 1}
+            httpx.post(f"{url}/telemetry/session/{started['session_id']}/end", headers=right, json=end)
+        assert httpx.get(f"{url}/report").status_code == 401
+        page = httpx.get(f"{url}/report?days=7&skill=azure-deploy", headers=right, timeout=60)
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert "&lt;b&gt;deploy&lt;/b&gt; app-1" in page.text and "<b>deploy</b>" not in page.text
+        for bad in ("days=forever", "days=0", "path=/etc/passwd"):
+            refused = httpx.get(f"{url}/report?{bad}", headers=right)
+            assert refused.status_code == 400 and "error" in refused.json(), bad
+
+
 def test_listening_beyond_loopback_needs_a_token(tmp_path: Path) -> None:
     command = [sys.executable, "-m", "waza", "serve", "--dir", str(tmp_path), "--host", "0.0.0.0"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=60)
@@ -221,7 +241,7 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(tmp_path: Pa
             capture_output=True, text=True, cwd=root, env=env, timeout=600,
         )  # fmt: skip
     assert result.returncode == 0, result.stdout[-3000:]
-    assert "7/7" in result.stdout  # every operation was tested
+    assert "8/8" in result.stdout  # every operation was tested
     TelemetryAnalyzer(strict=True).analyze_paths([tmp_path / "t"])  # what it stored reads back cleanly
 
 

@@ -83,16 +83,7 @@ class TelemetryAnalyzer:
         scope = _scoped(scope, skill_filter)
 
         def report(engine: Engine, sources: list[Source], problems: list[Problem]) -> dict[str, Any]:
-            summary = engine.summary(scope)
-            found = engine.details(scope) if details or prices else None
-            # An empty report says what the input holds, so that a filter's slip can be shown.
-            held = engine.summary(Slice(top=0)) if not summary.totals.sessions else None
-            built = build_report(summary, scope=scope, sources=sources, problems=problems)
-            if held is not None:
-                built["input"]["unfiltered"] = unfiltered(held, scope, sources)
-            if found is not None:
-                built.update(detail_sections(found, prices))
-            return built
+            return engine_report(engine, sources, problems, scope, details=details, prices=prices)
 
         return self.read_paths(paths, report, progress, scope.metadata_keys)
 
@@ -161,6 +152,28 @@ class TelemetryAnalyzer:
 
     def to_eval_input(self, session: SessionTelemetry) -> dict[str, Any]:
         return to_eval_input(session)
+
+
+def engine_report(
+    engine: Engine,
+    sources: list[Source],
+    problems: list[Problem],
+    scope: Slice,
+    *,
+    details: bool = False,
+    prices: Prices | None = None,
+) -> dict[str, Any]:
+    """The report of the sessions in ``scope`` of a loaded engine (see docs/report.md)."""
+    summary = engine.summary(scope)
+    found = engine.details(scope) if details or prices else None
+    # An empty report says what the input holds, so that a filter's slip can be shown.
+    held = engine.summary(Slice(top=0)) if not summary.totals.sessions else None
+    report = build_report(summary, scope=scope, sources=sources, problems=problems)
+    if held is not None:
+        report["input"]["unfiltered"] = unfiltered(held, scope, sources)
+    if found is not None:
+        report.update(detail_sections(found, prices))
+    return report
 
 
 def _vanished(problem: Problem) -> bool:

@@ -13,6 +13,7 @@ from waza.cli.compare import compare
 from waza.cli.convert import convert
 from waza.cli.prune import prune
 from waza.cli.replay import replay
+from waza.cli.report import report
 from waza.cli.sample import sample
 from waza.cli.serve import serve
 
@@ -24,6 +25,7 @@ def main() -> None:
 
 
 main.add_command(analyze)
+main.add_command(report)
 main.add_command(sample)
 main.add_command(prune)
 main.add_command(compact)

@@ -250,6 +250,17 @@ class Engine(ABC):
             "errors": self._records(sql.ERRORS),
         }
 
+    def latest_failed(self, scope: Slice, limit: int) -> list[tuple[str, str | None, int | None]]:
+        """(session_id, skill_name, duration_ms) of the ``limit`` latest failed sessions of ``scope``."""
+        where = self._condition(scope)
+        return self._rows(sql.fill(sql.LATEST_FAILED, where=where.sql, limit=int(limit)), where.params)[1]
+
+    def duration_bins(self, scope: Slice, per_decade: int) -> list[tuple[int, int]]:
+        """(bin, sessions) of completed sessions by duration on a log scale (see ``sql.DURATION_BINS``)."""
+        where = self._condition(scope)
+        statement = sql.fill(sql.DURATION_BINS, where=where.sql, per_decade=int(per_decade))
+        return self._rows(statement, where.params)[1]
+
     def outcomes(self, scope: Slice | None = None) -> Iterator[Rows]:
         """Per completed session of ``scope``, in batches: (session_id, start_time, skill_name, success,
         duration_ms, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens), a

@@ -214,7 +214,8 @@ _EMPTY_CATALOG = (
 )
 _EMPTY_DETAILS = (
     "SELECT NULL::VARCHAR AS session_id, NULL::VARCHAR AS event_type, "
-    f"NULL::{sql.DETAIL_FIELDS} AS data, NULL::VARCHAR AS event_id LIMIT 0"
+    f"NULL::{sql.DETAIL_FIELDS} AS data, NULL::VARCHAR AS event_id, NULL::TIMESTAMPTZ AS timestamp, "
+    "NULL::VARCHAR AS skill_name LIMIT 0"
 )
 _EMPTY_RECORDS = "SELECT NULL::VARCHAR AS filename, NULL::JSON AS s"
 _EMPTY_EVENTS = (

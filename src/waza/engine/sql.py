@@ -294,6 +294,16 @@ MOST_TOOLS = """
 SELECT session_id, skill_name, tool_calls FROM sessions
 WHERE {where} AND tool_calls > 0 ORDER BY tool_calls DESC, session_id LIMIT {limit}
 """
+LATEST_FAILED = """
+SELECT session_id, skill_name, duration_ms FROM sessions
+WHERE {where} AND end_time IS NOT NULL AND NOT success ORDER BY start_time DESC, session_id LIMIT {limit}
+"""
+# Completed sessions by duration, in bins of equal width on a log scale ({per_decade}
+# bins from 1 ms to 10 ms, and so on); bin b holds durations from 10^(b/n) ms.
+DURATION_BINS = """
+SELECT floor(log10(greatest(duration_ms, 1)) * {per_decade})::INTEGER AS bin, count(*) AS sessions
+FROM sessions WHERE {where} AND duration_ms IS NOT NULL GROUP BY bin ORDER BY bin
+"""
 
 # Tool, LLM and error events of the sessions in a slice: a second read of the
 # event log, done only when details are asked for.

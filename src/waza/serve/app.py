@@ -35,6 +35,7 @@ from waza.serve import openapi
 from waza.serve.auth import BearerAuth
 from waza.serve.committer import GroupCommitter, PartlyStored
 from waza.serve.limits import BodyLimit
+from waza.serve.report import ReportPage
 from waza.serve.requests import (
     CLOCK_SKEW,
     MAX_BATCH_LINES,
@@ -79,6 +80,7 @@ def create_app(settings: Settings) -> Starlette:
         Route("/v1/logs", ingest.logs, methods=["POST"]),
         Route("/healthz", lambda request: health, methods=["GET"]),
         Route("/openapi.json", lambda request: schema, methods=["GET"]),
+        Route("/report", ReportPage(settings.directory).respond, methods=["GET"]),
     ]
     app = Starlette(
         routes=routes,

@@ -58,6 +58,30 @@ def document(*, bearer: bool) -> dict[str, Any]:
         "/v1/logs": {
             "post": _otlp("logs", "log records of a trace (GenAI content events) join its session.")
         },
+        "/report": {
+            "get": {
+                "summary": "The HTML report of the server's folder, as `waza report` writes it.",
+                "parameters": [
+                    {
+                        "name": "skill",
+                        "in": "query",
+                        "schema": {"type": "string", "minLength": 1, "maxLength": MAX_ID},
+                    },
+                    {
+                        "name": "days",
+                        "in": "query",
+                        "schema": {"type": "integer", "minimum": 1, "maximum": 3650},
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The report.",
+                        "content": {"text/html": {"schema": {"type": "string"}}},
+                    },
+                    **_refusals({404: "No sessions match yet."}),
+                },
+            }
+        },
         "/healthz": {
             "get": {
                 "summary": "Whether the server answers.",
