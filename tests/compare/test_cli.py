@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from tests.conftest import write_jsonl
+from tests.conftest import read_log, write_jsonl
 from tests.tasks.test_convert import session_events
 from waza.cli import main
 
@@ -59,6 +59,22 @@ def test_compare_two_folders_in_every_format(tmp_path: Path) -> None:
     assert not changes["(all)", "tokens_per_session"]["significant"]
     failing = CliRunner().invoke(main, ["compare", *paths, "--fail-on", "success_rate"])
     assert failing.exit_code == 1
+    # Cost per session from a price table, against the tokens in the files, summed here.
+    (tmp_path / "prices.yaml").write_text("gpt-4.1: {input: 0.002, output: 0.008}\n")
+    priced = CliRunner().invoke(
+        main, ["compare", *paths, "--format", "json", "--prices", str(tmp_path / "prices.yaml")]
+    )
+    (cost,) = [
+        c
+        for c in json.loads(priced.stdout)["changes"]
+        if c["group"] == "(all)" and c["figure"] == "cost_per_session"
+    ]
+    for side, folder in (("baseline", "before"), ("current", "after")):
+        requests = [
+            e["data"]["tokens"] for e in read_log(tmp_path / folder) if e["event_type"] == "llm.request"
+        ]
+        spent = sum(t["input"] * 0.002 + t["output"] * 0.008 for t in requests) / 1000
+        assert cost[side] == pytest.approx(spent / 1200)
     markdown = CliRunner().invoke(
         main, ["compare", *paths, "--format", "markdown", "--fail-on", "tokens_per_session"]
     )
