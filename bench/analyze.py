@@ -44,9 +44,10 @@ from typing import Any
 import duckdb
 
 from waza.analysis.analyzer import TelemetryAnalyzer
+from waza.engine.compaction import compact
 from waza.model import SessionTelemetry, TelemetryEvent, fold_session
 from waza.sample import sample_sessions, write_sample
-from waza.store.compaction import MANIFEST_SUFFIX, compact, parts_path
+from waza.store.compacted import MANIFEST_SUFFIX, parts_path
 from waza.store.export import write_export
 
 CACHE = Path(__file__).resolve().parent / ".cache"

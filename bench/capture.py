@@ -10,6 +10,9 @@ three interleaved rounds; each line is the way's best round. Columns:
   vs memory       caller us over the in-memory collector's
   otel/this       OpenTelemetry span's caller us over this one's (how many times cheaper)
 
+Before the runs, the import time of waza.telemetry and of the OpenTelemetry
+SDK's tracer, each the best of five fresh interpreters.
+
 A second mode, --sustained SECONDS, records back to back from one thread
 into a folder with default settings and prints, each second, what was
 recorded, what was dropped, the bytes on disk and the RSS.
@@ -21,6 +24,7 @@ Usage:  python bench/capture.py [--events 200000]
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import tempfile
 import time
@@ -120,6 +124,14 @@ def _rss_mb() -> float:
     return 0.0
 
 
+def import_ms(module: str, tries: int = 5) -> float:
+    """Milliseconds to import ``module`` in a fresh interpreter, the best of ``tries``."""
+    script = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    command = [sys.executable, "-c", script]
+    runs = (subprocess.run(command, capture_output=True, text=True, check=True).stdout for _ in range(tries))
+    return 1000 * min(float(seconds) for seconds in runs)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=200_000)
@@ -128,6 +140,8 @@ def main() -> None:
     if args.sustained:
         sustained(args.sustained)
         return
+    waza_ms, otel_ms = import_ms("waza.telemetry"), import_ms("opentelemetry.sdk.trace")
+    print(f"import: waza.telemetry {waza_ms:.0f} ms, opentelemetry.sdk.trace {otel_ms:.0f} ms")
     events = args.events
     runs = {
         "memory": run_collector(),

@@ -45,7 +45,7 @@ from pathlib import Path
 import httpx
 
 from waza.capture.http_sink import HttpSink
-from waza.store.compaction import compact
+from waza.engine.compaction import compact
 from waza.store.reader import load_sessions
 from waza.store.retention import prune
 from waza.telemetry import RuntimeCollector, TelemetryAnalyzer

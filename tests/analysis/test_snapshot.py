@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from waza.store.compaction import compact
+from waza.engine.compaction import compact
 from waza.telemetry import RuntimeCollector, TelemetryAnalyzer
 
 

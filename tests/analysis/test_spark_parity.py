@@ -15,10 +15,10 @@ from click.testing import CliRunner
 
 from tests.analysis.test_details import PRICES
 from waza.cli import main
+from waza.engine.compaction import compact
 from waza.engine.slicing import Slice
 from waza.model import TelemetryEvent, fold_session
 from waza.sample import sample_sessions, write_sample
-from waza.store.compaction import compact
 from waza.store.export import write_export
 from waza.telemetry import RuntimeCollector, TelemetryAnalyzer
 

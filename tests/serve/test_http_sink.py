@@ -38,6 +38,7 @@ def test_a_server_that_is_down_costs_no_exception_and_bounded_memory(tmp_path: P
     record(collector, 400, "down")  # 1,200 events, the server nowhere
     assert collector.flush(5) is False  # honest: nothing could be delivered
     assert sink.pending == 500 and sink.dropped == 700  # only the newest are kept
+    assert collector.dropped == {"buffer_full": 700}  # one ledger: the collector's shows the sink's losses
     record(collector, 10, "later")
     with server(tmp_path / "t", port=port):
         deadline = time.monotonic() + 20
@@ -47,6 +48,7 @@ def test_a_server_that_is_down_costs_no_exception_and_bounded_memory(tmp_path: P
         collector.close()
     stored = read_log(tmp_path / "t")
     assert len(stored) == 500 and sink.dropped == 730  # the newest 500 lines, each once
+    assert collector.dropped == {"buffer_full": 730}
     assert {f"later-{n}" for n in range(10)} <= {e["session_id"] for e in stored}
 
 

@@ -272,6 +272,28 @@ def test_workers_share_the_connections_and_stop_together(tmp_path: Path) -> None
     assert len(writers) == 2  # all 16 hashed to one worker's socket: 1 time in 32,768
 
 
+def test_workers_of_a_killed_server_commit_and_let_the_port_go(tmp_path: Path) -> None:
+    """The supervisor killed outright (SIGKILL, no chance to stop its workers): each worker notices,
+    commits what it accepted, and exits, so no orphan keeps the port or loses acknowledged events."""
+    with server(tmp_path / "t", "--workers", "2") as (url, process):
+        for n in range(20):
+            assert httpx.post(f"{url}/telemetry/session/start", json={"prompt": f"p{n}"}).status_code == 200
+        port = int(url.rsplit(":", 1)[1])
+        process.kill()
+        process.wait()
+        deadline = time.monotonic() + 15
+        while True:  # the port is free once both workers are gone
+            with socket.socket() as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past TIME_WAIT, not a listener
+                try:
+                    probe.bind(("127.0.0.1", port))
+                    break
+                except OSError:
+                    assert time.monotonic() < deadline, "a worker outlived its server"
+                    time.sleep(0.2)
+    assert len(read_log(tmp_path / "t")) == 20
+
+
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_a_port_in_use_is_refused_in_one_line(tmp_path: Path, workers: str) -> None:
     """Sockets that share a port (--workers) must not join one that something else listens on."""

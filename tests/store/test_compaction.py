@@ -13,9 +13,9 @@ from click.testing import CliRunner
 
 from tests.conftest import read_log
 from waza.cli import main
+from waza.engine.compaction import compact
 from waza.engine.slicing import Slice
 from waza.sample import write_sample
-from waza.store.compaction import compact
 from waza.telemetry import RuntimeCollector, TelemetryAnalyzer
 
 

@@ -17,7 +17,7 @@ from tests.analysis.test_spark_parity import assert_same
 from tests.conftest import read_log
 from tests.serve.test_server import server
 from waza.capture.http_sink import HttpSink
-from waza.store.compaction import compact
+from waza.engine.compaction import compact
 from waza.store.reader import load_sessions
 from waza.telemetry import RuntimeCollector, TelemetryAnalyzer
 

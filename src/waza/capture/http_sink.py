@@ -14,7 +14,6 @@ given the folder. Nothing raises into the host.
 from __future__ import annotations
 
 import functools
-import logging
 import threading
 import time
 from collections import deque
@@ -23,12 +22,12 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from waza.capture.drops import DropCounter
 from waza.capture.spool import Spool
 
 if TYPE_CHECKING:
     import httpx
 
-log = logging.getLogger("waza.telemetry")
 
 BATCH_LINES = 5_000
 BATCH_BYTES = 2 * 2**20
@@ -67,7 +66,7 @@ class HttpSink:
         self._delay = 0.0
         self._next_attempt = 0.0
         self.dropped = 0  # lines given up on: buffer overflow, refused by the server, or left at shutdown
-        self._warned: set[str] = set()
+        self._ledger = DropCounter()  # the collector's, once it uses this sink (see use_ledger)
 
     # The sink protocol the collector's writer drives.
 
@@ -87,6 +86,10 @@ class HttpSink:
 
     def reset(self) -> None:
         pass
+
+    def use_ledger(self, ledger: DropCounter) -> None:
+        """Count lost lines, by reason, where the collector counts its own: ``collector.dropped``."""
+        self._ledger = ledger
 
     def after_fork(self) -> None:
         """In a forked child: a connection pool of its own; what the parent buffered is the parent's."""
@@ -170,12 +173,10 @@ class HttpSink:
 
     def _drop(self, count: int, reason: str, message: str) -> None:
         self.dropped += count
-        self._warn(reason, message)
+        self._ledger.add(reason, count, message)
 
     def _warn(self, reason: str, message: str) -> None:
-        if reason not in self._warned:
-            self._warned.add(reason)
-            log.warning("%s", message)
+        self._ledger.warn_once(reason, message)
 
 
 def _batches(lines: Iterable[bytes]) -> Iterator[list[bytes]]:

@@ -76,6 +76,8 @@ class BackgroundWriter:
             raise ValueError("max_queue must be positive")
         self._sink = sink
         self._drops = drops
+        if hasattr(sink, "use_ledger"):  # a sink that can lose lines it took (a server's) counts them here
+            sink.use_ledger(drops)
         self._process = process
         self._interval = flush_interval
         self._max_queue = max_queue

@@ -7,8 +7,8 @@ from pathlib import Path
 import click
 
 from waza.cli.errors import friendly_errors
-from waza.store.compaction import compact as compact_folder
-from waza.store.compaction import parts_path
+from waza.engine.compaction import compact as compact_folder
+from waza.store.compacted import parts_path
 
 
 @click.command()

@@ -11,13 +11,11 @@ from rich.table import Table
 from rich.text import Text
 
 from waza.analysis.render import render_problems
-from waza.capture.redact import Redactor
 from waza.cli.errors import friendly_errors
 from waza.cli.types import InputPath, Moment, engine_options
 from waza.errors import NothingToAnalyzeError
-from waza.tasks.catalog import pick_sessions
-from waza.tasks.files import SUITE_FILE, write_suite
-from waza.tasks.from_session import session_task
+from waza.tasks.convert import convert as convert_sessions
+from waza.tasks.files import SUITE_FILE
 from waza.tasks.selection import MODES
 
 
@@ -76,27 +74,27 @@ def convert(
     """
     if succeeded and failed:
         raise click.UsageError("--succeeded and --failed exclude each other: give one, or neither for both")
-    outcome = "succeeded" if succeeded else "failed" if failed else None
     stderr = Console(stderr=True, soft_wrap=True)
-    wanted = None if outcome is None else outcome == "succeeded"
-    selection, problems = pick_sessions(
+    result = convert_sessions(
         paths,
+        output,
         skill=skill,
-        outcome=wanted,
+        outcome=None if succeeded == failed else succeeded,
         since=since,
         mode=mode,
         limit=limit,
         seed=seed,
-        engine="spark" if master else engine,
+        name=name,
+        force=force,
+        mocks=mocks,
+        engine=engine,
         master=master,
     )
-    if problems:
-        stderr.print(render_problems([p.to_dict() for p in problems]))
-    if not selection.picked:
+    if result.problems:
+        stderr.print(render_problems([p.to_dict() for p in result.problems]))
+    if not result.tasks:
         raise NothingToAnalyzeError(f"no completed session to convert in {', '.join(map(str, paths))}")
-    redactor = Redactor()
-    converted = [session_task(pick.session, redactor, mocks=mocks) for pick in selection.picked]
-    written = write_suite(converted, output, name=name or skill or "runtime-regressions", force=force)
+    selection, converted, written = result.selection, result.tasks, result.written
     if explain:
         table = Table()
         table.add_column("task", overflow="fold")  # whole ids: each leads to its file

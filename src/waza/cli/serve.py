@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-import functools
-import ipaddress
-import socket
 from pathlib import Path
 
 import click
 
 from waza.cli.errors import friendly_errors
-from waza.errors import UsageError, WazaError
-
-
-def is_loopback(host: str) -> bool:
-    """Whether every address ``host`` names is a loopback address."""
-    try:
-        infos = socket.getaddrinfo(host, None)
-    except OSError:
-        return False
-    return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
 
 
 @click.command()
@@ -62,37 +49,28 @@ def serve(
     Every 2xx answer means the events are on disk. Ctrl-C or SIGTERM stops
     taking requests, commits what was accepted, and exits.
     """
-    from waza.serve import workers as server_workers
-    from waza.serve.app import Settings, create_app
-    from waza.serve.timeouts import HeaderDeadlineProtocol
+    from waza.serve.app import Settings
+    from waza.serve.launch import read_token
+    from waza.serve.launch import serve as serve_folder
 
-    token = token_file.read_text(encoding="utf-8").strip() if token_file else None
-    if token_file is not None and not token:
-        raise WazaError(f"{token_file} holds no token")
-    if token_file is not None and token_file.stat().st_mode & 0o077:
-        click.echo(f"waza serve: warning: others may read {token_file}; chmod 600 it", err=True)
-    if token is None and not is_loopback(host):
-        raise WazaError(
-            f"listening on {host} needs --token-file: unauthenticated writes are refused beyond loopback"
-        )
-    directory.mkdir(parents=True, exist_ok=True)
+    token = None
+    if token_file is not None:
+        token, readable = read_token(token_file)
+        if readable:
+            click.echo(f"waza serve: warning: others may read {token_file}; chmod 600 it", err=True)
     settings = Settings(directory, token, sample_rate, not no_redact, max_body, 3 * client_timeout)
     if skill_tools:
         settings.skill_tools = frozenset(skill_tools)
-    config = {
-        # Workers get the settings, token included, as an argument: never through the environment.
-        "app": functools.partial(create_app, settings),
-        "factory": True,
-        "log_level": "warning",
-        "timeout_graceful_shutdown": 10,
-        "http": functools.partial(HeaderDeadlineProtocol, header_seconds=client_timeout),
-        "limit_concurrency": max_connections,  # past it, new requests get 503 at once
-        "timeout_keep_alive": 5,  # an idle connection is closed after 5 s
-    }
 
     def listening() -> None:
         click.echo(f"waza serve: appending to {directory} at http://{host}:{port}", err=True)
 
-    if workers > 1 and not server_workers.supported():
-        raise UsageError("--workers needs SO_REUSEPORT, which this system lacks: run one worker per port")
-    server_workers.run(workers, host, port, listening=listening, **config)
+    serve_folder(
+        settings,
+        host,
+        port,
+        processes=workers,
+        max_connections=max_connections,
+        client_timeout=client_timeout,
+        listening=listening,
+    )

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 from waza.errors import MissingExtraError
 
-if TYPE_CHECKING:  # engines load on demand: Spark's is heavy, and the store imports this package
+if TYPE_CHECKING:  # engines load on demand: Spark's is heavy, DuckDB's is not needed by every caller
     from waza.engine.base import Engine
 
 ENGINES = ("duckdb", "spark")

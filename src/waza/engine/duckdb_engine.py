@@ -11,7 +11,7 @@ import duckdb
 from waza.engine import sql
 from waza.engine.base import Engine, Progress, Rows, first_line
 from waza.errors import InputChangedError, UsageError
-from waza.store.compaction import parts_path
+from waza.store.compacted import parts_path
 from waza.store.sources import EVENT_FORMATS, Format, Problem, Source
 
 # What DuckDB may hold in memory before it spills to scratch space: with the

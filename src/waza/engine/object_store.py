@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from waza.store.compaction import COMPACTED, MANIFEST_SUFFIX
+from waza.store.compacted import COMPACTED, MANIFEST_SUFFIX
 from waza.store.sources import Format, Problem, Source
 
 

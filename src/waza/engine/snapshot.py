@@ -25,7 +25,7 @@ import shutil
 import time
 from pathlib import Path
 
-from waza.store.compaction import parts_path
+from waza.store.compacted import parts_path
 from waza.store.folder_sink import DEFAULT_SEGMENT_SECONDS
 from waza.store.sources import Format, Problem, Source
 

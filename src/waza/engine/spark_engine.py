@@ -23,7 +23,7 @@ from waza.engine.base import Engine, Progress, Rows, first_line
 from waza.engine.object_store import list_prefix
 from waza.engine.spark_sql import to_spark
 from waza.errors import InputChangedError, MissingExtraError, WazaError
-from waza.store.compaction import parts_path
+from waza.store.compacted import parts_path
 from waza.store.sources import EVENT_FORMATS, Format, Problem, Source
 
 # Every field an event's ``data`` contributes to a figure, read as text: a value

@@ -11,8 +11,10 @@ here, so a port in use is one clear error, however many workers.
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +25,7 @@ from waza.errors import WazaError
 
 BACKLOG = 2048  # uvicorn's own default
 RESTART_PAUSE = 1.0  # seconds between restarts of a worker that died, so a crash loop stays cheap
+ORPHAN_CHECK_SECONDS = 0.5
 
 
 def supported() -> bool:
@@ -57,7 +60,7 @@ def run(
         stopping = True
 
     def start(listener: socket.socket) -> multiprocessing.process.BaseProcess:
-        process = context.Process(target=_serve, args=(listener, config))
+        process = context.Process(target=_serve, args=(listener, config, os.getpid()))
         process.start()
         return process
 
@@ -83,11 +86,23 @@ def run(
             signal.signal(sig, handler)
 
 
-def _serve(listener: socket.socket, config: dict[str, Any]) -> bool:
-    """One worker: its own socket, its own uvicorn server; whether it started."""
+def _serve(listener: socket.socket, config: dict[str, Any], parent: int | None = None) -> bool:
+    """One worker: its own socket, its own uvicorn server; whether it started.
+
+    A worker of ``parent`` stops as a SIGTERM would stop it (committing what it accepted) when the
+    parent is gone, even killed outright: no orphan keeps the port.
+    """
     server = uvicorn.Server(uvicorn.Config(**config))
+    if parent is not None:
+        threading.Thread(target=_stop_when_orphaned, args=(server, parent), daemon=True).start()
     server.run(sockets=[listener])
     return server.started
+
+
+def _stop_when_orphaned(server: uvicorn.Server, parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(ORPHAN_CHECK_SECONDS)
+    server.should_exit = True
 
 
 def _free_address(host: str, port: int) -> tuple[socket.AddressFamily, Any]:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from waza.store.compaction import (
+from waza.store.compacted import (
     COMPACTED,
     MANIFEST_SUFFIX,
     committed_parquet,
@@ -93,7 +93,7 @@ def _telemetry_files(root: Path, problems: list[Problem]) -> list[Path]:
 
     A crash while compressing a segment can leave x.jsonl beside a whole x.jsonl.gz;
     a compacted store's Parquet counts once its manifest exists, and the segments a
-    manifest names are not read again (see store/compaction.py).
+    manifest names are not read again (see store/compacted.py).
     """
     files = sorted(p for p in _walk(root, problems) if not _hidden(p, root))
     names = {str(p) for p in files}

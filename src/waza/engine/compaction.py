@@ -24,10 +24,8 @@ from pathlib import Path
 import duckdb
 
 from waza.engine import sql
+from waza.store.compacted import COMPACTED, MANIFEST_SUFFIX, compacted_segments, parts_path
 from waza.store.retention import partitions
-
-COMPACTED = "compacted"
-MANIFEST_SUFFIX = ".manifest.json"
 
 # Typed copies of the data fields the engine reads, beside the full JSON text.
 DATA_STRUCTURE = json.dumps(
@@ -54,43 +52,6 @@ class CompactionResult:
     files: list[Path] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)  # segment -> unreadable lines
     removed: int = 0  # segments already compacted, now deleted
-
-
-def manifests(root: Path) -> list[Path]:
-    folder = root / COMPACTED
-    return sorted(folder.rglob(f"*{MANIFEST_SUFFIX}")) if folder.is_dir() else []
-
-
-def compacted_segments(root: Path, committed: list[Path] | None = None) -> set[Path]:
-    """Every segment some committed manifest holds, with its uncompressed twin.
-
-    A crash while a segment was being compressed can leave ``x.jsonl`` beside a
-    whole ``x.jsonl.gz``; once the ``.gz`` is compacted, the twin's lines are held
-    too and must not be read again. ``committed`` limits it to these manifests
-    (those of one listing of the folder).
-    """
-    held: set[Path] = set()
-    for manifest in manifests(root) if committed is None else committed:
-        try:
-            names = json.loads(manifest.read_text(encoding="utf-8"))["segments"]
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-        for name in names:
-            held.update((root / name, root / name.removesuffix(".gz")))
-    return held
-
-
-def committed_parquet(manifest: Path) -> Path:
-    return manifest.with_name(manifest.name[: -len(MANIFEST_SUFFIX)] + ".parquet")
-
-
-def parts_path(events: Path) -> Path:
-    """Where compaction keeps the per-session partial folds of an events file."""
-    return events.with_name("sessions-" + events.name.removeprefix("events-"))
-
-
-def is_parts_file(path: Path) -> bool:
-    return path.name.startswith("sessions-") and path.suffix == ".parquet" and COMPACTED in path.parts
 
 
 def compact(directory: str | os.PathLike[str]) -> CompactionResult:
