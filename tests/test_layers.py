@@ -12,6 +12,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "src" / "waza"
 # Lowest first; a package may import its own modules and those of lower layers only
 # (docs/design.md draws the same map).
 LAYERS = [
+    {"schema"},
     {"waza", "errors", "model", "terminal"},
     {"otel"},
     {"store"},

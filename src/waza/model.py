@@ -7,14 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-SESSION_STARTED = "session.started"
-SESSION_ENDED = "session.ended"
-SESSION_ABANDONED = "session.abandoned"  # ended by the collector, not the skill: stays incomplete
-TOOL_CALLED = "tool.called"
-SKILL_INVOKED = "skill.invoked"
-# An agent's run, from a trace: its name (the session's skill when none was loaded)
-# and its outcome (a failed agent fails the session, whatever the root says).
-AGENT_INVOKED = "agent.invoked"
+from waza.schema import AGENT_INVOKED, SESSION_ENDED, SESSION_STARTED, SKILL_INVOKED, TOOL_CALLED
+
 # How an error text names its type: "TimeoutError: ..." as recorded for an exception.
 ERROR_TYPE_PREFIX = r"^([A-Za-z_][A-Za-z0-9_.]*): "
 

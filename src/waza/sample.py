@@ -9,7 +9,16 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from waza.model import SESSION_ENDED, SESSION_STARTED, TOOL_CALLED, format_time
+from waza.model import format_time
+from waza.schema import (
+    LLM_REQUEST,
+    LLM_RESPONSE,
+    SESSION_ENDED,
+    SESSION_STARTED,
+    SKILL_INVOKED,
+    TOOL_CALLED,
+    TOOL_COMPLETED,
+)
 from waza.store.codec import encode_line
 from waza.store.folder_sink import FolderSink
 
@@ -97,7 +106,7 @@ def sample_sessions(
             "environment": "production" if rng.random() < 0.85 else "staging",
         }
         log.add(SESSION_STARTED, {"prompt": rng.choice(PROMPTS).format(name=name), "metadata": metadata})
-        log.add("skill.invoked", {"skill_name": skill}, skill)
+        log.add(SKILL_INVOKED, {"skill_name": skill}, skill)
         error: str | None = None
         for _ in range(max(0, round(rng.gauss(typical_tools, 1.5)))):
             tool = rng.choice(tools)
@@ -108,14 +117,14 @@ def sample_sessions(
             if not completed["success"]:
                 completed["error"] = "{}: {}".format(*rng.choice(ERRORS))
                 error = error or completed["error"]
-            log.add("tool.completed", completed)
+            log.add(TOOL_COMPLETED, completed)
         for _ in range(rng.choice([1, 1, 2, 3])):
             model = _pick(rng, MODELS)
             tokens = {"input": rng.randrange(200, 6000), "output": rng.randrange(20, 1200)}
-            log.add("llm.request", {"model": model, "tokens": tokens})
+            log.add(LLM_REQUEST, {"model": model, "tokens": tokens})
             latency = int(rng.lognormvariate(6.8, 0.5))
             log.wait(latency)
-            log.add("llm.response", {"model": model, "latency_ms": latency})
+            log.add(LLM_RESPONSE, {"model": model, "latency_ms": latency})
         failed = rng.random() > success_chance
         if failed:
             error = error or "{}: {}".format(*rng.choice(ERRORS))

@@ -30,16 +30,13 @@ from waza.capture.sampling import SessionSampler
 from waza.capture.writer import BackgroundWriter, Sink
 from waza.errors import TelemetryError, UnknownSessionError
 from waza.model import (
-    SESSION_ABANDONED,
-    SESSION_ENDED,
-    SESSION_STARTED,
-    TOOL_CALLED,
     SessionTelemetry,
     TelemetryEvent,
     fold_session,
     session_events,
     utc_now,
 )
+from waza.schema import SESSION_ABANDONED, SESSION_ENDED, SESSION_STARTED, SKILL_INVOKED, TOOL_CALLED
 from waza.store.export import write_export
 from waza.store.folder_sink import DEFAULT_SEGMENT_BYTES, DEFAULT_SEGMENT_SECONDS, FolderSink
 from waza.store.reader import read_sessions
@@ -272,7 +269,7 @@ class RuntimeCollector:
         sid = self.start_session(prompt, metadata, session_id=session_id, skill_name=skill_name)
         handle = SessionHandle(self, sid)
         if skill_name:
-            handle.event("skill.invoked", {"skill_name": skill_name}, skill_name=skill_name)
+            handle.event(SKILL_INVOKED, {"skill_name": skill_name}, skill_name=skill_name)
         return handle
 
     def skill(self, name: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

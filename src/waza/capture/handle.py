@@ -8,6 +8,8 @@ from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING, Any
 
+from waza.schema import LLM_REQUEST, LLM_RESPONSE, TOOL_CALLED, TOOL_COMPLETED
+
 if TYPE_CHECKING:
     from waza.capture.collector import RuntimeCollector
 
@@ -48,7 +50,7 @@ class SessionHandle:
         The yielded dict is added to ``tool.completed``: put the tool's result details there.
         """
         self.event(
-            "tool.called",
+            TOOL_CALLED,
             {"tool": name, "args": args, **data} if args is not None else {"tool": name, **data},
         )
         details: dict[str, Any] = {}
@@ -58,10 +60,10 @@ class SessionHandle:
         except BaseException as exc:
             took = round((time.perf_counter() - started) * 1000, 3)
             failure = {"tool": name, "success": False, "duration_ms": took, "error": describe(exc)}
-            self.event("tool.completed", {**details, **failure})
+            self.event(TOOL_COMPLETED, {**details, **failure})
             raise
         took = round((time.perf_counter() - started) * 1000, 3)
-        self.event("tool.completed", {**details, "tool": name, "success": True, "duration_ms": took})
+        self.event(TOOL_COMPLETED, {**details, "tool": name, "success": True, "duration_ms": took})
 
     def llm(
         self,
@@ -71,8 +73,8 @@ class SessionHandle:
         **data: Any,
     ) -> None:
         """Record one LLM call: ``llm.request`` (model, tokens) and ``llm.response`` (latency)."""
-        self.event("llm.request", {"model": model, "tokens": tokens, **data})
-        self.event("llm.response", {"model": model, "latency_ms": latency_ms})
+        self.event(LLM_REQUEST, {"model": model, "tokens": tokens, **data})
+        self.event(LLM_RESPONSE, {"model": model, "latency_ms": latency_ms})
 
     def end(self, output: str | None = None, success: bool = True, error: str | None = None) -> None:
         """End the session now (the ``with`` block does this for you)."""

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from waza.model import TelemetryEvent, fold_session
+from waza.schema import ERROR, LLM_REQUEST, SKILL_INVOKED, TOOL_CALLED
 
 # What a timeline keeps of one session: enough to see what happened, bounded in size.
 MAX_EVENTS = 300
@@ -42,7 +43,7 @@ def _entry(event: TelemetryEvent, start: datetime) -> dict[str, Any]:
         "type": event.event_type,
         "name": _clip(_name(event, data)),
         "duration_ms": _number(data.get("duration_ms", data.get("latency_ms"))),
-        "failed": event.event_type == "error" or data.get("success") is False or bool(data.get("error")),
+        "failed": event.event_type == ERROR or data.get("success") is False or bool(data.get("error")),
         "text": _clip(_text(event.event_type, data)),
     }
     return entry
@@ -52,15 +53,15 @@ def _name(event: TelemetryEvent, data: dict[str, Any]) -> str | None:
     for key in ("tool", "model", "agent", "skill_name", "error_type"):
         if isinstance(data.get(key), str):
             return data[key]
-    return event.skill_name if event.event_type == "skill.invoked" else None
+    return event.skill_name if event.event_type == SKILL_INVOKED else None
 
 
 def _text(kind: str, data: dict[str, Any]) -> str | None:
     """What the event says, in a line: arguments, result, tokens, error or message."""
     parts = []
-    if kind == "tool.called" and "args" in data:
+    if kind == TOOL_CALLED and "args" in data:
         parts.append(f"args {_compact(data['args'])}")
-    if kind == "llm.request" and isinstance(data.get("tokens"), dict):
+    if kind == LLM_REQUEST and isinstance(data.get("tokens"), dict):
         parts.append(", ".join(f"{key} {value}" for key, value in data["tokens"].items()))
     for key in ("result", "message", "error"):
         if data.get(key) not in (None, ""):

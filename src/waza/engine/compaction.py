@@ -24,25 +24,15 @@ from pathlib import Path
 import duckdb
 
 from waza.engine import sql
+from waza.schema import DATA_TYPES
 from waza.store.compacted import COMPACTED, MANIFEST_SUFFIX, compacted_segments, parts_path
 from waza.store.retention import partitions
 
-# Typed copies of the data fields the engine reads, beside the full JSON text.
-DATA_STRUCTURE = json.dumps(
-    {
-        "success": "VARCHAR",
-        "metadata": "JSON",
-        "limits": "JSON",
-        "tool": "VARCHAR",
-        "duration_ms": "VARCHAR",
-        "error": "VARCHAR",
-        "model": "VARCHAR",
-        "tokens": "JSON",
-        "latency_ms": "VARCHAR",
-        "error_type": "VARCHAR",
-        "message": "VARCHAR",
-    }
-)
+# Typed copies of the data fields the engine reads, beside the full JSON text. Stores written
+# earlier hold these fields, so new fields the engine reads come from ``data_json``.
+STRUCTURED = ("success", "metadata", "limits", "tool", "duration_ms", "error", "model", "tokens",
+              "latency_ms", "error_type", "message")  # fmt: skip
+DATA_STRUCTURE = json.dumps({name: DATA_TYPES[name] for name in STRUCTURED})
 
 
 @dataclass
@@ -99,8 +89,8 @@ def _clean(
     try:
         bad = dict(
             connection.execute(
-                f"SELECT filename, count(*) FILTER (WHERE timestamp IS NULL OR event_type IS NULL "
-                f"OR session_id IS NULL) FROM {_scan(segments)} GROUP BY filename"
+                f"SELECT filename, count(*) FILTER (WHERE {sql.UNREADABLE}) FROM {_scan(segments)} "
+                "GROUP BY filename"
             ).fetchall()
         )
     except duckdb.Error:  # a damaged file among them: look at each alone

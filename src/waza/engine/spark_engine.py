@@ -23,15 +23,13 @@ from waza.engine.base import Engine, Progress, Rows, first_line
 from waza.engine.object_store import list_prefix
 from waza.engine.spark_sql import to_spark
 from waza.errors import InputChangedError, MissingExtraError, WazaError
+from waza.schema import DATA_TYPES
 from waza.store.compacted import parts_path
 from waza.store.sources import EVENT_FORMATS, Format, Problem, Source
 
 # Every field an event's ``data`` contributes to a figure, read as text: a value
 # of an unexpected type becomes text (JSON for objects), never a rejected line.
-DATA_FIELDS = (
-    "success", "metadata", "limits", "agent", "tool", "duration_ms", "error",
-    "model", "tokens", "latency_ms", "error_type", "message", "span_id", "parent_span_id", "prompt",
-)  # fmt: skip
+DATA_FIELDS = tuple(DATA_TYPES)
 EVENT_SCHEMA = (
     "timestamp STRING, event_type STRING, skill_name STRING, session_id STRING, event_id STRING, data STRUCT<"
     + ", ".join(f"{field}: STRING" for field in DATA_FIELDS)
@@ -216,8 +214,7 @@ class SparkEngine(Engine):
         with _moved_files_reported():
             self._events(sources).createOrReplaceTempView("all_events")
         _, rows = self._rows(
-            "SELECT filename, count(*) FROM all_events "
-            "WHERE timestamp IS NULL OR event_type IS NULL OR session_id IS NULL GROUP BY filename"
+            f"SELECT filename, count(*) FROM all_events WHERE {sql.UNREADABLE} GROUP BY filename"
         )
         named = {_same_file(_uri(s)): str(s.path) for s in sources}
         return {named.get(_same_file(uri), uri): count for uri, count in rows}

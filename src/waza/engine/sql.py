@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 
 from waza.model import ERROR_TYPE_PREFIX
+from waza.schema import DATA_TYPES, SESSION_ENDED, SESSION_STARTED, TOKEN_NAMES, TOOL_CALLED, token_sql
 from waza.store.codec import MAX_READ_LINE_BYTES
 
 
@@ -39,7 +40,14 @@ def fill(template: str, **values: object) -> str:
 
 # The fields of ``data`` that metrics read, all as text or JSON: DuckDB parses each
 # line once, and a value of an unexpected type becomes text, never a rejected line.
-DATA_FIELDS = "STRUCT(success VARCHAR, metadata JSON, limits JSON, agent VARCHAR)"
+def fields(*names: str) -> str:
+    """The type DuckDB reads these fields of an event's data as (see schema.DATA_TYPES)."""
+    return "STRUCT(" + ", ".join(f"{name} {DATA_TYPES[name]}" for name in names) + ")"
+
+
+# A stored line that is no event: what every engine counts, and names, as unreadable.
+UNREADABLE = "timestamp IS NULL OR event_type IS NULL OR session_id IS NULL"
+DATA_FIELDS = fields("success", "metadata", "limits", "agent")
 EVENT_COLUMNS = (
     "{'timestamp': 'TIMESTAMPTZ', 'event_type': 'VARCHAR', 'skill_name': 'VARCHAR', "
     f"'data': '{DATA_FIELDS}', 'session_id': 'VARCHAR', 'event_id': 'VARCHAR'}}"
@@ -57,7 +65,8 @@ EVENT_COLUMNS = (
 # A part with both a start and an end, and no other part of its id, is a whole
 # session; every other part is combined with those of its id, as one fold over
 # all the events would (a session stored whole twice is one session).
-SESSION_PARTS = """
+SESSION_PARTS = (
+    """
 SELECT session_id,
   min(timestamp) FILTER (WHERE event_type = 'session.started') AS started_at,
   min(timestamp) AS first_at,
@@ -79,10 +88,13 @@ SELECT session_id,
   bool_or(event_type = 'session.abandoned') AS abandoned,
   max(data.limits) AS limits,
   count(timestamp) FILTER (WHERE event_type IS NOT NULL) AS events,
-  count(*) FILTER (WHERE timestamp IS NULL OR event_type IS NULL OR session_id IS NULL) AS bad_rows
+  count(*) FILTER (WHERE """
+    + UNREADABLE
+    + """) AS bad_rows
 FROM ({scan})
 GROUP BY session_id
 """
+)
 ONE_PART = """
 SELECT session_id, coalesce(started_at, first_at) AS start_time, end_time,
   success AND NOT agent_failed AS success, coalesce(skill_name, agent_name, root_agent) AS skill_name,
@@ -238,13 +250,17 @@ FROM (
 """
 
 # Event-log files holding unreadable lines, and how many (run only when there are some).
-BAD_EVENT_FILES = """
+BAD_EVENT_FILES = (
+    """
 SELECT filename, count(*) FROM read_json({files}, format = 'newline_delimited',
   columns = {'timestamp': 'TIMESTAMPTZ', 'event_type': 'VARCHAR', 'session_id': 'VARCHAR'},
   compression = '{compression}', ignore_errors = true, filename = true, maximum_object_size = {max_line})
-WHERE timestamp IS NULL OR event_type IS NULL OR session_id IS NULL
+WHERE """
+    + UNREADABLE
+    + """
 GROUP BY filename
 """
+)
 BAD_RECORD_FILES = "SELECT filename, count(*) FROM session_records WHERE bad GROUP BY filename"
 
 # Metadata values kept per session: the sampling ones, and those a report asks for.
@@ -307,11 +323,10 @@ FROM sessions WHERE {where} AND duration_ms IS NOT NULL GROUP BY bin ORDER BY bi
 
 # Tool, LLM and error events of the sessions in a slice: a second read of the
 # event log, done only when details are asked for.
-DETAIL_FIELDS = (
-    "STRUCT(tool VARCHAR, success VARCHAR, duration_ms VARCHAR, error VARCHAR, model VARCHAR, "
-    "tokens JSON, latency_ms VARCHAR, error_type VARCHAR, message VARCHAR, span_id VARCHAR, "
-    "parent_span_id VARCHAR)"
-)
+DETAIL_FIELDS = fields(
+    "tool", "success", "duration_ms", "error", "model", "tokens", "latency_ms", "error_type", "message",
+    "span_id", "parent_span_id",
+)  # fmt: skip
 DETAIL_EVENT_TYPES = (
     "('tool.called', 'tool.completed', 'llm.request', 'llm.response', 'error', 'agent.invoked', "
     "'skill.invoked', 'session.ended')"
@@ -346,14 +361,9 @@ SELECT session_id, event_type,
   TRY_CAST(data.duration_ms AS DOUBLE) AS duration_ms,
   data.error AS error,
   data.model AS model,
-  TRY_CAST(coalesce(data.tokens ->> 'input', data.tokens ->> 'input_tokens', data.tokens ->> 'prompt_tokens')
-           AS BIGINT) AS input_tokens,
-  TRY_CAST(coalesce(data.tokens ->> 'output', data.tokens ->> 'output_tokens',
-                    data.tokens ->> 'completion_tokens') AS BIGINT) AS output_tokens,
-  TRY_CAST(data.tokens ->> 'cache_read' AS BIGINT) AS cache_read_tokens,
-  TRY_CAST(data.tokens ->> 'cache_write' AS BIGINT) AS cache_write_tokens,
-  TRY_CAST(data.tokens ->> 'reasoning' AS BIGINT) AS reasoning_tokens,
-  TRY_CAST(data.latency_ms AS DOUBLE) AS latency_ms,
+  """
+    + "".join(f"{token_sql('data.tokens', kind)} AS {kind}_tokens,\n  " for kind in TOKEN_NAMES)
+    + """  TRY_CAST(data.latency_ms AS DOUBLE) AS latency_ms,
   data.error_type AS data_error_type,
   data.message AS message,
   data.span_id AS span_id,
@@ -486,8 +496,8 @@ GROUP BY error_type ORDER BY count DESC, error_type
 # session of a slice, the prompt, ending error and tools in order, each ranked by
 # what makes a good regression test (see tasks/selection.py for the weights),
 # in the ``{order}`` asked: the best first, equal ranks in an order the seed fixes.
-CATALOG_FIELDS = "STRUCT(prompt VARCHAR, error VARCHAR, tool VARCHAR)"
-CATALOG_EVENT_TYPES = "('session.started', 'session.ended', 'tool.called')"
+CATALOG_FIELDS = fields("prompt", "error", "tool")
+CATALOG_EVENT_TYPES = f"('{SESSION_STARTED}', '{SESSION_ENDED}', '{TOOL_CALLED}')"
 CATALOG_SCAN = (
     "SELECT session_id, event_type, timestamp, event_id, data FROM read_json({files}, "
     "format = 'newline_delimited', columns = {'timestamp': 'TIMESTAMPTZ', 'event_type': 'VARCHAR', "

@@ -23,9 +23,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from waza.model import AGENT_INVOKED, SESSION_ENDED, SESSION_STARTED, TOOL_CALLED, TelemetryEvent
+from waza.model import TelemetryEvent
 from waza.otel.messages import prompt, text
 from waza.otel.values import SpanError, attributes, first, flat, moment, parsed
+from waza.schema import (
+    AGENT_INVOKED,
+    ERROR,
+    LLM_REQUEST,
+    LLM_RESPONSE,
+    SESSION_ENDED,
+    SESSION_STARTED,
+    SKILL_INVOKED,
+    TOOL_CALLED,
+    TOOL_COMPLETED,
+)
 
 STATUS_ERROR = 2
 INFERENCE = {"chat", "text_completion", "generate_content", "embeddings"}
@@ -126,7 +137,7 @@ def span_events(
         yield from _tool_events(read, skills, skill_tools)
     elif "gen_ai.skill.name" in read.found:
         skill = str(read.found["gen_ai.skill.name"])
-        yield read.event(read.start, "skill.invoked", _skill_details(read.found), skill)
+        yield read.event(read.start, SKILL_INVOKED, _skill_details(read.found), skill)
     elif read.operation in INFERENCE:
         yield from _inference_events(read)
     elif not read.root and agent is None:
@@ -137,7 +148,7 @@ def span_events(
         at = moment(span_event.time_unix_nano, latest)
         if span_event.name == "exception":
             data = {"error_type": details.get("exception.type"), "message": details.get("exception.message")}
-            yield read.event(at, "error", data)
+            yield read.event(at, ERROR, data)
         else:
             yield read.event(at, span_event.name or "otel.event", flat(details))
     if read.root:
@@ -158,13 +169,13 @@ def _tool_events(read: _Span, skills: list[Any], skill_tools: frozenset[str]) ->
     arguments = parsed(first(found, "gen_ai.tool.call.arguments", "input.value"))
     loaded = _loaded_skill(found, tool, arguments, skill_tools)
     if loaded is not None:  # a skill load is a tool call too, with its own success
-        yield read.event(read.start, "skill.invoked", _skill_details(found) | {"skill": loaded}, loaded)
+        yield read.event(read.start, SKILL_INVOKED, _skill_details(found) | {"skill": loaded}, loaded)
     skill = loaded or _skill_of(read.span, skills)
     called = {"tool": tool, "args": arguments, "call_id": found.get("gen_ai.tool.call.id")}
     yield read.event(read.start, TOOL_CALLED, called | {"type": found.get("gen_ai.tool.type")}, skill)
     completed = {"tool": tool, "duration_ms": read.duration_ms, **read.outcome()}
     result = first(found, "gen_ai.tool.call.result", "output.value")
-    yield read.event(read.end, "tool.completed", completed | {"result": result}, skill)
+    yield read.event(read.end, TOOL_COMPLETED, completed | {"result": result}, skill)
 
 
 def _inference_events(read: _Span) -> Iterator[TelemetryEvent]:
@@ -178,9 +189,9 @@ def _inference_events(read: _Span) -> Iterator[TelemetryEvent]:
         "tokens": {k: v for k, v in tokens.items() if v is not None},
         "prompt": prompt(found) or None,  # the session's prompt when no other span holds one
     }
-    yield read.event(read.start, "llm.request", request)
+    yield read.event(read.start, LLM_REQUEST, request)
     response = {"model": model, "latency_ms": read.duration_ms, **read.outcome()}
-    yield read.event(read.end, "llm.response", response)
+    yield read.event(read.end, LLM_RESPONSE, response)
 
 
 def _raised(span: Any) -> str | None:

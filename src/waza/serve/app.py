@@ -27,9 +27,10 @@ from starlette.routing import Route
 
 from waza.capture.redact import Redactor
 from waza.capture.sampling import SessionSampler
-from waza.model import SESSION_ENDED, SESSION_STARTED, TelemetryEvent
+from waza.model import TelemetryEvent
 from waza.otel import otlp
 from waza.otel.mapping import SKILL_TOOLS
+from waza.schema import SESSION_ENDED, SESSION_STARTED
 from waza.serve import batch as batch_lines
 from waza.serve import openapi
 from waza.serve.auth import BearerAuth

@@ -17,6 +17,7 @@ from urllib.parse import urlparse
 
 from waza.capture.redact import Redactor, has_placeholder
 from waza.model import SessionTelemetry, format_time
+from waza.schema import LLM_REQUEST, TOOL_COMPLETED
 from waza.tasks.grading import DIGEST_KEY, prompt_digest
 from waza.tasks.mocks import MCP_CALLS, command_mocks, mcp_calls
 
@@ -119,7 +120,7 @@ def _budget(session: SessionTelemetry) -> dict[str, Any]:
 
 def succeeded_sequence(session: SessionTelemetry) -> list[str]:
     """The tools the session called successfully, in the order it called them, repeats kept."""
-    completed = [e.data for e in session.events if e.event_type == "tool.completed"]
+    completed = [e.data for e in session.events if e.event_type == TOOL_COMPLETED]
     if completed:
         return [str(d["tool"]) for d in completed if d.get("success") is True and d.get("tool")]
     return [str(call["tool"]) for call in session.tool_calls if call.get("tool")]
@@ -131,7 +132,7 @@ def succeeded_tools(session: SessionTelemetry) -> list[str]:
     A tool counts when a ``tool.completed`` event says it succeeded; a session
     that records no completions counts its called tools if it succeeded.
     """
-    completed = [e.data for e in session.events if e.event_type == "tool.completed"]
+    completed = [e.data for e in session.events if e.event_type == TOOL_COMPLETED]
     if completed:
         names = [d.get("tool") for d in completed if d.get("success") is True]
     else:
@@ -149,7 +150,7 @@ def stable_tokens(prompt: str, output: str) -> list[str]:
 def _model(session: SessionTelemetry) -> str | None:
     """The LLM model the session asked most often, to run its task with."""
     models = Counter(str(e.data["model"]) for e in session.events
-                     if e.event_type == "llm.request" and e.data.get("model"))  # fmt: skip
+                     if e.event_type == LLM_REQUEST and e.data.get("model"))  # fmt: skip
     return models.most_common(1)[0][0] if models else None
 
 

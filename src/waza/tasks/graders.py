@@ -25,6 +25,7 @@ from typing import Any
 import jsonschema
 
 from waza.model import SessionTelemetry
+from waza.schema import ERROR, LLM_REQUEST, TOOL_COMPLETED, token_count
 
 NOT_GRADABLE = {
     "file": "needs the run's workspace",
@@ -63,14 +64,8 @@ def tools_called(session: SessionTelemetry) -> list[str]:
 
 
 def tokens_used(session: SessionTelemetry) -> int:
-    total = 0
-    for event in session.events:
-        tokens = event.data.get("tokens") if event.event_type == "llm.request" else None
-        if isinstance(tokens, dict):
-            for names in (("input", "input_tokens", "prompt_tokens"), ("output", "output_tokens",
-                                                                        "completion_tokens")):  # fmt: skip
-                total += next((tokens[n] for n in names if isinstance(tokens.get(n), int)), 0)
-    return total
+    requests = [event.data.get("tokens") for event in session.events if event.event_type == LLM_REQUEST]
+    return sum(token_count(tokens, "input") + token_count(tokens, "output") for tokens in requests)
 
 
 Verdict = tuple[bool, float, str]
@@ -310,12 +305,10 @@ def _errors(session: SessionTelemetry) -> list[str]:
     texts = [
         str(e.data.get("message") or e.data.get("error_type"))
         for e in session.events
-        if e.event_type == "error"
+        if e.event_type == ERROR
     ]
     texts += [
-        str(e.data["error"])
-        for e in session.events
-        if e.event_type == "tool.completed" and e.data.get("error")
+        str(e.data["error"]) for e in session.events if e.event_type == TOOL_COMPLETED and e.data.get("error")
     ]
     return texts + ([session.error] if session.error else [])
 

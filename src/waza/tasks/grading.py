@@ -26,6 +26,7 @@ from typing import Any
 
 from waza.capture.redact import has_placeholder
 from waza.model import ERROR_TYPE_PREFIX, SessionTelemetry
+from waza.schema import LLM_REQUEST, token_count
 from waza.tasks.graders import GraderResult, run_grader
 
 TASK_KEY = "task_id"  # the metadata key naming the task a session answers
@@ -164,7 +165,7 @@ def check(expected: dict[str, Any], session: SessionTelemetry) -> list[str]:
     limit = behavior.get("max_tool_calls")
     if limit is not None and len(called) > limit:
         reasons.append(f"{len(called)} tool calls, more than {limit}")
-    requests = [e.data for e in session.events if e.event_type == "llm.request"]
+    requests = [e.data for e in session.events if e.event_type == LLM_REQUEST]
     limit = behavior.get("max_iterations")
     if limit is not None and len(requests) > limit:
         reasons.append(f"{len(requests)} LLM requests, more than {limit}")
@@ -191,17 +192,7 @@ def _unanswered(digest: str | None) -> str:
 
 
 def _tokens(request: dict[str, Any]) -> int:
-    tokens = request.get("tokens")
-    if not isinstance(tokens, dict):
-        return 0
-    total = 0
-    for names in (
-        ("input", "input_tokens", "prompt_tokens"),
-        ("output", "output_tokens", "completion_tokens"),
-    ):
-        value = next((tokens[n] for n in names if isinstance(tokens.get(n), int)), 0)
-        total += value
-    return total
+    return token_count(request.get("tokens"), "input") + token_count(request.get("tokens"), "output")
 
 
 def _described(wanted: dict[str, Any]) -> str:

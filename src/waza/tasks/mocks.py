@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from waza.model import SessionTelemetry
+from waza.schema import TOOL_CALLED, TOOL_COMPLETED
 
 EXECUTABLE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 MOCK_SCHEMA_VERSION = "1.3"  # the eval schema version command_mocks (1.3) and mcp_mocks (1.1) need
@@ -42,11 +43,11 @@ def command_mocks(session: SessionTelemetry) -> list[dict[str, Any]]:
         tool = event.data.get("tool")
         if not isinstance(tool, str) or not EXECUTABLE.match(tool):
             continue
-        if event.event_type == "tool.called":
+        if event.event_type == TOOL_CALLED:
             args = event.data.get("args")
             if isinstance(args, list) and all(isinstance(a, str) for a in args):
                 pending.setdefault(tool, []).append(args)
-        elif event.event_type == "tool.completed" and pending.get(tool):
+        elif event.event_type == TOOL_COMPLETED and pending.get(tool):
             args = pending[tool].pop(0)
             result = event.data.get("result", event.data.get("stdout"))
             if result is None:
@@ -71,13 +72,13 @@ def mcp_calls(session: SessionTelemetry) -> list[tuple[str, str, dict[str, Any],
         name = event.data.get("tool")
         if not isinstance(name, str):
             continue
-        if event.event_type == "tool.called":
+        if event.event_type == TOOL_CALLED:
             named = MCP_NAME.match(name)
             server = event.data.get("server") or (named and named["server"])
             args = event.data.get("args")
             if isinstance(server, str) and server and isinstance(args, dict | type(None)):
                 pending.setdefault(name, []).append((server, named["tool"] if named else name, args or {}))
-        elif event.event_type == "tool.completed" and pending.get(name):
+        elif event.event_type == TOOL_COMPLETED and pending.get(name):
             server, tool, args = pending[name].pop(0)
             if event.data.get("success") is False and event.data.get("error"):
                 found.append((server, tool, args, {"match": args, "error": str(event.data["error"])}))
