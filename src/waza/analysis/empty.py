@@ -12,7 +12,7 @@ import difflib
 from collections.abc import Iterable
 from typing import Any
 
-from waza.engine.base import Summary
+from waza.engine.results import Summary
 from waza.engine.slicing import Slice
 from waza.errors import NothingToAnalyzeError, UsageError, WazaError
 from waza.model import format_time, parse_time

@@ -9,7 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from waza.engine.base import Figures, Summary
+from waza.engine.results import Figures, Summary
 from waza.engine.slicing import Slice
 from waza.model import format_time
 from waza.store.codec import finite
@@ -33,25 +33,25 @@ def _percentiles(figures: Figures) -> dict[str, float | None]:
 
 
 def _metrics(figures: Figures) -> dict[str, Any]:
-    return {
-        "success_rate": _ratio(figures.succeeded, figures.completed),
-        "avg_duration_ms": figures.avg_duration_ms,
-        "total_tool_calls": figures.tool_calls,
-        "avg_tool_calls_per_session": _ratio(figures.tool_calls, figures.sessions),
-        **_percentiles(figures),
-        "distinct_users": figures.users,
-    }
+    return _figures(figures, avg_tool_calls_per_session=_ratio(figures.tool_calls, figures.sessions))
 
 
 def _group(figures: Figures) -> dict[str, Any]:
     """The figures of one skill or one breakdown value."""
+    extra = {
+        "incomplete_sessions": figures.sessions - figures.completed,
+        "estimated_sessions": figures.estimated,
+    }
+    return {"invocations": figures.sessions, **_figures(figures, **extra)}
+
+
+def _figures(figures: Figures, **extra: Any) -> dict[str, Any]:
+    """What the overall metrics and every group report alike, with ``extra`` before the percentiles."""
     return {
-        "invocations": figures.sessions,
         "success_rate": _ratio(figures.succeeded, figures.completed),
         "avg_duration_ms": figures.avg_duration_ms,
         "total_tool_calls": figures.tool_calls,
-        "incomplete_sessions": figures.sessions - figures.completed,
-        "estimated_sessions": figures.estimated,
+        **extra,
         **_percentiles(figures),
         "distinct_users": figures.users,
     }

@@ -1,4 +1,4 @@
-"""What every engine shares: the figures it returns and the metric queries it runs.
+"""What every engine shares: loading sources into a ``sessions`` table, and the metric queries.
 
 An engine folds stored telemetry into a ``sessions`` table; from there on the
 statements of ``sql.py`` compute every figure, the same on each engine. An
@@ -8,64 +8,19 @@ engine supplies how to load, how to run a statement and how to keep a result.
 from __future__ import annotations
 
 import json
-import tempfile
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from waza.engine import sql
+from waza.engine.results import Figures, Progress, Rows, Summary, figures_of
+from waza.engine.salvage import Salvage, first_line
 from waza.engine.slicing import DEFAULT_USER_KEY, Condition, Slice
 from waza.engine.snapshot import Snapshot
 from waza.errors import UsageError
 from waza.model import SessionTelemetry, session_events
 from waza.store.codec import bounded_line
-from waza.store.reader import event_lines, session_records, translated_events
 from waza.store.sources import EVENT_FORMATS, TRANSLATED_FORMATS, Format, Problem, Source
-
-Progress = Callable[[float], None]
-
-
-@dataclass
-class Figures:
-    """Every figure of one group of sessions, as the engine computed it."""
-
-    sessions: int = 0
-    completed: int = 0
-    succeeded: int = 0
-    duration_ms: int = 0  # sum over completed sessions that ended after they started
-    timed: int = 0  # those sessions: a clock stepped back gives the others no duration
-    ended_before_start: int = 0
-    tool_calls: int = 0
-    estimated: float = 0.0  # sessions weighted by 1/sample rate
-    abandoned: int = 0
-    events_dropped: int = 0
-    values_truncated: int = 0
-    users: int = 0
-    duration_percentiles: list[float] | None = None  # p50, p90, p95, p99 of completed sessions
-    first_start: datetime | None = None
-    last_end: datetime | None = None
-
-    @property
-    def avg_duration_ms(self) -> float | None:
-        return self.duration_ms / self.timed if self.timed else None
-
-
-@dataclass
-class Summary:
-    """What the metric queries return; the report layer turns it into figures."""
-
-    totals: Figures
-    per_skill: dict[str, Figures]
-    breakdown: dict[str | None, Figures] | None
-    per_day: list[dict[str, Any]]
-    slowest: list[tuple[str, str | None, int]]
-    most_tools: list[tuple[str, str | None, int]]
-
-
-Rows = tuple[list[str], list[tuple[Any, ...]]]
 
 
 class Engine(ABC):
@@ -75,14 +30,13 @@ class Engine(ABC):
         # Files are read as they were listed (see snapshot.py); ``open_segments_only`` for an
         # engine that reads within milliseconds of listing and only needs growing segments pinned.
         self._snapshot = Snapshot(open_segments_only=open_segments_only)
-        self._scratch = tempfile.TemporaryDirectory(prefix="waza-")
-        self._salvaged: dict[str, str] = {}  # scratch copy -> the damaged file it came from
+        self._salvage = Salvage()
         self._metadata: dict[str, str] = {}  # metadata key -> its column in the sessions table
         self._event_sources: list[Source] = []
 
     def close(self) -> None:
         self._snapshot.release()
-        self._scratch.cleanup()
+        self._salvage.cleanup()
 
     def __enter__(self) -> Engine:
         return self
@@ -125,7 +79,8 @@ class Engine(ABC):
         keys = [*sql.SAMPLING_KEYS, *(k for k in metadata_keys if k not in sql.SAMPLING_KEYS)]
         self._metadata = {key: f"m_{index}" for index, key in enumerate(keys)}
         translated: list[Problem] = []
-        sources = [self._rewrite(s, translated) if s.format in TRANSLATED_FORMATS else s for s in sources]
+        rewrite = self._salvage.rewrite
+        sources = [rewrite(s, translated) if s.format in TRANSLATED_FORMATS else s for s in sources]
         problems = translated + self._load(sources, progress)
         self._event_sources = [s for s in sources if s.format in EVENT_FORMATS]
         return [self._snapshot.original(problem) for problem in problems]
@@ -138,7 +93,7 @@ class Engine(ABC):
         The sessions are written out as an event log and read back by the same
         SQL as files, so that both paths share every definition.
         """
-        scratch = self._scratch_file("in-memory.jsonl")
+        scratch = self._salvage.scratch_file("in-memory.jsonl")
         with open(scratch, "wb") as out:
             for session in sessions:
                 for event in session_events(session):
@@ -212,7 +167,7 @@ class Engine(ABC):
             by_skill, by_key, skill, key = (
                 record.pop(c) for c in ("by_skill", "by_key", "skill_name", "breakdown")
             )
-            figures = _figures(record)
+            figures = figures_of(record)
             if not by_skill:
                 if skill is not None:
                     per_skill[skill] = figures
@@ -340,52 +295,27 @@ class Engine(ABC):
 
     # -- damaged input -------------------------------------------------------
 
-    def _scratch_file(self, name: str) -> Path:
-        return Path(self._scratch.name) / name
-
-    def _rewrite(self, source: Source, problems: list[Problem], error: Exception | None = None) -> Source:
-        """Rewrite what Python can read of a file as a clean event log in scratch space.
-
-        Serves files an engine cannot read itself, and salvages damaged ones
-        (``error`` is why the engine failed on it).
-        """
-        found: list[Problem] = []
-        if source.format in EVENT_FORMATS:
-            events: Iterator = event_lines(source, found)
-        elif source.format in TRANSLATED_FORMATS:
-            events = translated_events(source, found)
-        else:
-            events = (e for s in session_records(source, found) for e in session_events(s))
-        target = self._scratch_file(f"salvaged-{len(self._salvaged)}.jsonl")
-        with open(target, "wb") as out:
-            for event in events:
-                out.write(bounded_line(event.to_dict())[0] + b"\n")
-        if not found and error is not None:
-            found.append(Problem(str(source.path), None, f"cannot read: {first_line(error)}"))
-        problems.extend(found)
-        self._salvaged[str(target)] = str(source.path)
-        return Source(target, Format.EVENTS, False, target.stat().st_size)
-
-    def _name_bad_lines(self, sources: list[Source], counts: dict[str, int]) -> list[Problem]:
-        """The line of every unreadable record, in the files the engine found some in."""
-        problems: list[Problem] = []
+    def _isolate(self, sources: list[Source], problems: list[Problem]) -> list[Source]:
+        """Read each file alone; one the engine fails on is replaced by what Python can salvage of it."""
+        readable = []
         for source in sources:
-            bad = counts.get(str(source.path))
-            if not bad or str(source.path) in self._salvaged:
-                continue
-            if source.url:  # out of the Python reader's reach: counted, not located
-                problems.append(Problem(source.url, None, f"{bad} unreadable records"))
-                continue
-            found: list[Problem] = []
-            records = (
-                event_lines(source, found)
-                if source.format in EVENT_FORMATS
-                else session_records(source, found)
-            )
-            for _ in records:
-                pass
-            problems.extend(found or [Problem(str(source.path), None, f"{bad} unreadable records")])
-        return problems
+            try:
+                self._read_alone(source)
+                readable.append(source)
+            except self._read_errors() as error:
+                if source.url:  # out of the Python reader's reach
+                    problems.append(Problem(source.url, None, f"cannot read: {first_line(error)}"))
+                else:
+                    readable.append(self._salvage.rewrite(source, problems, error))
+        return readable
+
+    @abstractmethod
+    def _read_alone(self, source: Source) -> None:
+        """Read one source as loading would; raise one of ``_read_errors`` when the engine cannot."""
+
+    @abstractmethod
+    def _read_errors(self) -> tuple[type[Exception], ...]:
+        """The errors with which the engine says a file cannot be read."""
 
 
 def _equals(column: str, param: str, value: str) -> str:
@@ -410,23 +340,3 @@ def _number(text: str) -> float | None:
     except ValueError:
         return None
     return number if number == number and abs(number) != float("inf") else None  # not NaN or infinite
-
-
-def _figures(record: dict[str, Any]) -> Figures:
-    numbers = {
-        k: (float(v) if k == "estimated" else int(v))
-        for k, v in record.items()
-        if k not in ("duration_percentiles", "first_start", "last_end") and v is not None
-    }
-    return Figures(
-        **numbers,
-        duration_percentiles=record["duration_percentiles"],
-        first_start=record["first_start"],
-        last_end=record["last_end"],
-    )
-
-
-def first_line(error: Exception) -> str:
-    """The first line of an engine's error message: the part a person needs."""
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__

@@ -9,7 +9,9 @@ from contextlib import contextmanager
 import duckdb
 
 from waza.engine import sql
-from waza.engine.base import Engine, Progress, Rows, first_line
+from waza.engine.base import Engine
+from waza.engine.results import Progress, Rows
+from waza.engine.salvage import first_line
 from waza.errors import InputChangedError, UsageError
 from waza.store.compacted import parts_path
 from waza.store.sources import EVENT_FORMATS, Format, Problem, Source
@@ -35,7 +37,7 @@ class DuckDBEngine(Engine):
         except duckdb.Error:
             raise UsageError(f"not a memory size: {memory_limit!r} (try 2GB or 512MB)") from None
         self._con.execute("SET preserve_insertion_order = false")
-        self._con.execute("SET temp_directory = ?", [str(self._scratch_file("spill"))])
+        self._con.execute("SET temp_directory = ?", [str(self._salvage.scratch_file("spill"))])
 
     def close(self) -> None:
         self._con.close()
@@ -156,16 +158,11 @@ class DuckDBEngine(Engine):
             return sql.fill(sql.SESSION_RECORDS, scan=_EMPTY_RECORDS, metadata_columns=columns) + " LIMIT 0"
         return sql.fill(sql.SESSION_RECORDS, scan=" UNION ALL ".join(scans), metadata_columns=columns)
 
-    def _isolate(self, sources: list[Source], problems: list[Problem]) -> list[Source]:
-        """Scan each file alone; one that fails is replaced by what Python can salvage of it."""
-        readable = []
-        for source in sources:
-            try:
-                self._create_tables([source], None)
-                readable.append(source)
-            except duckdb.Error as exc:
-                readable.append(self._rewrite(source, problems, exc))
-        return readable
+    def _read_alone(self, source: Source) -> None:
+        self._create_tables([source], None)
+
+    def _read_errors(self) -> tuple[type[Exception], ...]:
+        return (duckdb.Error,)
 
     def _explain_bad_rows(self, sources: list[Source]) -> list[Problem]:
         """Name the line of every unreadable record; only files that have one are re-read."""
@@ -176,7 +173,7 @@ class DuckDBEngine(Engine):
             for files, compression in _groups(events):
                 statement = sql.fill(sql.BAD_EVENT_FILES, files=files, compression=compression)
                 counts.update(self._con.execute(statement).fetchall())
-        return self._name_bad_lines(sources, counts)
+        return self._salvage.name_bad_lines(sources, counts)
 
     def _run(self, statement: str, progress: Progress | None, total_bytes: int) -> None:
         """Execute; while it runs, report the share of the input read so far.

@@ -19,8 +19,10 @@ from typing import Any
 from urllib.parse import unquote, urlparse
 
 from waza.engine import sql
-from waza.engine.base import Engine, Progress, Rows, first_line
+from waza.engine.base import Engine
 from waza.engine.object_store import list_prefix
+from waza.engine.results import Progress, Rows
+from waza.engine.salvage import first_line
 from waza.engine.spark_sql import to_spark
 from waza.errors import InputChangedError, MissingExtraError, WazaError
 from waza.schema import DATA_TYPES
@@ -111,7 +113,7 @@ class SparkEngine(Engine):
 
         problems: list[Problem] = []
         # Earlier versions' session files: the Python reader turns them into an event log.
-        sources = [s if s.format in EVENT_FORMATS else self._rewrite(s, problems) for s in sources]
+        sources = [s if s.format in EVENT_FORMATS else self._salvage.rewrite(s, problems) for s in sources]
         try:
             with _moved_files_reported():
                 self._create_tables(sources)
@@ -119,7 +121,7 @@ class SparkEngine(Engine):
             # Some file breaks the job as a whole: find it, salvage it, read again.
             sources = self._isolate(sources, problems)
             self._create_tables(sources)
-        problems.extend(self._name_bad_lines(sources, self._bad_rows_by_file(sources)))
+        problems.extend(self._salvage.name_bad_lines(sources, self._bad_rows_by_file(sources)))
         if progress is not None:
             progress(100.0)
         return problems
@@ -189,22 +191,14 @@ class SparkEngine(Engine):
         values = ", ".join(f"json_extract_string({document}, {sql.literal(p)})" for p in self._json_paths())
         return f"[{values}]"
 
-    def _isolate(self, sources: list[Source], problems: list[Problem]) -> list[Source]:
-        """Read each file alone; one that fails is replaced by what Python can salvage of it."""
+    def _read_alone(self, source: Source) -> None:
+        self._events([source]).count()
+
+    def _read_errors(self) -> tuple[type[Exception], ...]:
         from py4j.protocol import Py4JJavaError
         from pyspark.errors import PySparkException
 
-        readable = []
-        for source in sources:
-            try:
-                self._events([source]).count()
-                readable.append(source)
-            except (Py4JJavaError, PySparkException) as error:
-                if source.url:  # out of the Python reader's reach
-                    problems.append(Problem(source.url, None, f"cannot read: {first_line(error)}"))
-                else:
-                    readable.append(self._rewrite(source, problems, error))
-        return readable
+        return (Py4JJavaError, PySparkException)
 
     def _bad_rows_by_file(self, sources: list[Source]) -> dict[str, int]:
         """Unreadable records per file; the files are read again only when there are some."""
