@@ -71,13 +71,7 @@ def compact(directory: str | os.PathLike[str]) -> CompactionResult:
 
 
 def _scan(files: list[Path]) -> str:
-    names = ", ".join(sql.literal(str(p)) for p in files)
-    return (
-        f"read_json([{names}], format = 'newline_delimited', compression = 'gzip', "
-        "columns = {'timestamp': 'TIMESTAMPTZ', 'event_type': 'VARCHAR', 'skill_name': 'VARCHAR', "
-        "'data': 'JSON', 'session_id': 'VARCHAR', 'event_id': 'VARCHAR'}, ignore_errors = true, "
-        f"filename = true, maximum_object_size = {sql.MAX_LINE_BYTES})"
-    )
+    return sql.fill(sql.SEGMENTS_SCAN, files="[" + ", ".join(sql.literal(str(p)) for p in files) + "]")
 
 
 def _clean(
@@ -87,12 +81,7 @@ def _clean(
     if not segments:
         return []
     try:
-        bad = dict(
-            connection.execute(
-                f"SELECT filename, count(*) FILTER (WHERE {sql.UNREADABLE}) FROM {_scan(segments)} "
-                "GROUP BY filename"
-            ).fetchall()
-        )
+        bad = dict(connection.execute(sql.fill(sql.SEGMENT_BAD_LINES, scan=_scan(segments))).fetchall())
     except duckdb.Error:  # a damaged file among them: look at each alone
         return [s for s in segments if _clean(connection, [s], result)] if len(segments) > 1 else []
     clean = []
@@ -148,22 +137,17 @@ def _stage(
     """Write the Parquet, the session parts and the manifest to commit; the number of events."""
     # Each event id once: what readers count is what is stored.
     once = sql.fill(sql.ONCE, scan=f"SELECT * FROM {_scan(segments)}", order="filename")
-    connection.execute(
-        f"COPY (SELECT timestamp, event_type, skill_name, session_id, event_id, data::VARCHAR AS data_json, "
-        f"json_transform(data, {sql.literal(DATA_STRUCTURE)}) AS data FROM ({once}) "
-        f"ORDER BY session_id, timestamp) TO {sql.literal(str(temporary))} (FORMAT parquet, COMPRESSION zstd)"
-    )
+    structure, into = sql.literal(DATA_STRUCTURE), sql.literal(str(temporary))
+    connection.execute(sql.fill(sql.COMPACTED_EVENTS, structure=structure, once=once, target=into))
     _fsync(temporary)
     os.replace(temporary, target)
     # Sessions folded as far as these segments allow, so readers need not fold the events again.
     events = sql.fill(sql.PARQUET_SCAN, files=f"[{sql.literal(str(target))}]", event_id="event_id")
     parts = sql.fill(sql.SESSION_PARTS, scan=events, tool_ids=sql.TOOL_IDS)
-    connection.execute(
-        f"COPY ({parts}) TO {sql.literal(str(staged_parts))} (FORMAT parquet, COMPRESSION zstd)"
-    )
+    connection.execute(sql.fill(sql.COMPACTED_PARTS, parts=parts, target=sql.literal(str(staged_parts))))
     _fsync(staged_parts)
     os.replace(staged_parts, parts_path(target))
-    (rows,) = connection.execute(f"SELECT count(*) FROM read_parquet({sql.literal(str(target))})").fetchone()
+    (rows,) = connection.execute(sql.fill(sql.PARQUET_ROWS, file=sql.literal(str(target)))).fetchone()
     staged.write_text(json.dumps({"segments": names, "rows": rows}, indent=2), encoding="utf-8")
     _fsync(staged)
     return rows

@@ -167,7 +167,7 @@ class DuckDBEngine(Engine):
     def _explain_bad_rows(self, sources: list[Source]) -> list[Problem]:
         """Name the line of every unreadable record; only files that have one are re-read."""
         counts = dict(self._con.execute(sql.BAD_RECORD_FILES).fetchall())
-        (bad_rows,) = self._con.execute("SELECT coalesce(sum(bad_rows), 0) FROM sessions").fetchone()
+        (bad_rows,) = self._con.execute(sql.UNREADABLE_ROWS).fetchone()
         if bad_rows:  # clean data pays for no second look
             events = [s for s in sources if s.format is Format.EVENTS]
             for files, compression in _groups(events):

@@ -202,7 +202,7 @@ class SparkEngine(Engine):
 
     def _bad_rows_by_file(self, sources: list[Source]) -> dict[str, int]:
         """Unreadable records per file; the files are read again only when there are some."""
-        (bad_rows,) = self._rows("SELECT coalesce(sum(bad_rows), 0) FROM sessions")[1][0]
+        (bad_rows,) = self._rows(sql.UNREADABLE_ROWS)[1][0]
         if not bad_rows:
             return {}
         with _moved_files_reported():

@@ -567,3 +567,24 @@ WITH facts AS (
 SELECT s.session_id, s.start_time, s.{task_column} AS task_id, f.prompt
 FROM sessions s LEFT JOIN facts f USING (session_id) WHERE s.counted
 """
+
+
+# Compaction (engine/compaction.py): closed segments, read once each, become a
+# Parquet file of their events (each event id once, sorted by session and time)
+# and one of the sessions they fold into; a segment with an unreadable line is
+# left alone.
+SEGMENTS_SCAN = (
+    "read_json({files}, format = 'newline_delimited', compression = 'gzip', "
+    "columns = {'timestamp': 'TIMESTAMPTZ', 'event_type': 'VARCHAR', 'skill_name': 'VARCHAR', "
+    "'data': 'JSON', 'session_id': 'VARCHAR', 'event_id': 'VARCHAR'}, ignore_errors = true, "
+    "filename = true, maximum_object_size = {max_line})"
+)
+SEGMENT_BAD_LINES = f"SELECT filename, count(*) FILTER (WHERE {UNREADABLE}) FROM {{scan}} GROUP BY filename"
+COMPACTED_EVENTS = (
+    "COPY (SELECT timestamp, event_type, skill_name, session_id, event_id, data::VARCHAR AS data_json, "
+    "json_transform(data, {structure}) AS data FROM ({once}) ORDER BY session_id, timestamp) "
+    "TO {target} (FORMAT parquet, COMPRESSION zstd)"
+)
+COMPACTED_PARTS = "COPY ({parts}) TO {target} (FORMAT parquet, COMPRESSION zstd)"
+PARQUET_ROWS = "SELECT count(*) FROM read_parquet({file})"
+UNREADABLE_ROWS = "SELECT coalesce(sum(bad_rows), 0) FROM sessions"
