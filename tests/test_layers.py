@@ -99,3 +99,16 @@ print(json.dumps(sorted(sys.modules)))
         if m.startswith(("waza.engine", "waza.analysis", "waza.serve", "waza.tasks", "waza.dashboard"))
     ]
     assert heavy == [] and upper == []
+
+
+def test_the_public_api_is_one_module_and_the_rest_says_it_is_internal() -> None:
+    import importlib
+
+    import waza.telemetry
+
+    assert all(getattr(waza.telemetry, name) is not None for name in waza.telemetry.__all__)
+    for package in (p.name for p in PACKAGE.iterdir() if (p / "__init__.py").exists()):
+        if package in ("telemetry", "cli"):
+            continue
+        module = importlib.import_module(f"waza.{package}")
+        assert "Internal" in (module.__doc__ or "") and hasattr(module, "__all__"), package

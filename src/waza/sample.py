@@ -158,9 +158,9 @@ def write_sample(
             batch.extend((day, encode_line(event)) for event in events)
             written += len(events)
             if len(batch) >= 50_000:
-                sink.export(batch)
+                sink.append(batch)
                 batch = []
-        sink.export(batch)
+        sink.append(batch)
     finally:
         sink.shutdown()
     return SampleSummary(sessions, written, str(directory))

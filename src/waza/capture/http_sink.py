@@ -70,7 +70,7 @@ class HttpSink:
 
     # The sink protocol the collector's writer drives.
 
-    def export(self, batch: Iterable[tuple[date, bytes]]) -> None:
+    def append(self, batch: Iterable[tuple[date, bytes]]) -> None:
         with self._lock:
             self._buffer.extend(line for _, line in batch)
             overflow = [self._buffer.popleft() for _ in range(len(self._buffer) - self.max_lines)]

@@ -36,11 +36,11 @@ Process = Callable[[dict[str, Any]], dict[str, Any]]
 class Sink(Protocol):
     """Where the writer puts lines: a folder (FolderSink) or a server (HttpSink).
 
-    ``export`` raises OSError when the lines could not be stored; the writer then
+    ``append`` raises OSError when the lines could not be stored; the writer then
     calls ``reset`` and offers them again later.
     """
 
-    def export(self, batch: list[tuple[date, bytes]]) -> None: ...
+    def append(self, batch: list[tuple[date, bytes]]) -> None: ...
     def flush(self, *, fsync: bool = False) -> None: ...
     def rotate_aged(self) -> None: ...
     def reset(self) -> None: ...
@@ -248,7 +248,7 @@ class BackgroundWriter:
         if not batch:
             return
         try:
-            self._sink.export(batch)
+            self._sink.append(batch)
             self._retry = []
             return
         except OSError as error:

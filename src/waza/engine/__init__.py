@@ -1,4 +1,7 @@
-"""Engines that fold stored telemetry into sessions and compute the metrics."""
+"""Engines that fold stored telemetry into sessions and compute the metrics.
+
+Internal: the public API is ``waza.telemetry`` and the ``waza`` command; names here may change.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,8 @@ from waza.errors import MissingExtraError
 
 if TYPE_CHECKING:  # engines load on demand: Spark's is heavy, DuckDB's is not needed by every caller
     from waza.engine.base import Engine
+
+__all__ = ["ENGINES", "open_engine"]
 
 ENGINES = ("duckdb", "spark")
 

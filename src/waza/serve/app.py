@@ -41,9 +41,9 @@ from waza.serve.requests import (
     CLOCK_SKEW,
     MAX_BATCH_LINES,
     BatchResult,
+    ErrorBody,
     EventIn,
     Health,
-    Problem,
     Refusal,
     SessionEnd,
     SessionStart,
@@ -226,9 +226,9 @@ class Ingest:
 
 async def _refused(request: Request, error: Exception) -> Response:
     if isinstance(error, Refusal):
-        return _answer(Problem(error=str(error), **error.details), error.status)
+        return _answer(ErrorBody(error=str(error), **error.details), error.status)
     assert isinstance(error, HTTPException)  # an unknown path or method
-    return _answer(Problem(error=error.detail), error.status_code, error.headers)
+    return _answer(ErrorBody(error=error.detail), error.status_code, error.headers)
 
 
 def _answer(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -62,7 +62,7 @@ class GroupCommitter:
                     group.append((lines, done))
                     count += len(lines)
             try:
-                self._sink.export(line for lines, _ in group for line in lines)
+                self._sink.append(line for lines, _ in group for line in lines)
                 self._sink.flush(fsync=True)
             except OSError as error:
                 self._answer_partly(group, error)

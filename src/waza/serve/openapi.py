@@ -14,9 +14,9 @@ from waza.serve.requests import (
     REFUSALS,
     Accepted,
     BatchResult,
+    ErrorBody,
     EventIn,
     Health,
-    Problem,
     SessionEnd,
     SessionStart,
     SessionStarted,
@@ -27,7 +27,7 @@ _REF = "#/components/schemas/{name}"
 
 def document(*, bearer: bool) -> dict[str, Any]:
     """OpenAPI 3.1 for every route; with ``bearer``, writes say they need the token."""
-    structs = [SessionStart, EventIn, SessionEnd, SessionStarted, Accepted, BatchResult, Problem, Health]
+    structs = [SessionStart, EventIn, SessionEnd, SessionStarted, Accepted, BatchResult, ErrorBody, Health]
     _, schemas = msgspec.json.schema_components(structs, ref_template=_REF)
     session = {
         "name": "session_id",
@@ -130,7 +130,7 @@ def _write(
 def _refusals(extra: dict[int, str] | None = None) -> dict[str, Any]:
     described = {**REFUSALS, **(extra or {})}
     return {
-        str(status): {"description": text, "content": _content("Problem")}
+        str(status): {"description": text, "content": _content("ErrorBody")}
         for status, text in described.items()
     }
 

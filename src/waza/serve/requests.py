@@ -111,7 +111,7 @@ class BatchResult(msgspec.Struct):
     rejected: Annotated[list[dict[str, Any]], RejectedLines]
 
 
-class Problem(msgspec.Struct, omit_defaults=True):
+class ErrorBody(msgspec.Struct, omit_defaults=True):
     """The body of every refusal."""
 
     error: Annotated[str, msgspec.Meta(description="What is wrong, in one line.")]

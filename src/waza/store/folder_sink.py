@@ -79,7 +79,7 @@ class FolderSink:
         with contextlib.suppress(OSError):  # a folder that cannot be made fails the first write, counted
             self.directory.mkdir(parents=True, exist_ok=True)
 
-    def export(self, batch: Iterable[tuple[date, bytes]]) -> None:
+    def append(self, batch: Iterable[tuple[date, bytes]]) -> None:
         """Append each line (without newline) to the segment of its day, in batch order.
 
         A failed write is undone (the segment is cut back to its size before) and
