@@ -48,7 +48,7 @@ from waza.capture.http_sink import HttpSink
 from waza.engine.compaction import compact
 from waza.store.reader import load_sessions
 from waza.store.retention import prune
-from waza.telemetry import RuntimeCollector, TelemetryAnalyzer
+from waza.telemetry import FolderSink, RuntimeCollector, TelemetryAnalyzer
 
 TOOLS_PER_SESSION = 3
 
@@ -64,7 +64,8 @@ def record(collector: RuntimeCollector, session_id: str) -> None:
 
 def thread_writer(folder: Path, name: str, stop: threading.Event, closed: list[str]) -> None:
     """Sessions recorded until told to stop; all of them count once the collector is closed."""
-    collector = RuntimeCollector(folder, flush_interval=0.05, segment_seconds=0.5, redact=False)
+    sink = FolderSink(folder, segment_seconds=0.5)
+    collector = RuntimeCollector(sink=sink, flush_interval=0.05, redact=False)
     ids = []
     while not stop.is_set():
         ids.append(f"{name}-{len(ids)}")
@@ -214,7 +215,8 @@ def chaos(disk: Path, seconds: float, seed: int = 0) -> dict:
         filler.unlink()
 
     # Forked writers: the collector is made here and used in the children, as with --preload.
-    forked = RuntimeCollector(folder, flush_interval=0.05, segment_seconds=0.5, redact=False)
+    sink = FolderSink(folder, segment_seconds=0.5)
+    forked = RuntimeCollector(sink=sink, flush_interval=0.05, redact=False)
     context = multiprocessing.get_context("fork")
     report: multiprocessing.Queue = context.Queue()
     children = [

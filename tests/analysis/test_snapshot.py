@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from waza.engine.compaction import compact
-from waza.telemetry import RuntimeCollector, TelemetryAnalyzer
+from waza.telemetry import FolderSink, RuntimeCollector, TelemetryAnalyzer
 
 
 # Spark takes seconds per run: fewer runs, and a writer that leaves it some CPU.
@@ -25,7 +25,8 @@ def test_strict_analysis_during_writes_and_compaction_never_fails_or_miscounts(
     """Each --strict run, with --details, counts at least every session flushed before it and never
     more than were written, while a collector rolls segments every 0.3 s and compaction loops."""
     folder = tmp_path / "t"
-    collector = RuntimeCollector(folder, segment_seconds=0.3, flush_interval=0.02, redact=False)
+    sink = FolderSink(folder, segment_seconds=0.3)
+    collector = RuntimeCollector(sink=sink, flush_interval=0.02, redact=False)
     stop = threading.Event()
     ended = [0]
 

@@ -16,7 +16,7 @@ from waza.cli import main
 from waza.engine.compaction import compact
 from waza.engine.slicing import Slice
 from waza.sample import write_sample
-from waza.telemetry import RuntimeCollector, TelemetryAnalyzer
+from waza.telemetry import FolderSink, RuntimeCollector, TelemetryAnalyzer
 
 
 def figures(folder: Path) -> dict:
@@ -44,7 +44,8 @@ def test_compact_twice_changes_nothing(tmp_path: Path) -> None:
 def test_compact_while_a_writer_appends(tmp_path: Path) -> None:
     """Compaction running over and over during writes loses and doubles nothing."""
     folder = tmp_path / "t"
-    collector = RuntimeCollector(folder, segment_seconds=0.05, flush_interval=0.02, redact=False)
+    sink = FolderSink(folder, segment_seconds=0.05)
+    collector = RuntimeCollector(sink=sink, flush_interval=0.02, redact=False)
     done = threading.Event()
 
     def write() -> None:

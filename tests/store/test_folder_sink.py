@@ -17,7 +17,7 @@ from click.testing import CliRunner
 from tests.conftest import fill, read_log
 from waza.cli import main
 from waza.store import folder_sink
-from waza.telemetry import RuntimeCollector
+from waza.telemetry import FolderSink, RuntimeCollector
 
 
 def record(collector: RuntimeCollector, count: int, start: int = 0, *, noise: bool = False) -> None:
@@ -34,7 +34,7 @@ def ticks(folder: Path) -> list[int]:
 
 def test_segments_rotate_by_size_and_close_as_gzip(tmp_path: Path) -> None:
     """Small segments roll over; every closed one is gzip; no line is lost or doubled."""
-    with RuntimeCollector(tmp_path, segment_bytes=20_000, flush_interval=0.05) as collector:
+    with RuntimeCollector(sink=FolderSink(tmp_path, segment_bytes=20_000), flush_interval=0.05) as collector:
         record(collector, 2000)
     segments = sorted(tmp_path.rglob("part-*"))
     assert len(segments) > 10
@@ -44,7 +44,7 @@ def test_segments_rotate_by_size_and_close_as_gzip(tmp_path: Path) -> None:
 
 def test_segments_rotate_by_age(tmp_path: Path) -> None:
     """A segment older than segment_seconds is closed at the next write."""
-    collector = RuntimeCollector(tmp_path, segment_seconds=0.05)
+    collector = RuntimeCollector(sink=FolderSink(tmp_path, segment_seconds=0.05))
     record(collector, 10)
     collector.flush()
     time.sleep(0.1)
@@ -63,7 +63,7 @@ def test_retention_deletes_old_partitions(tmp_path: Path) -> None:
     for folder in (old, recent):
         folder.mkdir()
         (folder / "part-x.jsonl").write_text("")
-    with RuntimeCollector(tmp_path, retention_days=30) as collector:
+    with RuntimeCollector(sink=FolderSink(tmp_path, retention_days=30)) as collector:
         record(collector, 5)
     assert not old.exists() and recent.exists()
 
@@ -126,7 +126,8 @@ def test_a_real_full_disk_loses_and_doubles_nothing(small_disk: Path) -> None:
     """Writes, rollovers and compression failing with ENOSPC on a full file system: once space is back,
     every event is stored once, no empty segment or temporary file is left, and --strict reads it all."""
     folder = small_disk / "t"
-    collector = RuntimeCollector(folder, flush_interval=0.02, segment_bytes=64 * 1024, redact=False)
+    sink = FolderSink(folder, segment_bytes=64 * 1024)
+    collector = RuntimeCollector(sink=sink, flush_interval=0.02, redact=False)
     record(collector, 100)
     assert collector.flush(timeout=5)
     filler = fill(small_disk)

@@ -38,7 +38,7 @@ from waza.model import (
 )
 from waza.schema import SESSION_ABANDONED, SESSION_ENDED, SESSION_STARTED, SKILL_INVOKED, TOOL_CALLED
 from waza.store.export import write_export
-from waza.store.folder_sink import DEFAULT_SEGMENT_BYTES, DEFAULT_SEGMENT_SECONDS, FolderSink
+from waza.store.folder_sink import FolderSink
 from waza.store.reader import read_sessions
 
 T = TypeVar("T")
@@ -85,8 +85,10 @@ class RuntimeCollector:
     Without ``directory`` finished sessions stay in memory for ``export_to_file``.
     With ``directory`` every event is streamed to the event log there by a
     background writer; call ``flush()`` to wait for it, ``close()`` (or leave the
-    ``with`` block, or let the interpreter exit) to finish. With ``sink`` (an
-    ``HttpSink``) the writer ships events to a ``waza serve`` instead.
+    ``with`` block, or let the interpreter exit) to finish. A ``sink`` takes the
+    events instead: a ``FolderSink`` with settings of its own (segment size and
+    age, retention), or an ``HttpSink`` that ships them to a ``waza serve``.
+    ``flush_interval`` and ``max_queue`` pace the collector's own writer.
 
     ``sample_rate`` keeps that share of sessions, decided from the session id;
     with ``keep_errors`` a session that fails is kept even when not sampled.
@@ -110,9 +112,6 @@ class RuntimeCollector:
         limits: Limits | None = None,
         flush_interval: float = 1.0,
         max_queue: int = 1_000_000,
-        segment_bytes: int = DEFAULT_SEGMENT_BYTES,
-        segment_seconds: float = DEFAULT_SEGMENT_SECONDS,
-        retention_days: int | None = None,
         sink: Sink | None = None,
     ):
         if directory is not None and sink is not None:
@@ -136,12 +135,7 @@ class RuntimeCollector:
         reference = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: _reset_in_child(reference))
         if directory is not None:
-            sink = FolderSink(
-                directory,
-                segment_bytes=segment_bytes,
-                segment_seconds=segment_seconds,
-                retention_days=retention_days,
-            )
+            sink = FolderSink(directory)
         if sink is not None:
             self._writer = BackgroundWriter(
                 sink, self._drops, process=self._outgoing, flush_interval=flush_interval, max_queue=max_queue
