@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import click
@@ -12,10 +12,8 @@ from rich.text import Text
 from waza.analysis.render import render_problems
 from waza.cli.errors import friendly_errors
 from waza.cli.types import Age, InputPath, Moment, Share, engine_options
-from waza.compare.alert import Rule, evaluate
-from waza.compare.notify import DeliveryError, load_state, message, post, save_state
-from waza.compare.outcomes import load_outcomes
-from waza.engine.slicing import Slice
+from waza.compare.alert import Rule
+from waza.compare.watch import check
 from waza.errors import UsageError
 
 FIRING_EXIT = 3
@@ -89,40 +87,29 @@ def alert(
     One line per check; exit code 0 when healthy, 3 when an alert fires. Meant to run every few
     minutes from cron or CI.
     """
-    url = _webhook_url(webhook)
     rule = Rule(window, baseline, min_sessions, max_drop, max_p95_increase, alpha)
-    spans = rule.spans(now or datetime.now(UTC))
-    scopes = [Slice(skill=skill, since=start, until=end) for start, end in spans]
-    (before, after), problems = load_outcomes(
-        paths, scopes, engine="spark" if master else engine, master=master
+    run = check(
+        paths,
+        rule,
+        skill=skill,
+        now=now,
+        webhook=_webhook_url(webhook),
+        state=state,
+        engine="spark" if master else engine,
+        master=master,
     )
-    if problems:
-        Console(stderr=True, soft_wrap=True).print(render_problems([p.to_dict() for p in problems]))
-    findings = evaluate(before, after, rule)
+    stderr = Console(stderr=True, soft_wrap=True)
+    if run.problems:
+        stderr.print(render_problems([p.to_dict() for p in run.problems]))
     console = Console(soft_wrap=True)
-    for finding in findings:
+    for finding in run.findings:
         console.print(Text(("ALERT " if finding.firing else "ok    ") + finding.message))  # never markup
-    if not findings:
-        console.print(
-            f"no completed sessions between {spans[0][0]:%Y-%m-%d %H:%M} and {spans[1][1]:%Y-%m-%d %H:%M} UTC"
-        )
-    firing = {f.key: f for f in findings if f.firing}
-    checked = {f.key for f in findings if f.check != "sessions"}
-    previous = load_state(state) if state else {}
-    fired = [f for key, f in firing.items() if key not in previous]
-    resolved = [key for key in previous if key in checked and key not in firing]
-    if url and (fired or resolved):
-        try:
-            post(url, message(fired, resolved))
-        except DeliveryError as error:
-            Console(stderr=True, soft_wrap=True).print(Text(f"Error: {error}"))
-            fired, resolved = [], []  # told no one: tell them next run
-    if state:
-        kept = {key: entry for key, entry in previous.items() if key not in resolved}
-        stamp = datetime.now(UTC).isoformat()
-        kept |= {f.key: {"since": stamp, "message": f.message} for f in fired}
-        save_state(state, kept)
-    raise SystemExit(FIRING_EXIT if firing else 0)
+    if not run.findings:
+        (start, _), (_, end) = run.spans
+        console.print(f"no completed sessions between {start:%Y-%m-%d %H:%M} and {end:%Y-%m-%d %H:%M} UTC")
+    if run.undelivered:
+        stderr.print(Text(f"Error: {run.undelivered}"))
+    raise SystemExit(FIRING_EXIT if run.firing else 0)
 
 
 def _webhook_url(webhook: str | None) -> str | None:

@@ -14,7 +14,6 @@ from waza.analysis.render import render_problems
 from waza.cli.errors import friendly_errors
 from waza.cli.types import InputPath, Moment, engine_options
 from waza.compare import comparison
-from waza.compare.outcomes import load_outcomes
 from waza.compare.render import markdown, table
 from waza.engine.slicing import Slice
 from waza.errors import UsageError
@@ -86,23 +85,17 @@ def compare(
         since = since or baseline_until
     elif baseline_since or baseline_until:
         raise UsageError("--baseline-since/--baseline-until select within one path; with two, drop them")
-    scopes = [
+    result, problems = comparison.compare_paths(
+        paths,
         Slice(skill=skill, since=baseline_since, until=baseline_until),
         Slice(skill=skill, since=since, until=until),
-    ]
-    common = {"engine": engine, "master": master, "prices": load_prices(prices) if prices else None}
-    if len(paths) == 1:
-        (before, after), problems = load_outcomes(paths, scopes, **common)
-    else:
-        (before,), problems = load_outcomes(paths[:1], scopes[:1], **common)
-        (after,), more = load_outcomes(paths[1:], scopes[1:], **common)
-        problems += more
+        alpha=alpha,
+        prices=load_prices(prices) if prices else None,
+        engine=engine,
+        master=master,
+    )
     if problems:
         Console(stderr=True, soft_wrap=True).print(render_problems([p.to_dict() for p in problems]))
-    for name, side in (("baseline", before), ("current", after)):
-        if not side:
-            raise UsageError(f"no completed sessions in the {name}: check the paths and time options")
-    result = comparison.compare(before, after, alpha=alpha)
     if output_format == "json":
         click.echo(json.dumps(result.to_dict(), indent=2, default=str))
     elif output_format == "markdown":

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from datetime import datetime
 from pathlib import Path
 
@@ -16,6 +14,7 @@ from waza.analysis.render import render_problems
 from waza.cli.errors import friendly_errors
 from waza.cli.types import InputPath, KeyValue, Moment, engine_options
 from waza.engine.slicing import Slice
+from waza.store.atomic import replace_text
 
 
 @click.command()
@@ -66,19 +65,6 @@ def report(
         Console(stderr=True, soft_wrap=True).print(render_problems(problems))
     if analysis["total_sessions"] == 0:
         raise why_empty(analysis, paths)
-    _replace(output, page)
+    replace_text(output, page)
     size = output.stat().st_size
     click.echo(f"Wrote {output} ({size / 1e6:.1f} MB, {analysis['total_sessions']:,} sessions)")
-
-
-def _replace(path: Path, text: str) -> None:
-    """Write the file whole or not at all: a reader never sees half a report."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, scratch = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.replace(scratch, path)
-    except BaseException:
-        Path(scratch).unlink(missing_ok=True)
-        raise

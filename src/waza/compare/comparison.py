@@ -14,8 +14,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from waza.analysis.analyzer import PathLike
+from waza.analysis.details import Prices
 from waza.compare import stats
-from waza.compare.outcomes import Outcome
+from waza.compare.outcomes import Outcome, load_outcomes
+from waza.engine.slicing import Slice
+from waza.errors import UsageError
+from waza.store.sources import Problem
 
 ALL = "(all)"
 FIGURES = ("success_rate", "avg_duration_ms", "p95_duration_ms", "tokens_per_session", "cost_per_session")
@@ -172,3 +177,32 @@ def _ratio(part: int, whole: int) -> float | None:
 
 def _mean(values: Sequence[float]) -> float | None:
     return math.fsum(values) / len(values) if values else None
+
+
+def compare_paths(
+    paths: Sequence[PathLike],
+    baseline: Slice,
+    current: Slice,
+    *,
+    alpha: float = 0.01,
+    prices: Prices | None = None,
+    engine: str = "duckdb",
+    master: str | None = None,
+) -> tuple[Comparison, list[Problem]]:
+    """Two stores (``paths`` = baseline, current), or one store's two slices: compared.
+
+    A side without completed sessions is a ``UsageError``: nothing would be compared.
+    """
+    common: dict[str, Any] = {"engine": engine, "master": master, "prices": prices}
+    if len(paths) == 1:
+        (before, after), problems = load_outcomes(paths, [baseline, current], **common)
+    elif len(paths) == 2:
+        (before,), problems = load_outcomes(paths[:1], [baseline], **common)
+        (after,), more = load_outcomes(paths[1:], [current], **common)
+        problems += more
+    else:
+        raise UsageError("give two paths (BASELINE CURRENT), or one path and the baseline's time span")
+    for name, side in (("baseline", before), ("current", after)):
+        if not side:
+            raise UsageError(f"no completed sessions in the {name}: check the paths and time options")
+    return compare(before, after, alpha=alpha), problems

@@ -8,14 +8,13 @@ errors, 429 and 5xx, with a bounded wait; a 4xx other than 429 is final.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from waza.compare.alert import Finding
 from waza.errors import WazaError
+from waza.store.atomic import replace_text
 
 ATTEMPTS = 4
 FIRST_PAUSE_S = 0.5
@@ -74,14 +73,4 @@ def load_state(path: Path) -> dict[str, Any]:
 
 def save_state(path: Path, firing: dict[str, Any]) -> None:
     """Replace the state file atomically: a crash leaves the old state or the new, never half."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, scratch = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump({"firing": firing}, out, indent=2)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(scratch, path)
-    except BaseException:
-        Path(scratch).unlink(missing_ok=True)
-        raise
+    replace_text(path, json.dumps({"firing": firing}, indent=2))
