@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import random
@@ -112,6 +113,40 @@ def test_the_html_report_of_the_folder_is_behind_the_token(tmp_path: Path) -> No
         for bad in ("days=forever", "days=0", "path=/etc/passwd"):
             refused = httpx.get(f"{url}/report?{bad}", headers=right)
             assert refused.status_code == 400 and "error" in refused.json(), bad
+
+
+@pytest.mark.parametrize("keep_errors", [True, False])
+def test_server_side_sampling_keeps_failed_sessions_whole(tmp_path: Path, keep_errors: bool) -> None:
+    """--sample-rate 0.3 keeps the sessions whose id the sample picks; with keep-errors (the default)
+    every failed session too, whole, from events held until it ended; estimates weigh them right."""
+    rate = 0.3
+
+    def picked(sid: str) -> bool:  # the sampling rule, written out here: SHA-256 of the id under the rate
+        return int.from_bytes(hashlib.sha256(sid.encode()).digest()[:8], "big") < round(rate * 2**64)
+
+    flag = "--keep-errors" if keep_errors else "--no-keep-errors"
+    sessions = {f"s{n}": n % 10 != 0 for n in range(100)}  # id -> succeeded
+    with server(tmp_path / "t", "--sample-rate", str(rate), flag, "--no-redact") as (url, _):
+        for sid, ok in sessions.items():
+            httpx.post(f"{url}/telemetry/session/start", json={"prompt": "p", "session_id": sid})
+            for k in range(2):
+                httpx.post(
+                    f"{url}/telemetry/session/{sid}/event",
+                    json={"event_type": "tool.called", "data": {"k": k}},
+                )
+            httpx.post(f"{url}/telemetry/session/{sid}/end", json={"output": "o", "success": ok})
+    expected = {sid for sid, ok in sessions.items() if picked(sid) or (keep_errors and not ok)}
+    stored: dict[str, list[str]] = {}
+    for event in read_log(tmp_path / "t"):
+        stored.setdefault(event["session_id"], []).append(event["event_type"])
+    assert set(stored) == expected
+    assert all(sorted(kinds) == ["session.ended", "session.started", "tool.called", "tool.called"]
+               for kinds in stored.values())  # fmt: skip
+    report = TelemetryAnalyzer().analyze_paths([tmp_path / "t"])
+    picked_ok = sum(1 for sid, ok in sessions.items() if ok and picked(sid))
+    failed = sum(1 for sid, ok in sessions.items() if not ok and (keep_errors or picked(sid)))
+    weight = 1 if keep_errors else 1 / rate  # every failure kept: each stands for itself
+    assert report["estimated_sessions"] == pytest.approx(picked_ok / rate + failed * weight)
 
 
 def test_listening_beyond_loopback_needs_a_token(tmp_path: Path) -> None:

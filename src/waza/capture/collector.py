@@ -118,8 +118,7 @@ class RuntimeCollector:
             raise ValueError("give a directory or a sink, not both")
         self.strict = strict
         self.directory = directory
-        self.sampler = SessionSampler(sample_rate)
-        self.keep_errors = keep_errors
+        self.sampler = SessionSampler(sample_rate, keep_errors)
         self.redactor: Redactor | None = Redactor() if redact is True else (redact or None)
         self.capture_content = capture_content
         self.limits = limits or Limits()
@@ -156,12 +155,8 @@ class RuntimeCollector:
         """Open a session and return its id (a new UUID unless one is given)."""
         session_id = str(session_id) if session_id is not None else self._session_id()
         kept = self.sampler(session_id)
-        buffered = not kept and self.keep_errors
-        metadata = dict(metadata or {})
-        if self.sampler.rate < 1.0:
-            metadata["sample_rate"] = self.sampler.rate
-            if self.keep_errors:
-                metadata["sample_keep_errors"] = True
+        buffered = not kept and self.sampler.keep_errors
+        metadata = self.sampler.stamp(dict(metadata or {}))
         prompt_text, cut = self.limits.cut(str(prompt))
         session = SessionTelemetry(
             session_id=session_id,

@@ -18,6 +18,8 @@ from waza.cli.errors import friendly_errors
               help="File holding the bearer token writers must send; required beyond loopback.")  # fmt: skip
 @click.option("--sample-rate", type=click.FloatRange(0, 1), default=1.0, show_default=True,
               help="Share of sessions kept, decided by session id as collectors do.")  # fmt: skip
+@click.option("--keep-errors/--no-keep-errors", default=True, show_default=True,
+              help="Store failed sessions the sample left out (held until they end).")  # fmt: skip
 @click.option("--no-redact", is_flag=True, help="Store data as received (redaction is on by default).")
 @click.option("--max-body", type=click.IntRange(min=1024), default=4 * 2**20, show_default=True,
               help="Largest request body in bytes (413 beyond).")  # fmt: skip
@@ -37,6 +39,7 @@ def serve(
     port: int,
     token_file: Path | None,
     sample_rate: float,
+    keep_errors: bool,
     no_redact: bool,
     max_body: int,
     workers: int,
@@ -58,7 +61,8 @@ def serve(
         token, readable = read_token(token_file)
         if readable:
             click.echo(f"waza serve: warning: others may read {token_file}; chmod 600 it", err=True)
-    settings = Settings(directory, token, sample_rate, not no_redact, max_body, 3 * client_timeout)
+    settings = Settings(directory, token, sample_rate, keep_errors, not no_redact, max_body)
+    settings.max_body_seconds = 3 * client_timeout
     if skill_tools:
         settings.skill_tools = frozenset(skill_tools)
 

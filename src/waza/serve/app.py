@@ -35,6 +35,7 @@ from waza.serve import batch as batch_lines
 from waza.serve import openapi
 from waza.serve.auth import BearerAuth
 from waza.serve.committer import GroupCommitter, PartlyStored
+from waza.serve.held import Event, HeldSessions
 from waza.serve.limits import BodyLimit
 from waza.serve.report import ReportPage
 from waza.serve.requests import (
@@ -62,6 +63,7 @@ class Settings:
     directory: Path
     token: str | None = None
     sample_rate: float = 1.0
+    keep_errors: bool = True  # a failed session the sample left out is stored (see held.py)
     redact: bool = True
     max_body_bytes: int = MAX_BODY_BYTES
     max_body_seconds: float = 30.0
@@ -98,7 +100,8 @@ class Ingest:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.sampler = SessionSampler(settings.sample_rate)
+        self.sampler = SessionSampler(settings.sample_rate, settings.keep_errors)
+        self.held = HeldSessions()
         self.redactor = Redactor() if settings.redact else None
         self.committer: GroupCommitter | None = None
 
@@ -113,37 +116,30 @@ class Ingest:
     async def start_session(self, request: Request) -> Response:
         body = decode(await request.body(), SessionStart)
         sid = body.session_id or uuid.uuid4().hex
-        if not self.sampler(sid):
-            return _answer(SessionStarted(session_id=sid, sampled=False))
-        metadata = dict(body.metadata)
-        if self.sampler.rate < 1.0:
-            metadata["sample_rate"] = self.sampler.rate
-        data = {"prompt": body.prompt, "metadata": metadata}
+        data = {"prompt": body.prompt, "metadata": dict(body.metadata)}
         # A session's start and end have one id each, so a client's retry of either counts once.
         started = TelemetryEvent(
             _when(body.timestamp), SESSION_STARTED, body.skill_name, data, sid, f"{sid}.started"
         )
-        await self.commit([started])
-        return _answer(SessionStarted(session_id=sid, sampled=True))
+        await self.commit(self.sampled([started]))
+        return _answer(SessionStarted(session_id=sid, sampled=self.sampler(sid)))
 
     async def record_event(self, request: Request) -> Response:
         sid = session_id(request.path_params["session_id"])
         body = decode(await request.body(), EventIn)
-        if self.sampler(sid):
-            event_id = body.event_id or uuid.uuid4().hex
-            event = TelemetryEvent(
-                _when(body.timestamp), body.event_type, body.skill_name, body.data, sid, event_id
-            )
-            await self.commit([event])
+        event_id = body.event_id or uuid.uuid4().hex
+        event = TelemetryEvent(
+            _when(body.timestamp), body.event_type, body.skill_name, body.data, sid, event_id
+        )
+        await self.commit(self.sampled([event]))
         return Response(_ACCEPTED, media_type="application/json")
 
     async def end_session(self, request: Request) -> Response:
         sid = session_id(request.path_params["session_id"])
         body = decode(await request.body(), SessionEnd)
-        if self.sampler(sid):
-            data = {"output": body.output, "success": body.success, "error": body.error}
-            ended = TelemetryEvent(_when(body.timestamp), SESSION_ENDED, None, data, sid, f"{sid}.ended")
-            await self.commit([ended])
+        data = {"output": body.output, "success": body.success, "error": body.error}
+        ended = TelemetryEvent(_when(body.timestamp), SESSION_ENDED, None, data, sid, f"{sid}.ended")
+        await self.commit(self.sampled([ended]))
         return Response(_ACCEPTED, media_type="application/json")
 
     async def batch(self, request: Request) -> Response:
@@ -151,23 +147,22 @@ class Ingest:
         if len(lines) > MAX_BATCH_LINES:
             raise Refusal(413, f"{len(lines):,} lines; a batch holds at most {MAX_BATCH_LINES:,}")
         latest = datetime.now(UTC) + CLOCK_SKEW
-        records, rejected, valid = [], [], 0
+        parsed, rejected = [], []
         for number, line in enumerate(lines, start=1):
             if not line.strip():
                 continue
             try:
-                item = batch_lines.parse(line, latest)
+                parsed.append(batch_lines.parse(line, latest))
             except Refusal as error:
                 rejected.append({"line": number, "error": str(error)})
-                continue
-            valid += 1
-            if self.sampler(item.session_id):
-                if self.redactor is not None:
-                    item.data = self.redactor(item.data)
-                    item.session_id = self.redactor.identifier(item.session_id)
-                    item.skill_name = item.skill_name and self.redactor.identifier(item.skill_name)
-                records.append((item.timestamp.date(), batch_lines.encode(item)))
-        if rejected and not valid:
+        records = []
+        for item in self.sampled(parsed):
+            if self.redactor is not None:
+                item.data = self.redactor(item.data)
+                item.session_id = self.redactor.identifier(item.session_id)
+                item.skill_name = item.skill_name and self.redactor.identifier(item.skill_name)
+            records.append((item.timestamp.date(), batch_lines.encode(item)))
+        if rejected and not parsed:
             raise Refusal(400, "no line of the batch is a valid event", rejected=rejected)
         if records:
             await self.write(records)
@@ -197,12 +192,30 @@ class Ingest:
             events, rejected, reason = otlp.log_events_of(export, latest)
         else:
             events, rejected, reason = otlp.events_of(export, latest, self.settings.skill_tools)
-        kept = [event for event in events if self.sampler(event.session_id or "")]
-        if kept:
-            await self.commit(kept)
+        await self.commit(self.sampled(events))
         return Response(otlp.answer(media, rejected, reason, logs=logs), media_type=media)
 
+    def sampled(self, events: list[Event]) -> list[Event]:
+        """What to store of these events: those of sessions the sample keeps, and, with keep_errors,
+        every event held of a session the sample left out once it ends in failure. A kept session's
+        start says how it was sampled."""
+        stored: list[Event] = []
+        for event in events:
+            sid = event.session_id or ""
+            if self.sampler(sid):
+                stored.append(event)
+            elif self.sampler.keep_errors:
+                ends = event.event_type == SESSION_ENDED
+                failed = ends and event.data.get("success") is False
+                stored += self.held.take(sid, event, ends=ends, failed=failed)
+        for event in stored:
+            if event.event_type == SESSION_STARTED:
+                event.data = {**event.data, "metadata": self.sampler.stamp(event.data.get("metadata") or {})}
+        return stored
+
     async def commit(self, events: list[TelemetryEvent]) -> None:
+        if not events:
+            return
         lines = []
         for event in events:
             record = event.to_dict() if self.redactor is None else self.redactor.record(event.to_dict())
