@@ -1,45 +1,33 @@
 """The compacted part of a telemetry folder, as files: where compaction writes, and what it has committed.
 
-Compaction itself (``engine/compaction.py``) writes these files; readers use
-this module to tell committed Parquet from leftovers, and which segments a
-manifest already holds.
+Compaction itself (``engine/compaction.py``) writes these files. ``each_once``
+is the one rule by which every listing of a store (a local folder, or an
+object-store prefix) picks the files to read so that each record is read
+exactly once.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 COMPACTED = "compacted"
 MANIFEST_SUFFIX = ".manifest.json"
 
 
-def manifests(root: Path) -> list[Path]:
+def compacted_segments(root: Path) -> set[Path]:
+    """Every segment a committed manifest of the store at ``root`` holds, with its uncompressed twin
+    (a crash while compressing can leave ``x.jsonl`` beside a whole ``x.jsonl.gz``)."""
     folder = root / COMPACTED
-    return sorted(folder.rglob(f"*{MANIFEST_SUFFIX}")) if folder.is_dir() else []
-
-
-def compacted_segments(root: Path, committed: list[Path] | None = None) -> set[Path]:
-    """Every segment some committed manifest holds, with its uncompressed twin.
-
-    A crash while a segment was being compressed can leave ``x.jsonl`` beside a
-    whole ``x.jsonl.gz``; once the ``.gz`` is compacted, the twin's lines are held
-    too and must not be read again. ``committed`` limits it to these manifests
-    (those of one listing of the folder).
-    """
     held: set[Path] = set()
-    for manifest in manifests(root) if committed is None else committed:
+    for manifest in folder.rglob(f"*{MANIFEST_SUFFIX}") if folder.is_dir() else ():
         try:
-            names = json.loads(manifest.read_text(encoding="utf-8"))["segments"]
-        except (OSError, ValueError, KeyError, TypeError):
+            segments = manifest_segments(manifest.read_text(encoding="utf-8"))
+        except OSError:
             continue
-        for name in names:
-            held.update((root / name, root / name.removesuffix(".gz")))
+        held.update(p for name in segments for p in (root / name, root / name.removesuffix(".gz")))
     return held
-
-
-def committed_parquet(manifest: Path) -> Path:
-    return manifest.with_name(manifest.name[: -len(MANIFEST_SUFFIX)] + ".parquet")
 
 
 def parts_path(events: Path) -> Path:
@@ -47,5 +35,44 @@ def parts_path(events: Path) -> Path:
     return events.with_name("sessions-" + events.name.removeprefix("events-"))
 
 
-def is_parts_file(path: Path) -> bool:
-    return path.name.startswith("sessions-") and path.suffix == ".parquet" and COMPACTED in path.parts
+def each_once(names: Iterable[str], segments_of: Callable[[str], list[str]]) -> list[str]:
+    """Of the files of one listing (names with ``/`` between folders), those holding each record once.
+
+    - a segment beside its ``.gz`` is skipped (a crash while compressing left both, whole);
+    - compacted Parquet counts once its manifest is in the listing, and the segments the
+      manifest names (``segments_of(manifest)``, relative to the store), and their twins, are
+      not read again: the manifests come from the same listing as the files, so a compaction
+      that commits meanwhile cannot hide segments whose Parquet this listing does not hold;
+    - manifests and the session parts beside compacted Parquet are compaction's own.
+    """
+    names = set(names)
+    marker = f"/{COMPACTED}/"
+    held: set[str] = set()
+    committed: set[str] = set()
+    for manifest in (n for n in names if n.endswith(MANIFEST_SUFFIX) and marker in n):
+        store = manifest[: manifest.index(marker)]
+        committed.add(manifest[: -len(MANIFEST_SUFFIX)] + ".parquet")
+        for segment in segments_of(manifest):
+            held.update((f"{store}/{segment}", f"{store}/{segment.removesuffix('.gz')}"))
+    chosen = []
+    for name in sorted(names):
+        leaf = name.rsplit("/", 1)[-1]
+        compacted_parquet = marker in name and leaf.endswith(".parquet")
+        if (
+            f"{name}.gz" in names
+            or name in held
+            or leaf.endswith(MANIFEST_SUFFIX)
+            or (compacted_parquet and (leaf.startswith("sessions-") or name not in committed))
+        ):
+            continue
+        chosen.append(name)
+    return chosen
+
+
+def manifest_segments(text: str) -> list[str]:
+    """The segments a manifest names; none when it cannot be read (it then commits only its Parquet)."""
+    try:
+        segments = json.loads(text)["segments"]
+    except (ValueError, KeyError, TypeError):
+        return []
+    return [s for s in segments if isinstance(s, str)] if isinstance(segments, list) else []

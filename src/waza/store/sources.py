@@ -11,13 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from waza.store.compacted import (
-    COMPACTED,
-    MANIFEST_SUFFIX,
-    committed_parquet,
-    compacted_segments,
-    is_parts_file,
-)
+from waza.store.compacted import each_once, manifest_segments
 
 PEEK_BYTES = 64 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
@@ -89,35 +83,17 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Source], lis
 
 
 def _telemetry_files(root: Path, problems: list[Problem]) -> list[Path]:
-    """The files of a folder that hold records, each record in exactly one of them.
+    """The files of a folder that hold records, each record in exactly one of them (see
+    ``compacted.each_once``); hidden files and folders left out."""
+    files = [p.as_posix() for p in _walk(root, problems) if not _hidden(p, root)]
+    return [Path(name) for name in each_once(files, _local_manifest)]
 
-    A crash while compressing a segment can leave x.jsonl beside a whole x.jsonl.gz;
-    a compacted store's Parquet counts once its manifest exists, and the segments a
-    manifest names are not read again (see store/compacted.py).
-    """
-    files = sorted(p for p in _walk(root, problems) if not _hidden(p, root))
-    names = {str(p) for p in files}
-    # Manifests come from the same listing as the files, so that a compaction that
-    # commits meanwhile cannot hide segments whose Parquet this listing does not hold.
-    listed = [p for p in files if COMPACTED in p.parts and p.name.endswith(MANIFEST_SUFFIX)]
-    stores: dict[Path, list[Path]] = {}
-    for manifest in listed:
-        stores.setdefault(Path(*manifest.parts[: manifest.parts.index(COMPACTED)]), []).append(manifest)
-    held = set().union(*(compacted_segments(store, found) for store, found in stores.items()))
-    committed = {committed_parquet(m) for m in listed}
-    kept = []
-    for path in files:
-        if (
-            f"{path}.gz" in names
-            or path in held
-            or path.name.endswith(MANIFEST_SUFFIX)
-            or is_parts_file(path)
-        ):
-            continue
-        if path.suffix == ".parquet" and COMPACTED in path.parts and path not in committed:
-            continue  # written by a compaction that has not committed
-        kept.append(path)
-    return kept
+
+def _local_manifest(name: str) -> list[str]:
+    try:
+        return manifest_segments(Path(name).read_text(encoding="utf-8"))
+    except OSError:
+        return []
 
 
 def _walk(root: Path, problems: list[Problem]) -> Iterator[Path]:
