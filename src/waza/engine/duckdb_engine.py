@@ -67,7 +67,7 @@ class DuckDBEngine(Engine):
 
     def _detail_scan(self) -> str:
         scans = self._event_scans(self._event_sources, sql.DETAIL_SCAN, sql.PARQUET_DETAIL_SCAN)
-        return " UNION ALL ".join(scans) if scans else _EMPTY_DETAILS
+        return " UNION ALL ".join(scans) if scans else sql.EMPTY_DETAILS
 
     def _create_tables(self, sources: list[Source], progress: Progress | None) -> None:
         events = [s for s in sources if s.format in EVENT_FORMATS]
@@ -93,7 +93,7 @@ class DuckDBEngine(Engine):
         unfolded = [s for s in sources if s not in folded]
         events = stored = None
         if unfolded or not folded:
-            scans = self._event_scans(unfolded, sql.EVENT_SCAN, sql.PARQUET_SCAN) or [_EMPTY_EVENTS]
+            scans = self._event_scans(unfolded, sql.EVENT_SCAN, sql.PARQUET_SCAN) or [sql.EMPTY_EVENTS]
             events = " UNION ALL BY NAME ".join(scans)
         if folded:
             files = "[" + ", ".join(sql.literal(str(parts_path(s.path))) for s in folded) + "]"
@@ -121,23 +121,20 @@ class DuckDBEngine(Engine):
                 yield columns, batch
 
     def _picked_events(self, session_ids: list[str]) -> list[tuple]:
-        self._con.execute("CREATE OR REPLACE TEMP TABLE picked (session_id VARCHAR)")
-        self._con.executemany("INSERT INTO picked VALUES (?)", [[sid] for sid in session_ids])
+        self._con.execute(sql.PICKED_TABLE)
+        self._con.executemany(sql.PICK, [[sid] for sid in session_ids])
         scans = self._event_scans(self._event_sources, sql.PICKED_EVENTS, sql.PARQUET_PICKED_EVENTS)
         return self._rows(" UNION ALL ".join(scans))[1] if scans else []
 
     def _catalog_scan(self) -> str:
         scans = self._event_scans(self._event_sources, sql.CATALOG_SCAN, sql.PARQUET_CATALOG_SCAN)
-        return " UNION ALL ".join(scans) if scans else _EMPTY_CATALOG
+        return " UNION ALL ".join(scans) if scans else sql.EMPTY_CATALOG
 
     def _columns(self, files: str) -> set[str]:
         """The columns any of these Parquet files has (read from their footers)."""
         with _moved_files_reported():
             return {
-                name
-                for (name,) in self._con.execute(
-                    f"SELECT DISTINCT name FROM parquet_schema({files})"
-                ).fetchall()
+                name for (name,) in self._con.execute(sql.fill(sql.PARQUET_COLUMNS, files=files)).fetchall()
             }
 
     def _session_records_sql(self, sources: list[Source]) -> str:
@@ -155,7 +152,9 @@ class DuckDBEngine(Engine):
             )
         columns = sql.fill(sql.RECORD_METADATA, paths=self._paths())
         if not scans:
-            return sql.fill(sql.SESSION_RECORDS, scan=_EMPTY_RECORDS, metadata_columns=columns) + " LIMIT 0"
+            return (
+                sql.fill(sql.SESSION_RECORDS, scan=sql.EMPTY_RECORDS, metadata_columns=columns) + " LIMIT 0"
+            )
         return sql.fill(sql.SESSION_RECORDS, scan=" UNION ALL ".join(scans), metadata_columns=columns)
 
     def _read_alone(self, source: Source) -> None:
@@ -203,23 +202,6 @@ class DuckDBEngine(Engine):
         progress(100.0)
         if failure:
             raise failure[0]
-
-
-_EMPTY_CATALOG = (
-    "SELECT NULL::VARCHAR AS session_id, NULL::VARCHAR AS event_type, NULL::TIMESTAMPTZ AS timestamp, "
-    f"NULL::VARCHAR AS event_id, NULL::{sql.CATALOG_FIELDS} AS data LIMIT 0"
-)
-_EMPTY_DETAILS = (
-    "SELECT NULL::VARCHAR AS session_id, NULL::VARCHAR AS event_type, "
-    f"NULL::{sql.DETAIL_FIELDS} AS data, NULL::VARCHAR AS event_id, NULL::TIMESTAMPTZ AS timestamp, "
-    "NULL::VARCHAR AS skill_name LIMIT 0"
-)
-_EMPTY_RECORDS = "SELECT NULL::VARCHAR AS filename, NULL::JSON AS s"
-_EMPTY_EVENTS = (
-    "SELECT NULL::TIMESTAMPTZ AS timestamp, NULL::VARCHAR AS event_type, "
-    f"NULL::VARCHAR AS skill_name, NULL::{sql.DATA_FIELDS} AS data, NULL::VARCHAR AS session_id, "
-    "NULL::VARCHAR AS event_id LIMIT 0"
-)
 
 
 def _groups(sources: list[Source]) -> Iterator[tuple[str, str]]:

@@ -588,3 +588,24 @@ COMPACTED_EVENTS = (
 COMPACTED_PARTS = "COPY ({parts}) TO {target} (FORMAT parquet, COMPRESSION zstd)"
 PARQUET_ROWS = "SELECT count(*) FROM read_parquet({file})"
 UNREADABLE_ROWS = "SELECT coalesce(sum(bad_rows), 0) FROM sessions"
+
+# What DuckDB reads when a kind of file is missing: the columns, no rows.
+EMPTY_CATALOG = (
+    "SELECT NULL::VARCHAR AS session_id, NULL::VARCHAR AS event_type, NULL::TIMESTAMPTZ AS timestamp, "
+    f"NULL::VARCHAR AS event_id, NULL::{CATALOG_FIELDS} AS data LIMIT 0"
+)
+EMPTY_DETAILS = (
+    "SELECT NULL::VARCHAR AS session_id, NULL::VARCHAR AS event_type, "
+    f"NULL::{DETAIL_FIELDS} AS data, NULL::VARCHAR AS event_id, NULL::TIMESTAMPTZ AS timestamp, "
+    "NULL::VARCHAR AS skill_name LIMIT 0"
+)
+EMPTY_RECORDS = "SELECT NULL::VARCHAR AS filename, NULL::JSON AS s"
+EMPTY_EVENTS = (
+    "SELECT NULL::TIMESTAMPTZ AS timestamp, NULL::VARCHAR AS event_type, "
+    f"NULL::VARCHAR AS skill_name, NULL::{DATA_FIELDS} AS data, NULL::VARCHAR AS session_id, "
+    "NULL::VARCHAR AS event_id LIMIT 0"
+)
+PARQUET_COLUMNS = "SELECT DISTINCT name FROM parquet_schema({files})"
+# The sessions picked to read whole, named in a table the picked-events scans join.
+PICKED_TABLE = "CREATE OR REPLACE TEMP TABLE picked (session_id VARCHAR)"
+PICK = "INSERT INTO picked VALUES (?)"
