@@ -28,7 +28,10 @@ TOKEN_NAMES = {
     "cache_read": ("cache_read",),
     "cache_write": ("cache_write",),
     "reasoning": ("reasoning",),
+    "total": ("total", "total_tokens"),
 }
+# A request's total: input plus output where either is given, else its own total, else ``tokens``
+# itself when it is a plain number (as ``tokens=812`` records it).
 
 # Every field of an event's ``data`` a figure reads, with the type the engines read it as:
 # text (a value of another type becomes its JSON text, never a rejected line) or JSON.
@@ -58,7 +61,23 @@ def token_count(tokens: Any, kind: str) -> int:
     return next((tokens[n] for n in TOKEN_NAMES[kind] if isinstance(tokens.get(n), int)), 0)
 
 
+def token_total(tokens: Any) -> int:
+    """All the tokens of an LLM request (see TOKEN_NAMES)."""
+    if isinstance(tokens, int) and not isinstance(tokens, bool):
+        return tokens
+    split = token_count(tokens, "input") + token_count(tokens, "output")
+    return split or token_count(tokens, "total")
+
+
 def token_sql(column: str, kind: str) -> str:
     """SQL for the ``kind`` count in a JSON ``column`` of tokens, as BIGINT (NULL when absent)."""
+    if kind == "total":
+        parts = (f"coalesce({_named(column, part)}, 0)" for part in ("input", "output"))
+        split = f"nullif({' + '.join(parts)}, 0)"
+        return f"coalesce({split}, {_named(column, 'total')}, TRY_CAST({column} AS BIGINT))"
+    return _named(column, kind)
+
+
+def _named(column: str, kind: str) -> str:
     names = ", ".join(f"{column} ->> '{name}'" for name in TOKEN_NAMES[kind])
     return f"TRY_CAST(coalesce({names}) AS BIGINT)"

@@ -10,7 +10,10 @@ from click.testing import CliRunner
 
 from tests.analysis.test_figures import percentile
 from waza.cli import main
+from waza.compare.outcomes import load_outcomes
 from waza.engine.slicing import Slice
+from waza.store.reader import load_sessions
+from waza.tasks.graders import tokens_used
 from waza.telemetry import RuntimeCollector, TelemetryAnalyzer
 
 PRICES = {"gpt-4.1": {"input": 0.002, "output": 0.008}, "gpt-4.1-mini": {"input": 0.0004, "output": 0.0016}}
@@ -128,3 +131,21 @@ def test_errors_raised_through_the_session_api_are_counted_once(tmp_path: Path) 
         "QuotaExceeded": 1,
         "error": 1,
     }
+
+
+def test_tokens_given_as_one_number_count_as_the_total(tmp_path: Path) -> None:
+    """``tokens=812`` (a plain number), a split, and an SDK's total_tokens all count, in the report, in
+    `waza compare` and in a behavior grader's token budget."""
+    recorded = [812, {"input": 100, "output": 20}, {"total_tokens": 64}, {"prompt_tokens": 7}]
+    with RuntimeCollector(directory=tmp_path / "t") as collector:
+        for n, tokens in enumerate(recorded):
+            with collector.session(f"Deploy app-{n}", skill_name="azure-deploy") as s:
+                s.llm("gpt-4.1", tokens=tokens, latency_ms=10)
+    expected = 812 + 120 + 64 + 7
+    report = TelemetryAnalyzer().analyze_paths([tmp_path / "t"], details=True)
+    (model,) = report["llm"]
+    assert model["total_tokens"] == expected and model["input_tokens"] == 107 and model["output_tokens"] == 20
+    (outcomes,), _ = load_outcomes([tmp_path / "t"], [Slice()])
+    assert sorted(o.tokens for o in outcomes) == sorted([812, 120, 64, 7])
+    loaded, _ = load_sessions([tmp_path / "t"])
+    assert sorted(tokens_used(s) for s in loaded) == sorted([812, 120, 64, 7])

@@ -36,6 +36,7 @@ def mixed_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
         for n in range(300):
             sid = collector.start_session(f"prompt {n}", {"user_id": f"u{n % 7}"}, skill_name="azure-cost")
             collector.record_event(sid, "tool.called", {"tool": "az"})
+            collector.record_event(sid, "llm.request", {"model": "gpt-4.1", "tokens": 500 + n})  # one number
             collector.end_session(sid, "out", n % 9 != 0, None if n % 9 != 0 else "quota")
     exported = (
         fold_session(events[0]["session_id"], [TelemetryEvent.from_dict(e) for e in events])

@@ -90,6 +90,7 @@ def detail_sections(found: dict[str, list[dict[str, Any]]], prices: Prices | Non
                 "cache_read_tokens": row["cache_read_tokens"],
                 "cache_write_tokens": row["cache_write_tokens"],
                 "reasoning_tokens": row["reasoning_tokens"],
+                "total_tokens": row["total_tokens"],
                 "latency_ms_p50": latency[0],
                 "latency_ms_p95": latency[1],
                 "latency_ms_p99": latency[2],

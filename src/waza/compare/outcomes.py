@@ -22,7 +22,7 @@ class Outcome:
     skill: str | None
     success: bool
     duration_ms: int | None  # None when its clock stepped back
-    tokens: int  # input and output tokens of its model calls
+    tokens: int  # all the tokens of its model calls (see schema.TOKEN_NAMES)
     cost: float | None  # None without a price table, or when a model it called has no price
 
 
@@ -63,7 +63,7 @@ def _outcomes(engine: Engine, scope: Slice, prices: Prices | None) -> list[Outco
                 )
             if row["model"] is None and row["input_tokens"] is None:
                 continue  # a session without model calls
-            session.tokens += row["input_tokens"] + row["output_tokens"]
+            session.tokens += row["total_tokens"]
             price = cost_of(row, prices)
             session.cost = None if price is None or session.cost is None else session.cost + price
     return list(sessions.values())

@@ -102,7 +102,7 @@ def _header(report: dict[str, Any]) -> str:
 
 def _cards(report: dict[str, Any]) -> str:
     metrics = report["metrics"]
-    tokens = sum(row["input_tokens"] + row["output_tokens"] for row in report.get("llm") or [])
+    tokens = sum(row["total_tokens"] for row in report.get("llm") or [])
     cards = [
         ("sessions", f"{report['total_sessions']:,}"),
         ("completed", f"{report['completed_sessions']:,}"),

@@ -428,7 +428,7 @@ GROUP BY model ORDER BY requests DESC, model NULLS LAST
     "{tokens}",
     ",\n  ".join(
         f"coalesce(sum({kind}_tokens) FILTER (WHERE event_type = 'llm.request'), 0)::BIGINT AS {kind}_tokens"
-        for kind in ("input", "output", "cache_read", "cache_write", "reasoning")
+        for kind in TOKEN_NAMES
     ),
 )
 # Per completed session, what `waza compare` and `waza alert` test: its outcome,
@@ -440,7 +440,8 @@ WITH llm AS (
     coalesce(sum(input_tokens), 0)::BIGINT AS input_tokens,
     coalesce(sum(output_tokens), 0)::BIGINT AS output_tokens,
     coalesce(sum(cache_read_tokens), 0)::BIGINT AS cache_read_tokens,
-    coalesce(sum(cache_write_tokens), 0)::BIGINT AS cache_write_tokens
+    coalesce(sum(cache_write_tokens), 0)::BIGINT AS cache_write_tokens,
+    coalesce(sum(total_tokens), 0)::BIGINT AS total_tokens
   FROM details
     ANTI JOIN (SELECT DISTINCT session_id, parent_span_id AS span_id FROM details
                WHERE event_type = 'llm.request' AND parent_span_id IS NOT NULL) USING (session_id, span_id)
@@ -448,7 +449,7 @@ WITH llm AS (
   GROUP BY session_id, model
 )
 SELECT s.session_id, s.start_time, s.skill_name, s.success, s.duration_ms, l.model,
-  l.input_tokens, l.output_tokens, l.cache_read_tokens, l.cache_write_tokens
+  l.input_tokens, l.output_tokens, l.cache_read_tokens, l.cache_write_tokens, l.total_tokens
 FROM (SELECT * FROM sessions WHERE {where} AND end_time IS NOT NULL) s LEFT JOIN llm l USING (session_id)
 """
 # Errors from every place one is recorded: ``error`` events, tools and model calls

@@ -25,7 +25,7 @@ from typing import Any
 import jsonschema
 
 from waza.model import SessionTelemetry
-from waza.schema import ERROR, LLM_REQUEST, TOOL_COMPLETED, token_count
+from waza.schema import ERROR, LLM_REQUEST, TOOL_COMPLETED, token_total
 
 NOT_GRADABLE = {
     "file": "needs the run's workspace",
@@ -65,7 +65,7 @@ def tools_called(session: SessionTelemetry) -> list[str]:
 
 def tokens_used(session: SessionTelemetry) -> int:
     requests = [event.data.get("tokens") for event in session.events if event.event_type == LLM_REQUEST]
-    return sum(token_count(tokens, "input") + token_count(tokens, "output") for tokens in requests)
+    return sum(token_total(tokens) for tokens in requests)
 
 
 Verdict = tuple[bool, float, str]

@@ -26,7 +26,7 @@ from typing import Any
 
 from waza.capture.redact import has_placeholder
 from waza.model import ERROR_TYPE_PREFIX, SessionTelemetry
-from waza.schema import LLM_REQUEST, token_count
+from waza.schema import LLM_REQUEST, token_total
 from waza.tasks.graders import GraderResult, run_grader
 
 TASK_KEY = "task_id"  # the metadata key naming the task a session answers
@@ -192,7 +192,7 @@ def _unanswered(digest: str | None) -> str:
 
 
 def _tokens(request: dict[str, Any]) -> int:
-    return token_count(request.get("tokens"), "input") + token_count(request.get("tokens"), "output")
+    return token_total(request.get("tokens"))
 
 
 def _described(wanted: dict[str, Any]) -> str:
