@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -149,3 +150,52 @@ def test_tokens_given_as_one_number_count_as_the_total(tmp_path: Path) -> None:
     assert sorted(o.tokens for o in outcomes) == sorted([812, 120, 64, 7])
     loaded, _ = load_sessions([tmp_path / "t"])
     assert sorted(tokens_used(s) for s in loaded) == sorted([812, 120, 64, 7])
+
+
+def test_exports_give_the_same_details_as_the_event_log(tmp_path: Path) -> None:
+    """The quick start's flow (record, export_to_file, analyze the export): tools, models, tokens and
+    errors as counted here from the export file itself, and the same as from the event log."""
+    with RuntimeCollector(directory=tmp_path / "log") as logged:
+        memory = RuntimeCollector()
+        for collector in (logged, memory):
+            for n in range(12):
+                sid = collector.start_session(f"Deploy app-{n}", {"user_id": f"u{n % 3}"})
+                collector.record_event(sid, "skill.invoked", skill_name="azure-deploy")
+                tool = "az" if n % 3 else "kubectl"
+                collector.record_event(sid, "tool.called", data={"tool": tool, "args": ["create"]})
+                ok = n % 4 != 0
+                done = {
+                    "tool": tool,
+                    "success": ok,
+                    "duration_ms": 100 + n,
+                    "error": None if ok else "Quota: none",
+                }
+                collector.record_event(sid, "tool.completed", data=done)
+                collector.record_event(
+                    sid, "llm.request", data={"model": "gpt-4.1", "tokens": {"input": 50 + n, "output": 5}}
+                )
+                collector.end_session(sid, output="done", success=ok, error=None if ok else "Quota: none")
+        memory.export_to_file(tmp_path / "export" / "sessions.json")
+    document = json.loads((tmp_path / "export" / "sessions.json").read_text())
+    events = [e for s in document["sessions"] for e in s["events"]]
+    calls = Counter(e["data"]["tool"] for e in events if e["event_type"] == "tool.called")
+    failed = Counter(
+        e["data"]["tool"] for e in events if e["event_type"] == "tool.completed" and not e["data"]["success"]
+    )
+    tokens = [e["data"]["tokens"] for e in events if e["event_type"] == "llm.request"]
+    failures = sum(1 for s in document["sessions"] if not s["success"])
+    reports = {
+        name: TelemetryAnalyzer().analyze_paths([tmp_path / name], details=True) for name in ("export", "log")
+    }
+    for name, report in reports.items():
+        assert {t["tool"]: t["calls"] for t in report["tools"]} == dict(calls), name
+        assert {t["tool"]: round(t["failure_rate"] * t["completed"]) for t in report["tools"]} == {
+            tool: failed[tool] for tool in calls
+        }, name
+        (model,) = report["llm"]
+        assert model["requests"] == len(tokens) and model["input_tokens"] == sum(t["input"] for t in tokens)
+        assert model["total_tokens"] == sum(t["input"] + t["output"] for t in tokens)
+        assert report["errors"] == [{"error_type": "Quota", "count": failures, "example": "Quota: none"}], (
+            name
+        )
+    assert reports["export"]["tools"] == reports["log"]["tools"]

@@ -20,7 +20,7 @@ from waza.engine.snapshot import Snapshot
 from waza.errors import UsageError
 from waza.model import SessionTelemetry, session_events
 from waza.store.codec import bounded_line
-from waza.store.sources import EVENT_FORMATS, TRANSLATED_FORMATS, Format, Problem, Source
+from waza.store.sources import TRANSLATED_FORMATS, Format, Problem, Source
 
 
 class Engine(ABC):
@@ -32,7 +32,7 @@ class Engine(ABC):
         self._snapshot = Snapshot(open_segments_only=open_segments_only)
         self._salvage = Salvage()
         self._metadata: dict[str, str] = {}  # metadata key -> its column in the sessions table
-        self._event_sources: list[Source] = []
+        self._event_sources: list[Source] = []  # the event files loaded: set by each engine's _load
 
     def close(self) -> None:
         self._snapshot.release()
@@ -82,7 +82,6 @@ class Engine(ABC):
         rewrite = self._salvage.rewrite
         sources = [rewrite(s, translated) if s.format in TRANSLATED_FORMATS else s for s in sources]
         problems = translated + self._load(sources, progress)
-        self._event_sources = [s for s in sources if s.format in EVENT_FORMATS]
         return [self._snapshot.original(problem) for problem in problems]
 
     def load_sessions(

@@ -16,6 +16,8 @@ from waza.errors import InputChangedError, UsageError
 from waza.store.compacted import parts_path
 from waza.store.sources import EVENT_FORMATS, Format, Problem, Source
 
+RECORD_FORMATS = (Format.SESSION_LINES, Format.EXPORT, Format.SESSION_LIST)
+
 # What DuckDB may hold in memory before it spills to scratch space: with the
 # interpreter and the report around it, an analysis stays under 1 GB.
 DEFAULT_MEMORY_LIMIT = "768MB"
@@ -27,6 +29,7 @@ class DuckDBEngine(Engine):
 
     def __init__(self, *, threads: int | None = None, memory_limit: str | None = None):
         super().__init__()
+        self._record_sources: list[Source] = []
         self._con = duckdb.connect()
         # Timestamps without an offset mean UTC, whatever the machine's zone.
         self._con.execute("SET TimeZone = 'UTC'")
@@ -67,10 +70,16 @@ class DuckDBEngine(Engine):
 
     def _detail_scan(self) -> str:
         scans = self._event_scans(self._event_sources, sql.DETAIL_SCAN, sql.PARQUET_DETAIL_SCAN)
+        # Sessions read whole from exports and session lists carry their events: the same details.
+        types = sql.DETAIL_EVENT_TYPES
+        scans += [
+            sql.fill(sql.RECORD_DETAIL_SCAN, scan=s, types=types)
+            for s in self._record_scans(self._record_sources)
+        ]
         return " UNION ALL ".join(scans) if scans else sql.EMPTY_DETAILS
 
     def _create_tables(self, sources: list[Source], progress: Progress | None) -> None:
-        events = [s for s in sources if s.format in EVENT_FORMATS]
+        events = self._event_sources = [s for s in sources if s.format in EVENT_FORMATS]
         records = [s for s in sources if s.format not in EVENT_FORMATS]
         self._keep("session_records", self._session_records_sql(records))
         self._run(
@@ -138,6 +147,17 @@ class DuckDBEngine(Engine):
             }
 
     def _session_records_sql(self, sources: list[Source]) -> str:
+        self._record_sources = [s for s in sources if s.format in RECORD_FORMATS]
+        scans = self._record_scans(self._record_sources)
+        columns = sql.fill(sql.RECORD_METADATA, paths=self._paths())
+        if not scans:
+            return (
+                sql.fill(sql.SESSION_RECORDS, scan=sql.EMPTY_RECORDS, metadata_columns=columns) + " LIMIT 0"
+            )
+        return sql.fill(sql.SESSION_RECORDS, scan=" UNION ALL ".join(scans), metadata_columns=columns)
+
+    def _record_scans(self, sources: list[Source]) -> list[str]:
+        """One scan per kind and compression of session-shaped files: (filename, s) per session."""
         scans = []
         for files, compression in _groups([s for s in sources if s.format is Format.SESSION_LINES]):
             scans.append(sql.fill(sql.SESSION_LINES_SCAN, files=files, compression=compression))
@@ -150,12 +170,7 @@ class DuckDBEngine(Engine):
                     sql.SESSION_DOCUMENT_SCAN, files=files, compression=compression, max_size=largest + 1024
                 )
             )
-        columns = sql.fill(sql.RECORD_METADATA, paths=self._paths())
-        if not scans:
-            return (
-                sql.fill(sql.SESSION_RECORDS, scan=sql.EMPTY_RECORDS, metadata_columns=columns) + " LIMIT 0"
-            )
-        return sql.fill(sql.SESSION_RECORDS, scan=" UNION ALL ".join(scans), metadata_columns=columns)
+        return scans
 
     def _read_alone(self, source: Source) -> None:
         self._create_tables([source], None)

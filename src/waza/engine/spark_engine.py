@@ -127,6 +127,7 @@ class SparkEngine(Engine):
         return problems
 
     def _create_tables(self, sources: list[Source]) -> None:
+        self._event_sources = sources  # every source is an event file by now (see _load)
         # A compacted store keeps its sessions folded; the rest is folded here.
         folded = [s for s in sources if s.format is Format.PARQUET and self._has_parts(s)]
         unfolded = [s for s in sources if s not in folded]

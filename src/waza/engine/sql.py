@@ -12,6 +12,7 @@ Placeholders are ``{name}``, filled by ``fill`` (SQL's own braces stay as they a
 
 from __future__ import annotations
 
+import json
 import re
 
 from waza.model import ERROR_TYPE_PREFIX
@@ -323,10 +324,11 @@ FROM sessions WHERE {where} AND duration_ms IS NOT NULL GROUP BY bin ORDER BY bi
 
 # Tool, LLM and error events of the sessions in a slice: a second read of the
 # event log, done only when details are asked for.
-DETAIL_FIELDS = fields(
+DETAIL_FIELD_NAMES = (
     "tool", "success", "duration_ms", "error", "model", "tokens", "latency_ms", "error_type", "message",
     "span_id", "parent_span_id",
 )  # fmt: skip
+DETAIL_FIELDS = fields(*DETAIL_FIELD_NAMES)
 DETAIL_EVENT_TYPES = (
     "('tool.called', 'tool.completed', 'llm.request', 'llm.response', 'error', 'agent.invoked', "
     "'skill.invoked', 'session.ended')"
@@ -346,6 +348,16 @@ PARQUET_DETAIL_SCAN = (
     "span_id := data_json ->> 'span_id', parent_span_id := data_json ->> 'parent_span_id') AS data, "
     "{event_id}, timestamp, skill_name FROM read_parquet({files}, union_by_name = true) "
     "WHERE timestamp IS NOT NULL AND event_type IN {types}"
+)
+# The events sessions carry in session-shaped files (exports, session lists and
+# lines, of this version and earlier ones), for the same details as the event log.
+DETAIL_STRUCTURE = json.dumps({name: DATA_TYPES[name] for name in DETAIL_FIELD_NAMES})
+RECORD_DETAIL_SCAN = (
+    "SELECT * FROM (SELECT session_id, e ->> 'event_type' AS event_type, "
+    "json_transform(e -> 'data', " + literal(DETAIL_STRUCTURE) + ") AS data, e ->> 'event_id' AS event_id, "
+    "TRY_CAST(e ->> 'timestamp' AS TIMESTAMPTZ) AS timestamp, e ->> 'skill_name' AS skill_name "
+    "FROM (SELECT s ->> '$.session_id' AS session_id, unnest(json_extract(s, '$.events[*]')) AS e "
+    "FROM ({scan}))) WHERE timestamp IS NOT NULL AND event_type IN {types}"
 )
 # The events of a scan with each event id kept once, the first copy in ``order``
 # (an event a writer or a client stored twice); events without an id all stay.
