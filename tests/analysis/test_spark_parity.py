@@ -172,3 +172,21 @@ def test_convert_and_check_pick_and_grade_the_same_sessions(mixed_store: Path, t
         assert written["duckdb", mode] == written["spark", mode], mode
     assert len(graded["duckdb"]["results"]) == 40
     assert graded["duckdb"] == graded["spark"]
+
+
+def test_compare_reads_the_same_outcomes(mixed_store: Path) -> None:
+    """`waza compare --engine spark` tests the same sessions, tokens and costs as DuckDB."""
+    prices = mixed_store / "prices.yaml"
+    prices.write_text(
+        "gpt-4.1: {input: 0.002, output: 0.008}\ngpt-4.1-mini: {input: 0.0004, output: 0.0016}\n"
+        "claude-sonnet-4: {input: 0.003, output: 0.015}\n"
+    )
+    common = ["compare", str(mixed_store / "raw"), str(mixed_store / "gzip"), "--format", "json"]
+    common += ["--prices", str(prices)]
+    duck = CliRunner().invoke(main, common)
+    spark = CliRunner().invoke(main, [*common, "--engine", "spark"])
+    assert duck.exit_code == 0 and spark.exit_code == 0, (duck.output, spark.output)
+    found = json.loads(duck.stdout)
+    figures = {c["figure"] for c in found["changes"]}
+    assert {"success_rate", "tokens_per_session", "cost_per_session"} <= figures
+    assert_same(found, json.loads(spark.stdout))
