@@ -122,6 +122,23 @@ def test_full_disk_is_retried_without_loss(
     assert any("will retry" in message for message in caplog.messages)
 
 
+def test_a_segment_that_cannot_be_compressed_at_close_is_still_stored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk full just when close() compresses the last segment: its lines are already durable, so
+    close() says everything is stored, and the plain segment is read back whole."""
+
+    def no_room(path: Path) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(folder_sink, "_compress", no_room)
+    collector = RuntimeCollector(tmp_path, flush_interval=0.02)
+    record(collector, 50)
+    assert collector.close() is True
+    assert list(tmp_path.rglob("*.jsonl")) and not list(tmp_path.rglob("*.gz"))
+    assert sorted(ticks(tmp_path)) == list(range(50))
+
+
 def test_a_real_full_disk_loses_and_doubles_nothing(small_disk: Path) -> None:
     """Writes, rollovers and compression failing with ENOSPC on a full file system: once space is back,
     every event is stored once, no empty segment or temporary file is left, and --strict reads it all."""

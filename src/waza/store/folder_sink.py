@@ -179,25 +179,27 @@ class FolderSink:
                 self._close(day)
 
     def _close_stored(self, day: date) -> None:
-        """Close a full segment whose lines are stored; a failure here loses nothing, so it fails nothing.
-
-        A segment that could not be compressed stays as ``.jsonl``, which readers read.
-        """
+        """Close a full segment whose lines are stored; a failure here loses nothing, so it fails nothing."""
         try:
             self._close(day)
         except OSError as error:
-            log.warning("telemetry segment %s stays uncompressed: %s", day, error)  # rare: once a segment
+            log.warning("telemetry segment of %s could not be closed cleanly: %s", day, error)
 
     def _close(self, day: date) -> None:
+        """Make the segment's lines durable (an error here is a loss, and raises), then compress it
+        and apply retention (an error there loses nothing: the plain segment is read as it is)."""
         segment = self._open.pop(day)
         os.fsync(segment.fd)
         os.close(segment.fd)
-        if self.compress and segment.size:
-            _compress(segment.path)
-        elif not segment.size:
-            segment.path.unlink(missing_ok=True)
-        if self.retention_days is not None:
-            prune(self.directory, timedelta(days=self.retention_days))
+        try:
+            if self.compress and segment.size:
+                _compress(segment.path)
+            elif not segment.size:
+                segment.path.unlink(missing_ok=True)
+            if self.retention_days is not None:
+                prune(self.directory, timedelta(days=self.retention_days))
+        except OSError as error:
+            log.warning("telemetry segment %s stays uncompressed: %s", segment.path.name, error)
 
 
 def _fsync_folder(folder: Path) -> None:
