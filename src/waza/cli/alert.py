@@ -95,7 +95,7 @@ def alert(
         now=now,
         webhook=_webhook_url(webhook),
         state=state,
-        engine="spark" if master else engine,
+        engine=engine,
         master=master,
     )
     stderr = Console(stderr=True, soft_wrap=True)

@@ -102,9 +102,7 @@ def analyze(
     stderr = Console(stderr=True, soft_wrap=True)
     with _progress(stderr) as progress:
         price_table = load_prices(prices) if prices else None
-        analyzer = TelemetryAnalyzer(
-            strict=strict, engine="spark" if master else engine, master=master, memory_limit=memory_limit
-        )
+        analyzer = TelemetryAnalyzer(strict=strict, engine=engine, master=master, memory_limit=memory_limit)
         report = analyzer.analyze_paths(
             paths, progress=progress, scope=scope, details=details, prices=price_table
         )

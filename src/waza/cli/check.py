@@ -56,5 +56,5 @@ def check(
     expectation; each failure says why. Exit code 1 when any task fails, 2 when
     nothing could be checked (no tasks, no sessions, or none answering a task).
     """
-    result = check_recorded(tasks, paths, engine="spark" if master else engine, master=master)
+    result = check_recorded(tasks, paths, engine=engine, master=master)
     raise SystemExit(show_grades(result, output_format, junit))

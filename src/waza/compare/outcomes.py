@@ -41,7 +41,7 @@ def load_outcomes(
     ) -> tuple[list[list[Outcome]], list[Problem]]:
         return [_outcomes(opened, scope, prices) for scope in scopes], problems
 
-    analyzer = TelemetryAnalyzer(engine="spark" if master else engine, master=master)
+    analyzer = TelemetryAnalyzer(engine=engine, master=master)
     return analyzer.read_paths(paths, collect)
 
 

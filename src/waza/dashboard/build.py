@@ -66,7 +66,7 @@ def html_report(
         }
         return page(report, drawn, timelines, lists), report
 
-    analyzer = TelemetryAnalyzer(engine="spark" if master else engine, master=master)
+    analyzer = TelemetryAnalyzer(engine=engine, master=master)
     return analyzer.read_paths(paths, build, progress, scope.metadata_keys)
 
 

@@ -20,7 +20,9 @@ ENGINES = ("duckdb", "spark")
 def open_engine(
     name: str = "duckdb", *, master: str | None = None, memory_limit: str | None = None
 ) -> Engine:
-    """DuckDB in this process (within ``memory_limit``), or Spark at ``master``."""
+    """DuckDB in this process (within ``memory_limit``), or Spark; a ``master`` given means Spark there."""
+    if master is not None:
+        name = "spark"
     if name == "duckdb":
         from waza.engine.duckdb_engine import DuckDBEngine
 

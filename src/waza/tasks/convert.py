@@ -54,7 +54,7 @@ def convert(
         mode=mode,
         limit=limit,
         seed=seed,
-        engine="spark" if master else engine,
+        engine=engine,
         master=master,
     )
     if not selection.picked:
