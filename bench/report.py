@@ -3,10 +3,10 @@
 For each size, the sample event log bench/analyze.py caches in bench/.cache is
 read, side by side in one process:
 
-  report      what `waza report` runs: the analysis with details, the duration
+  report      what `waza report` runs: the analysis, the duration
               bins, the latest failed sessions, the timelines of the listed
               sessions, the charts, and the page written to a file
-  analysis    the yardstick: `waza analyze --details` on the same files (the
+  analysis    the yardstick: `waza analyze` on the same files (the
               figures the page shows, without charts or timelines)
 
 Each line gives the best wall time of the rounds, sessions per second, the
@@ -36,7 +36,7 @@ def run_report(folder: Path, out: Path) -> int:
 
 
 def run_analysis(folder: Path, out: Path) -> int:
-    return TelemetryAnalyzer().analyze_paths([folder], details=True)["total_sessions"]
+    return TelemetryAnalyzer().analyze_paths([folder])["total_sessions"]
 
 
 def main() -> None:

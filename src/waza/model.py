@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -83,12 +84,17 @@ class SessionTelemetry:
     success: bool = True
     error: str | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    # The duration a file stores for the session (earlier versions' exports, an end event that
+    # records one): the session's duration, as those who wrote it computed it.
+    recorded_duration_ms: float | None = None
 
     @property
     def duration_ms(self) -> int:
-        """Whole milliseconds from start to end, truncated toward zero; 0 while open."""
+        """Whole milliseconds from start to end, truncated toward zero (or as recorded); 0 while open."""
         if self.end_time is None:
             return 0
+        if self.recorded_duration_ms is not None:
+            return int(self.recorded_duration_ms)
         # Integer microseconds first: a float of seconds times 1000 can land just below a whole ms.
         micros = (self.end_time - self.start_time) // timedelta(microseconds=1)
         return int(micros / 1000)
@@ -137,6 +143,7 @@ class SessionTelemetry:
             success=record.get("success", True) is True,
             error=record.get("error"),
             metadata=dict(record.get("metadata") or {}),
+            recorded_duration_ms=_number(record.get("duration_ms")),
         )
 
 
@@ -176,6 +183,7 @@ def fold_session(session_id: str, events: Iterable[TelemetryEvent]) -> SessionTe
         success=end.get("success") is True and failed is None,
         error=end.get("error") if failed is None else end.get("error") or failed.get("error"),
         metadata=dict(begin.get("metadata") or {}),
+        recorded_duration_ms=_number(end.get("duration_ms")),
     )
 
 
@@ -198,6 +206,8 @@ def session_events(session: SessionTelemetry) -> list[TelemetryEvent]:
     events = [started, *middle]
     if session.end_time is not None:
         data = {"output": session.output, "success": session.success, "error": session.error}
+        if session.recorded_duration_ms is not None:
+            data["duration_ms"] = session.recorded_duration_ms
         events.append(TelemetryEvent(session.end_time, SESSION_ENDED, data=data, session_id=sid))
     return events
 
@@ -253,3 +263,10 @@ def group_events(
     sessions = [fold_session(session_id, group) for session_id, group in keyed.items()]
     sessions.sort(key=lambda s: (s.start_time, s.session_id))
     return sessions
+
+
+def _number(value: Any) -> float | None:
+    """A JSON number as a float; None for anything else (booleans are no numbers here)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None

@@ -30,9 +30,7 @@ def events_of(raw, skill=None):
 @pytest.mark.parametrize("skill", [None, "azure-diagnostics"])
 def test_tools_models_and_errors(sample_dir: Path, sample_raw, skill) -> None:
     """Calls, failure rate, p95 and top error per tool; tokens, latency and cost per model; errors by type."""
-    report = TelemetryAnalyzer().analyze_paths(
-        [sample_dir], scope=Slice(skill=skill), details=True, prices=PRICES
-    )
+    report = TelemetryAnalyzer().analyze_paths([sample_dir], scope=Slice(skill=skill), prices=PRICES)
     events = list(events_of(sample_raw, skill))
 
     calls = Counter(e["data"]["tool"] for e in events if e["event_type"] == "tool.called")
@@ -101,9 +99,27 @@ def test_tools_models_and_errors(sample_dir: Path, sample_raw, skill) -> None:
     }
 
 
-def test_details_are_opt_in(sample_dir: Path) -> None:
-    """Without details the report has no tool section (and reads the log once)."""
-    assert "tools" not in TelemetryAnalyzer().analyze_file(sample_dir)
+def test_details_are_in_every_report(sample_dir: Path) -> None:
+    """Tools, models and errors are in the default report, from files and from memory, and the
+    --details flag earlier versions needed is accepted and changes nothing."""
+    plain = TelemetryAnalyzer().analyze_file(sample_dir)
+    calls = sum(1 for e in json_lines(sample_dir) if e["event_type"] == "tool.called")
+    assert sum(t["calls"] for t in plain["tools"]) == calls > 0
+    assert plain["llm"] and plain["errors"]
+    memory = TelemetryAnalyzer().analyze_sessions(RuntimeCollector.load_from_file(sample_dir))
+    assert memory["tools"] == plain["tools"] and memory["llm"] == plain["llm"]
+    runner = CliRunner()
+    outputs = [
+        json.loads(runner.invoke(main, ["analyze", str(sample_dir), "--format", "json", *flag]).output)
+        for flag in ([], ["--details"])
+    ]
+    assert outputs[0] == outputs[1] and outputs[0]["tools"] == plain["tools"]
+
+
+def json_lines(folder: Path):
+    for path in sorted(folder.rglob("*.jsonl")):
+        for line in path.read_text().splitlines():
+            yield json.loads(line)
 
 
 def test_bad_price_table_is_a_one_line_error(sample_dir: Path, tmp_path: Path) -> None:
@@ -126,7 +142,7 @@ def test_errors_raised_through_the_session_api_are_counted_once(tmp_path: Path) 
         collector.end_session(sid, "", False, "QuotaExceeded: no cores left")
         sid = collector.start_session("Check app-10")
         collector.end_session(sid, "", False, "the skill gave up")
-    report = TelemetryAnalyzer().analyze_paths([tmp_path / "t"], details=True)
+    report = TelemetryAnalyzer().analyze_paths([tmp_path / "t"])
     assert {r["error_type"]: r["count"] for r in report["errors"]} == {
         "RuntimeError": 3,
         "QuotaExceeded": 1,
@@ -143,7 +159,7 @@ def test_tokens_given_as_one_number_count_as_the_total(tmp_path: Path) -> None:
             with collector.session(f"Deploy app-{n}", skill_name="azure-deploy") as s:
                 s.llm("gpt-4.1", tokens=tokens, latency_ms=10)
     expected = 812 + 120 + 64 + 7
-    report = TelemetryAnalyzer().analyze_paths([tmp_path / "t"], details=True)
+    report = TelemetryAnalyzer().analyze_paths([tmp_path / "t"])
     (model,) = report["llm"]
     assert model["total_tokens"] == expected and model["input_tokens"] == 107 and model["output_tokens"] == 20
     (outcomes,), _ = load_outcomes([tmp_path / "t"], [Slice()])
@@ -184,9 +200,7 @@ def test_exports_give_the_same_details_as_the_event_log(tmp_path: Path) -> None:
     )
     tokens = [e["data"]["tokens"] for e in events if e["event_type"] == "llm.request"]
     failures = sum(1 for s in document["sessions"] if not s["success"])
-    reports = {
-        name: TelemetryAnalyzer().analyze_paths([tmp_path / name], details=True) for name in ("export", "log")
-    }
+    reports = {name: TelemetryAnalyzer().analyze_paths([tmp_path / name]) for name in ("export", "log")}
     for name, report in reports.items():
         assert {t["tool"]: t["calls"] for t in report["tools"]} == dict(calls), name
         assert {t["tool"]: round(t["failure_rate"] * t["completed"]) for t in report["tools"]} == {

@@ -53,7 +53,7 @@ def test_strict_analysis_during_writes_and_compaction_never_fails_or_miscounts(
         while time.monotonic() - started < seconds and len(runs) < 15:
             at_least = ended[0]  # sessions ended before the flush are on disk after it
             collector.flush()
-            report = TelemetryAnalyzer(strict=True, engine=engine).analyze_paths([folder], details=True)
+            report = TelemetryAnalyzer(strict=True, engine=engine).analyze_paths([folder])
             at_most = ended[0] + 1  # the session being recorded may be counted, incomplete
             runs.append((at_least, report["completed_sessions"], report["total_sessions"], at_most))
             tools = sum(t["calls"] for t in report["tools"])

@@ -71,8 +71,8 @@ def assert_same(duckdb_value: Any, spark_value: Any, where: str = "report") -> N
 
 
 def test_everything_with_details_and_cost(mixed_store: Path) -> None:
-    duck = TelemetryAnalyzer().analyze_paths([mixed_store], details=True, prices=PRICES)
-    spark = TelemetryAnalyzer(engine="spark").analyze_paths([mixed_store], details=True, prices=PRICES)
+    duck = TelemetryAnalyzer().analyze_paths([mixed_store], prices=PRICES)
+    spark = TelemetryAnalyzer(engine="spark").analyze_paths([mixed_store], prices=PRICES)
     # Every input counted: 500 + 300 + 200 sample sessions, the export, and the sampled capture.
     assert 1150 < duck["total_sessions"] < 1450
     assert duck["input"]["problems"] and duck["tools"] and duck["llm"] and duck["errors"]
@@ -139,8 +139,8 @@ def test_compacted_store_alone(tmp_path: Path) -> None:
     write_sample(tmp_path, 400, seed=31, compress=True)
     compact(tmp_path)
     assert not list(tmp_path.glob("date=*/*.jsonl*"))
-    duck = TelemetryAnalyzer().analyze_paths([tmp_path], details=True)
-    spark = TelemetryAnalyzer(engine="spark").analyze_paths([tmp_path], details=True)
+    duck = TelemetryAnalyzer().analyze_paths([tmp_path])
+    spark = TelemetryAnalyzer(engine="spark").analyze_paths([tmp_path])
     assert duck["total_sessions"] == 400
     assert_same(duck, spark)
 

@@ -74,7 +74,7 @@ def test_nan_and_infinity_are_written_as_strict_json(tmp_path: Path) -> None:
     ]
     assert [e["data"]["scores"] for e in lines if e["event_type"] == "custom"] == [[1.5, None, None]]
     assert collector.dropped == {"unserialisable_value": 2}
-    result = CliRunner().invoke(main, ["analyze", str(tmp_path / "t"), "--details", "--format", "json"])
+    result = CliRunner().invoke(main, ["analyze", str(tmp_path / "t"), "--format", "json"])
     assert result.exit_code == 0 and json.loads(result.output, **refuse)["total_sessions"] == 1
 
 

@@ -58,7 +58,7 @@ def test_the_report_fits_80_columns_and_cuts_no_name(tmp_path: Path) -> None:
     long_skill = "azure-container-apps-deployment-with-managed-identity"
     write_jsonl(tmp_path / "t" / "long.jsonl", session_events("s" * 60, "Deploy app-1", skill=long_skill))
     env = {**os.environ, "COLUMNS": "80"}
-    result = subprocess.run([*WAZA, "analyze", str(tmp_path / "t"), "--details"], capture_output=True,
+    result = subprocess.run([*WAZA, "analyze", str(tmp_path / "t")], capture_output=True,
                             text=True, env=env)  # fmt: skip
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()

@@ -125,7 +125,7 @@ def test_telemetry_text_is_shown_literally(tmp_path: Path) -> None:
         "s1", "Deploy", skill=skill, ok=False, error="[link=http://x]Boom[/link]\x1b]0;t\x07"
     )
     write_jsonl(tmp_path / "t" / "events.jsonl", lines)
-    result = waza("analyze", str(tmp_path / "t"), "--details")
+    result = waza("analyze", str(tmp_path / "t"))
     assert result.returncode == 0, result.stderr
     assert "\x1b" not in result.stdout and "\x07" not in result.stdout
     assert "[bold red]pwned[/] \\x1b[2J" in result.stdout

@@ -56,7 +56,7 @@ def test_the_sdk_exporter_sends_genai_spans(tmp_path: Path, exporter: type) -> N
         assert provider.force_flush(10_000)
         provider.shutdown()
 
-    report = TelemetryAnalyzer().analyze_paths([tmp_path / "t"], details=True)
+    report = TelemetryAnalyzer().analyze_paths([tmp_path / "t"])
     assert report["total_sessions"] == 5 and report["completed_sessions"] == 5
     assert report["metrics"]["success_rate"] == 0.8
     assert report["skill_breakdown"]["azure-deploy"]["invocations"] == 3  # n = 0, 2, 4
@@ -124,7 +124,7 @@ def test_otlp_json_with_hex_ids_and_a_refused_span(tmp_path: Path) -> None:
         bomb = gzip.compress(b"0" * 50 * 2**20)
         assert httpx.post(f"{url}/v1/traces", content=bomb, headers=headers).status_code == 413
 
-    report = TelemetryAnalyzer().analyze_paths([tmp_path / "t"], details=True, scope=None)
+    report = TelemetryAnalyzer().analyze_paths([tmp_path / "t"], scope=None)
     assert report["total_sessions"] == 1 and report["metrics"]["success_rate"] == 0.0
     assert report["skills"] == ["azure-cost"] and report["metrics"]["avg_duration_ms"] == 2000
     assert report["llm"][0]["input_tokens"] == 42 and report["llm"][0]["output_tokens"] == 7
@@ -175,7 +175,7 @@ def test_a_copilot_style_trace_gives_loaded_skills_nested_calls_once_and_cached_
         provider.shutdown()
     prices = tmp_path / "prices.yaml"
     prices.write_text("gpt-5: {input: 1.0, output: 10.0, cache_read: 0.1}\n")
-    report = TelemetryAnalyzer().analyze_paths([tmp_path / "t"], details=True, prices=load_prices(prices))
+    report = TelemetryAnalyzer().analyze_paths([tmp_path / "t"], prices=load_prices(prices))
     breakdown = report["skill_breakdown"]
     assert {name: row["invocations"] for name, row in breakdown.items()} == {
         "azure-deploy": 2, "azure-diagnostics": 1, "azure-cost": 1}  # fmt: skip
@@ -195,9 +195,7 @@ def test_a_copilot_style_trace_gives_loaded_skills_nested_calls_once_and_cached_
     assert (llm["cache_read_tokens"], llm["reasoning_tokens"]) == (2400, 200)
     per_request = (400 * 1.0 + 600 * 0.1 + 200 * 10.0) / 1000  # uncached input, cached input, output
     assert llm["cost"] == pytest.approx(4 * per_request) == report["llm_cost"]
-    spark = TelemetryAnalyzer(engine="spark").analyze_paths(
-        [tmp_path / "t"], details=True, prices=load_prices(prices)
-    )
+    spark = TelemetryAnalyzer(engine="spark").analyze_paths([tmp_path / "t"], prices=load_prices(prices))
     for found in (report, spark):
         found.pop("input"), found.pop("storage")
     assert_same(report, spark)
@@ -218,7 +216,7 @@ def test_the_tools_that_load_skills_are_the_operators_choice(tmp_path: Path) -> 
                     "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "open_skill",
                     "gen_ai.tool.call.arguments": json.dumps({"name": "azure-deploy"})}).end()  # fmt: skip
             provider.shutdown()
-        reports[name] = TelemetryAnalyzer().analyze_paths([tmp_path / name], details=True)
+        reports[name] = TelemetryAnalyzer().analyze_paths([tmp_path / name])
     assert list(reports["default"]["skill_breakdown"]) == ["runtime"]
     assert list(reports["configured"]["skill_breakdown"]) == ["azure-deploy"]
     for report in reports.values():  # a tool call either way

@@ -70,7 +70,7 @@ def run_app(module: ModuleType, instrumentation: str, endpoint: str) -> None:
 
 
 def analyze(folder: Path) -> dict:
-    command = [sys.executable, "-m", "waza", "analyze", str(folder), "--details", "--format", "json"]
+    command = [sys.executable, "-m", "waza", "analyze", str(folder), "--format", "json"]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout)

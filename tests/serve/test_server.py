@@ -392,7 +392,7 @@ def test_a_disk_that_fills_mid_batch_answers_what_was_stored(small_disk: Path) -
         assert f"{len(stored) - 1} of the request's 13 events were stored" in reply.json()["error"]
         filler.unlink()
         assert httpx.post(f"{url}/telemetry/batch", content=body, headers=ndjson).status_code == 200
-    report = TelemetryAnalyzer().analyze_paths([disk / "t"], details=True)
+    report = TelemetryAnalyzer().analyze_paths([disk / "t"])
     assert report["metrics"]["total_tool_calls"] == 13
 
 

@@ -21,7 +21,7 @@ from waza.telemetry import FolderSink, RuntimeCollector, TelemetryAnalyzer
 
 def figures(folder: Path) -> dict:
     """The whole report with details, less what describes the files themselves."""
-    report = TelemetryAnalyzer().analyze_paths([folder], scope=Slice(by="day"), details=True)
+    report = TelemetryAnalyzer().analyze_paths([folder], scope=Slice(by="day"))
     report.pop("input"), report.pop("storage")
     return report
 

@@ -62,7 +62,7 @@ def test_otlp_json_files_are_read_line_by_line_and_whole(tmp_path: Path) -> None
     formats = {s.path.name: s.format for s in discover([tmp_path])[0]}
     assert formats == {"traces.jsonl": Format.OTLP, "one.json": Format.DOCUMENT}
 
-    report = analyze_cli(str(tmp_path), "--details")
+    report = analyze_cli(str(tmp_path))
     assert report["total_sessions"] == 3 and report["skills"] == ["azure-cost"]
     assert report["llm"][0]["input_tokens"] == 3 * 42
     (problem,) = report["input"]["problems"]

@@ -32,7 +32,7 @@ def record(collector: RuntimeCollector, prefix: str, count: int) -> None:
 
 
 def figures(*folders: Path, engine: str = "duckdb") -> dict:
-    report = TelemetryAnalyzer(engine=engine).analyze_paths(list(folders), details=True)
+    report = TelemetryAnalyzer(engine=engine).analyze_paths(list(folders))
     report.pop("input"), report.pop("storage")
     return report
 
@@ -115,7 +115,7 @@ def test_a_client_retrying_after_a_lost_answer_is_counted_once(tmp_path: Path) -
         proxy.shutdown()
     stored = read_log(tmp_path / "t")
     assert len(stored) > len({e["event_id"] for e in stored})  # lost answers left doubles on disk
-    report = TelemetryAnalyzer().analyze_paths([tmp_path / "t"], details=True)
+    report = TelemetryAnalyzer().analyze_paths([tmp_path / "t"])
     assert report["total_sessions"] == 40 and report["metrics"]["total_tool_calls"] == 60
     assert report["llm"][0]["requests"] == 40 and sink.dropped == 0
 

@@ -69,7 +69,7 @@ class TelemetryAnalyzer:
         progress: Callable[[float], None] | None = None,
         *,
         scope: Slice | None = None,
-        details: bool = False,
+        details: bool = True,
         prices: Prices | None = None,
     ) -> dict[str, Any]:
         """Analyze files and folders; ``scope`` selects and breaks down sessions.
@@ -77,13 +77,14 @@ class TelemetryAnalyzer:
         A path may also be an object-store prefix (``s3a://bucket/telemetry``),
         which the Spark engine lists and reads.
 
-        ``details`` adds figures per tool, per LLM model (costed with ``prices``)
-        and per error type, at the price of reading the event log a second time.
+        The report has figures per tool, per LLM model (costed with ``prices``) and
+        per error type, read in the same pass as the sessions. ``details`` is kept
+        for callers of earlier versions, which had to ask for them; it changes nothing.
         """
         scope = _scoped(scope, skill_filter)
 
         def report(engine: Engine, sources: list[Source], problems: list[Problem]) -> dict[str, Any]:
-            return engine_report(engine, sources, problems, scope, details=details, prices=prices)
+            return engine_report(engine, sources, problems, scope, prices=prices)
 
         return self.read_paths(paths, report, progress, scope.metadata_keys)
 
@@ -147,8 +148,8 @@ class TelemetryAnalyzer:
         scope = _scoped(scope, skill_filter)
         with self._engine() as engine:
             engine.load_sessions(sessions, scope.metadata_keys)
-            summary = engine.summary(scope)
-        return build_report(summary, scope=scope)
+            report = build_report(engine.summary(scope), scope=scope)
+            return report | detail_sections(engine.details(scope), None)
 
     def to_eval_input(self, session: SessionTelemetry) -> dict[str, Any]:
         return to_eval_input(session)
@@ -160,19 +161,17 @@ def engine_report(
     problems: list[Problem],
     scope: Slice,
     *,
-    details: bool = False,
     prices: Prices | None = None,
 ) -> dict[str, Any]:
     """The report of the sessions in ``scope`` of a loaded engine (see docs/report.md)."""
     summary = engine.summary(scope)
-    found = engine.details(scope) if details or prices else None
+    found = engine.details(scope)
     # An empty report says what the input holds, so that a filter's slip can be shown.
     held = engine.summary(Slice(top=0)) if not summary.totals.sessions else None
     report = build_report(summary, scope=scope, sources=sources, problems=problems)
     if held is not None:
         report["input"]["unfiltered"] = unfiltered(held, scope, sources)
-    if found is not None:
-        report.update(detail_sections(found, prices))
+    report.update(detail_sections(found, prices))
     return report
 
 

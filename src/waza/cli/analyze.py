@@ -63,11 +63,13 @@ def _progress(console: Console) -> Iterator[Callable[[float], None] | None]:
 @click.option(
     "--top", type=click.IntRange(min=0), default=5, show_default=True, help="Outlier sessions to list."
 )
-@click.option("--details", is_flag=True, help="Add figures per tool, LLM model and error type (reads twice).")
+# Figures per tool, model and error type are always in the report; the flag that asked for them stays
+# accepted so that scripts written for earlier versions keep working.
+@click.option("--details", is_flag=True, hidden=True)
 @click.option(
     "--prices",
     type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    help="YAML price table (model: {input: .., output: ..} per 1k tokens); implies --details.",
+    help="YAML price table (model: {input: .., output: ..} per 1k tokens) to cost LLM calls.",
 )
 @engine_options
 @click.option(
@@ -103,9 +105,7 @@ def analyze(
     with _progress(stderr) as progress:
         price_table = load_prices(prices) if prices else None
         analyzer = TelemetryAnalyzer(strict=strict, engine=engine, master=master, memory_limit=memory_limit)
-        report = analyzer.analyze_paths(
-            paths, progress=progress, scope=scope, details=details, prices=price_table
-        )
+        report = analyzer.analyze_paths(paths, progress=progress, scope=scope, prices=price_table)
     problems = report["input"]["problems"]
     if problems:
         stderr.print(render_problems(problems))

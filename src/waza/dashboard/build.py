@@ -36,7 +36,7 @@ def html_report(
     scope = dataclasses.replace(scope or Slice(), top=SESSIONS_LISTED)
 
     def build(opened: Engine, sources: list[Source], problems: list[Problem]) -> tuple[str, dict[str, Any]]:
-        report = engine_report(opened, sources, problems, scope, details=True, prices=prices)
+        report = engine_report(opened, sources, problems, scope, prices=prices)
         failed = opened.latest_failed(scope, SESSIONS_LISTED)
         slowest = [
             (row["session_id"], row["skill"], row["duration_ms"]) for row in report["slowest_sessions"]

@@ -58,6 +58,10 @@ class Engine(ABC):
     def _keep(self, name: str, statement: str, params: dict[str, object] | None = None) -> None:
         """Keep the result of a statement as a table later statements read."""
 
+    @abstractmethod
+    def _view(self, name: str, statement: str) -> None:
+        """Name a statement that later statements read, computed each time they do."""
+
     # -- loading -----------------------------------------------------------
 
     def list_prefix(self, url: str) -> tuple[list[Source], list[Problem]]:
@@ -190,11 +194,9 @@ class Engine(ABC):
     def details(self, scope: Slice | None = None) -> dict[str, list[dict[str, Any]]]:
         """Per tool, per model and per error type, over the sessions in ``scope``.
 
-        Reads the event log a second time, for its tool, LLM and error events only.
+        Reads compacted Parquet, and event logs a second time, for their tool, LLM and error events.
         """
-        where = self._condition(scope or Slice())
-        statement = sql.fill(sql.DETAILS, scan=self._detail_scan(), where=where.sql)
-        self._keep("details", statement, where.params)
+        self._keep_details(scope or Slice())
         top_errors = dict(self._rows(sql.TOOL_ERRORS)[1])
         tools = [row | {"top_error": top_errors.get(row["tool"])} for row in self._records(sql.TOOLS)]
         return {
@@ -219,12 +221,19 @@ class Engine(ABC):
         """Per completed session of ``scope``, in batches: (session_id, start_time, skill_name, success,
         duration_ms, model, input_tokens, output_tokens, cache_read_tokens, cache_write_tokens), a
         row per model it called (model and tokens null when it called none).
-
-        Reads the event log a second time, for its LLM events.
         """
-        where = self._condition(scope or Slice())
-        self._keep("details", sql.fill(sql.DETAILS, scan=self._detail_scan(), where=where.sql), where.params)
+        where = self._keep_details(scope or Slice())
         return self._batches(sql.fill(sql.OUTCOMES, where=where.sql), where.params)
+
+    def _keep_details(self, scope: Slice) -> Condition:
+        """Keep the ``details`` table of the sessions in ``scope``: their tool, LLM and error events,
+        each once."""
+        where = self._condition(scope)
+        self._keep(
+            "detail_rows", sql.fill(sql.DETAILS, scan=self._detail_scan(), where=where.sql), where.params
+        )
+        self._view("details", sql.ONCE_DETAILS)
+        return where
 
     @abstractmethod
     def _detail_scan(self) -> str:

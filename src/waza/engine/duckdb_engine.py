@@ -68,6 +68,9 @@ class DuckDBEngine(Engine):
         with _moved_files_reported():
             self._con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {statement}", params or {})
 
+    def _view(self, name: str, statement: str) -> None:
+        self._con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {statement}")
+
     def _detail_scan(self) -> str:
         scans = self._event_scans(self._event_sources, sql.DETAIL_SCAN, sql.PARQUET_DETAIL_SCAN)
         # Sessions read whole from exports and session lists carry their events: the same details.
@@ -229,7 +232,7 @@ def _groups(sources: list[Source]) -> Iterator[tuple[str, str]]:
 
 @contextmanager
 def _moved_files_reported() -> Iterator[None]:
-    """A file that vanished between listing and a later read (``--details`` reads twice) is not
+    """A file that vanished between listing and a later read (an event log is read twice) is not
     damage: the analysis is started over on the files as they are now."""
     try:
         yield

@@ -13,7 +13,8 @@ Where a link cannot be made (a read-only store), the file is read in place.
 
 DuckDB reads each file within milliseconds of listing it, and retries when
 one moved; it only needs the segments still open for appends pinned
-(``open_segments_only``), so that ``--details`` reads what the figures read.
+(``open_segments_only``), so that the second read of an event log (tools, models,
+errors) reads what the figures read.
 """
 
 from __future__ import annotations

@@ -238,6 +238,9 @@ class SparkEngine(Engine):
         frame.createOrReplaceTempView(name)
         self._kept.append(frame)
 
+    def _view(self, name: str, statement: str) -> None:
+        self._spark.sql(to_spark(statement)).createOrReplaceTempView(name)
+
     def _detail_scan(self) -> str:
         with _moved_files_reported():  # the event log is read a second time
             self._events(self._event_sources).createOrReplaceTempView("detail_events")
@@ -309,7 +312,7 @@ class _Exact:
 _NO_RECORDS = (
     "SELECT NULL::VARCHAR AS filename, NULL::VARCHAR AS session_id, NULL::TIMESTAMPTZ AS start_time, "
     "NULL::TIMESTAMPTZ AS end_time, NULL::VARCHAR AS skill_name, NULL::BOOLEAN AS success, "
-    "NULL::BIGINT AS tool_calls, NULL::VARCHAR[] AS meta, true AS bad LIMIT 0"
+    "NULL::BIGINT AS tool_calls, NULL::VARCHAR[] AS meta, NULL::DOUBLE AS recorded_ms, true AS bad LIMIT 0"
 )
 
 

@@ -48,7 +48,7 @@ def fields(*names: str) -> str:
 
 # A stored line that is no event: what every engine counts, and names, as unreadable.
 UNREADABLE = "timestamp IS NULL OR event_type IS NULL OR session_id IS NULL"
-DATA_FIELDS = fields("success", "metadata", "limits", "agent")
+DATA_FIELDS = fields("success", "metadata", "limits", "agent", "duration_ms")
 EVENT_COLUMNS = (
     "{'timestamp': 'TIMESTAMPTZ', 'event_type': 'VARCHAR', 'skill_name': 'VARCHAR', "
     f"'data': '{DATA_FIELDS}', 'session_id': 'VARCHAR', 'event_id': 'VARCHAR'}}"
@@ -66,6 +66,8 @@ EVENT_COLUMNS = (
 # A part with both a start and an end, and no other part of its id, is a whole
 # session; every other part is combined with those of its id, as one fold over
 # all the events would (a session stored whole twice is one session).
+# A part also keeps the duration its end records, and how many of its events are
+# copies of another (so that details look for copies only where there are some).
 SESSION_PARTS = (
     """
 SELECT session_id,
@@ -91,7 +93,10 @@ SELECT session_id,
   count(timestamp) FILTER (WHERE event_type IS NOT NULL) AS events,
   count(*) FILTER (WHERE """
     + UNREADABLE
-    + """) AS bad_rows
+    + """) AS bad_rows,
+  arg_max(TRY_CAST(data.duration_ms AS DOUBLE), timestamp) FILTER (WHERE event_type = 'session.ended')
+    AS recorded_ms,
+  count(event_id) - count(DISTINCT event_id) AS copies
 FROM ({scan})
 GROUP BY session_id
 """
@@ -100,7 +105,7 @@ ONE_PART = """
 SELECT session_id, coalesce(started_at, first_at) AS start_time, end_time,
   success AND NOT agent_failed AS success, coalesce(skill_name, agent_name, root_agent) AS skill_name,
   tool_calls,
-  {meta} AS meta, abandoned, limits, events, bad_rows
+  {meta} AS meta, abandoned, limits, events, bad_rows, recorded_ms, copies > 0 AS repeated
 FROM ({parts})
 """
 MERGE_PARTS = """
@@ -120,7 +125,9 @@ SELECT session_id,
   bool_or(abandoned) AS abandoned,
   max(limits) AS limits,
   sum(events) AS events,
-  sum(bad_rows) AS bad_rows
+  sum(bad_rows) AS bad_rows,
+  arg_max(recorded_ms, end_time) AS recorded_ms,
+  true AS repeated
 FROM parts SEMI JOIN split USING (session_id)
 GROUP BY session_id
 """
@@ -134,18 +141,21 @@ TOOL_IDS = (
 # The columns of a part, in the order SESSION_PARTS gives them.
 PART_COLUMNS = (
     "session_id, started_at, first_at, end_time, success, skill_name, skill_at, agent_name, agent_at, "
-    "agent_failed, root_agent, tool_calls, tool_ids, metadata, abandoned, limits, events, bad_rows"
+    "agent_failed, root_agent, tool_calls, tool_ids, metadata, abandoned, limits, events, bad_rows, "
+    "recorded_ms, copies"
 )
 PARTS_FILES = "SELECT {columns} FROM read_parquet({files}, union_by_name = true)"
 
-# Part columns that files compacted by version 0.2 and before lack, and what they
-# then read as: no tool-call ids, no agent.
+# Part columns that files compacted by earlier versions lack, and what they then
+# read as: no tool-call ids, no agent, no recorded duration, no copies.
 LATER_PART_COLUMNS = {
     "tool_ids": "[]::VARCHAR[]",
     "agent_name": "NULL::VARCHAR",
     "agent_at": "NULL::TIMESTAMPTZ",
     "agent_failed": "false",
     "root_agent": "NULL::VARCHAR",
+    "recorded_ms": "NULL::DOUBLE",
+    "copies": "0",
 }
 
 
@@ -178,7 +188,7 @@ EVENT_SCAN = (
 PARQUET_SCAN = (
     "SELECT timestamp, event_type, skill_name, session_id, "
     "struct_pack(success := data.success, metadata := data.metadata, limits := data.limits, "
-    "agent := data_json ->> 'agent') AS data, "
+    "agent := data_json ->> 'agent', duration_ms := data.duration_ms) AS data, "
     "{event_id} FROM read_parquet({files}, union_by_name = true)"
 )
 
@@ -196,8 +206,10 @@ FROM (SELECT filename, json AS doc FROM read_json_objects({files}, format = 'uns
       maximum_object_size = {max_size}))
 """
 
+# A session read whole keeps the duration it stores (earlier versions' exports give
+# whole milliseconds): that is its duration, as whoever wrote it computed it.
 SESSION_RECORDS = """
-SELECT filename, session_id, start_time, end_time, skill_name, success, tool_calls, meta,
+SELECT filename, session_id, start_time, end_time, skill_name, success, tool_calls, meta, recorded_ms,
   NOT (session_id IS NOT NULL AND start_time IS NOT NULL
        AND (raw_end IS NULL OR end_time IS NOT NULL)) AS bad
 FROM (
@@ -209,6 +221,8 @@ FROM (
     s ->> '$.skill_name' AS skill_name,
     coalesce((s -> '$.success')::VARCHAR, 'true') = 'true' AS success,
     coalesce(json_array_length(s -> '$.tool_calls'), 0) AS tool_calls,
+    CASE WHEN json_type(s -> '$.duration_ms') IN ('UBIGINT', 'BIGINT', 'DOUBLE')
+         THEN (s ->> '$.duration_ms')::DOUBLE END AS recorded_ms,
     {metadata_columns}
   FROM ({scan})
 )
@@ -227,8 +241,8 @@ FROM (
   SELECT counted, bad_rows, session_id, start_time, end_time, skill_name,
     CASE WHEN end_time IS NOT NULL THEN coalesce(success, false) END AS success,
     CASE WHEN end_time >= start_time
-         THEN trunc((epoch_us(end_time) - epoch_us(start_time)) / 1000)::BIGINT END
-      AS duration_ms,
+         THEN coalesce(trunc(recorded_ms), trunc((epoch_us(end_time) - epoch_us(start_time)) / 1000))::BIGINT
+    END AS duration_ms,
     coalesce(end_time < start_time, false) AS ended_before_start,
     DATE '1970-01-01' + floor(epoch_us(start_time) / 86400000000)::INTEGER AS day,
     tool_calls::BIGINT AS tool_calls,
@@ -237,14 +251,16 @@ FROM (
     {metadata_columns},
     coalesce(abandoned, false) AND end_time IS NULL AS abandoned,
     coalesce(TRY_CAST(limits ->> 'events_dropped' AS BIGINT), 0) AS events_dropped,
-    coalesce(TRY_CAST(limits ->> 'values_truncated' AS BIGINT), 0) AS values_truncated
+    coalesce(TRY_CAST(limits ->> 'values_truncated' AS BIGINT), 0) AS values_truncated,
+    repeated
   FROM (
     SELECT events > 0 AND session_id IS NOT NULL AS counted, bad_rows,
-      session_id, start_time, end_time, skill_name, success, tool_calls, meta, abandoned, limits
+      session_id, start_time, end_time, skill_name, success, tool_calls, meta, abandoned, limits, recorded_ms,
+      repeated
     FROM ({event_sessions})
     UNION ALL
     SELECT true AS counted, 0 AS bad_rows, session_id, start_time, end_time, skill_name, success, tool_calls,
-      meta, false AS abandoned, NULL::VARCHAR AS limits
+      meta, false AS abandoned, NULL::VARCHAR AS limits, recorded_ms, false AS repeated
     FROM session_records WHERE NOT bad
   )
 )
@@ -322,8 +338,10 @@ SELECT floor(log10(greatest(duration_ms, 1)) * {per_decade})::INTEGER AS bin, co
 FROM sessions WHERE {where} AND duration_ms IS NOT NULL GROUP BY bin ORDER BY bin
 """
 
-# Tool, LLM and error events of the sessions in a slice: a second read of the
-# event log, done only when details are asked for.
+# Tool, LLM and error events of the sessions in a slice, for the figures per tool,
+# per model and per error type: read from compacted Parquet, or from the event log
+# a second time. Copies of an event are looked for only in sessions that have
+# some or whose events lie in several stores (``repeated``), each id kept once.
 DETAIL_FIELD_NAMES = (
     "tool", "success", "duration_ms", "error", "model", "tokens", "latency_ms", "error_type", "message",
     "span_id", "parent_span_id",
@@ -381,13 +399,14 @@ SELECT session_id, event_type,
   data.span_id AS span_id,
   data.parent_span_id AS parent_span_id,
   timestamp AS event_time,
-  CASE WHEN event_type = 'skill.invoked' THEN skill_name END AS loaded
-FROM ("""
-    + ONCE.replace("{order}", "event_type")
-    + """)
-SEMI JOIN (SELECT session_id FROM sessions WHERE {where}) USING (session_id)
+  CASE WHEN event_type = 'skill.invoked' THEN skill_name END AS loaded,
+  event_id, repeated
+FROM ({scan}) JOIN (SELECT session_id, repeated FROM sessions WHERE {where}) USING (session_id)
 """
 )
+ONCE_DETAILS = "SELECT *, 1 AS copy FROM detail_rows WHERE NOT repeated UNION ALL " + ONCE.replace(
+    "{order}", "event_type"
+).replace("{scan}", "SELECT * FROM detail_rows WHERE repeated")
 # Skills loaded during sessions (a session may load several), each with the tool
 # calls made after it and before the next load in its session: which skill's
 # tools fail or are slow. Attributed at read time, so however spans were batched.
