@@ -86,7 +86,7 @@ class SessionTelemetry:
     metadata: dict[str, Any] = field(default_factory=dict)
     # The duration a file stores for the session (earlier versions' exports, an end event that
     # records one): the session's duration, as those who wrote it computed it.
-    recorded_duration_ms: float | None = None
+    recorded_duration_ms: float | None = field(default=None, compare=False, repr=False)
 
     @property
     def duration_ms(self) -> int:
@@ -143,7 +143,7 @@ class SessionTelemetry:
             success=record.get("success", True) is True,
             error=record.get("error"),
             metadata=dict(record.get("metadata") or {}),
-            recorded_duration_ms=_number(record.get("duration_ms")),
+            recorded_duration_ms=_number(record.get("duration_ms")) if end_time else None,
         )
 
 

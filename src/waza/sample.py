@@ -149,7 +149,7 @@ def write_sample(
     """Write ``sessions`` sample sessions into a telemetry folder as an event log."""
     if sessions < 0:
         raise ValueError("sessions must not be negative")
-    sink = FolderSink(directory, compress=compress)
+    sink = FolderSink(directory, compress=compress, compact=False)
     written = 0
     batch: list[tuple[Any, bytes]] = []
     try:

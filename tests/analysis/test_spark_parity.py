@@ -20,7 +20,7 @@ from waza.engine.slicing import Slice
 from waza.model import TelemetryEvent, fold_session
 from waza.sample import sample_sessions, write_sample
 from waza.store.export import write_export
-from waza.telemetry import RuntimeCollector, TelemetryAnalyzer
+from waza.telemetry import FolderSink, RuntimeCollector, TelemetryAnalyzer
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,8 @@ def mixed_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
     compact(root / "compacted")
     write_sample(root / "raw", 300, seed=12)
     write_sample(root / "gzip", 200, seed=13, compress=True)
-    with RuntimeCollector(root / "sampled", sample_rate=0.5, keep_errors=True, redact=False) as collector:
+    sink = FolderSink(root / "sampled", compact=False)  # stays raw: the compacted kind is above
+    with RuntimeCollector(sink=sink, sample_rate=0.5, keep_errors=True, redact=False) as collector:
         for n in range(300):
             sid = collector.start_session(f"prompt {n}", {"user_id": f"u{n % 7}"}, skill_name="azure-cost")
             collector.record_event(sid, "tool.called", {"tool": "az"})

@@ -17,15 +17,12 @@ from waza.engine.base import Engine
 from waza.engine.slicing import Slice
 from waza.errors import InputChangedError, UnreadableInputError
 from waza.model import SessionTelemetry
-from waza.store.sources import Problem, Source, discover, is_url
+from waza.store.sources import READ_ATTEMPTS, Problem, Source, discover, is_url
 from waza.tasks.eval_input import to_eval_input
 
 log = logging.getLogger("waza.telemetry")
 
 PathLike = str | os.PathLike[str]
-# How often an analysis reads the files again when some moved under it: a segment
-# compressed, compacted or pruned between being listed and being read.
-SNAPSHOT_ATTEMPTS = 10
 T = TypeVar("T")
 
 
@@ -100,12 +97,12 @@ class TelemetryAnalyzer:
         files move meanwhile (compacted, compressed, pruned)."""
         paths = list(paths)
         with self._engine() as engine:
-            for attempt in range(1, SNAPSHOT_ATTEMPTS + 1):
+            for attempt in range(1, READ_ATTEMPTS + 1):
                 try:
                     sources, problems = self._load(engine, paths, progress, metadata_keys)
                     return use(engine, sources, problems)
                 except InputChangedError:
-                    if attempt == SNAPSHOT_ATTEMPTS:
+                    if attempt == READ_ATTEMPTS:
                         raise
                     log.info("telemetry files moved while they were read; reading them again")
         raise AssertionError("unreachable")
@@ -126,12 +123,12 @@ class TelemetryAnalyzer:
             sources += found
             problems += missing
         # A file can go between the listing and the first look at it (compacted, pruned): no damage.
-        if any(_vanished(problem) for problem in problems if problem.path in listed):
+        if any(problem.vanished for problem in problems if problem.path in listed):
             raise InputChangedError("files moved while they were listed")
         if self.strict and problems:
             raise UnreadableInputError(str(problems[0]))
         problems += engine.load_sources(sources, progress, metadata_keys)
-        if any(_vanished(problem) for problem in problems if problem.path in listed):
+        if any(problem.vanished for problem in problems if problem.path in listed):
             raise InputChangedError("files moved while they were read")
         if self.strict and problems:
             raise UnreadableInputError(str(problems[0]))
@@ -173,11 +170,6 @@ def engine_report(
         report["input"]["unfiltered"] = unfiltered(held, scope, sources)
     report.update(detail_sections(found, prices))
     return report
-
-
-def _vanished(problem: Problem) -> bool:
-    """A file listed a moment ago and gone now: compressed, compacted or pruned meanwhile."""
-    return problem.line is None and not os.path.lexists(problem.path)
 
 
 def _scoped(scope: Slice | None, skill_filter: str | None) -> Slice:

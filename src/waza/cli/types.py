@@ -11,18 +11,18 @@ import click
 from waza.engine import ENGINES
 from waza.model import parse_time
 
-UNITS = {"d": "days", "w": "weeks", "h": "hours", "m": "minutes"}
+UNITS = {"d": "days", "w": "weeks", "h": "hours", "m": "minutes", "s": "seconds"}
 
 
 class Age(click.ParamType):
-    """A span such as 30d, 2w, 36h or 15m."""
+    """A span such as 30d, 2w, 36h, 15m or 30s."""
 
     name = "age"
 
     def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> timedelta:
         if isinstance(value, timedelta):
             return value
-        match = re.fullmatch(r"\s*(\d+)\s*([dwhm])\s*", str(value))
+        match = re.fullmatch(r"\s*(\d+)\s*([dwhms])\s*", str(value))
         if not match:
             self.fail(f"{value!r} is not an age like 30d, 2w, 36h or 15m", param, ctx)
         return timedelta(**{UNITS[match.group(2)]: int(match.group(1))})

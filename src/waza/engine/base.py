@@ -26,10 +26,8 @@ from waza.store.sources import TRANSLATED_FORMATS, Format, Problem, Source
 class Engine(ABC):
     """Loads sources into a ``sessions`` table and answers the metric queries on it."""
 
-    def __init__(self, *, open_segments_only: bool = True) -> None:
-        # Files are read as they were listed (see snapshot.py); ``open_segments_only`` for an
-        # engine that reads within milliseconds of listing and only needs growing segments pinned.
-        self._snapshot = Snapshot(open_segments_only=open_segments_only)
+    def __init__(self) -> None:
+        self._snapshot = Snapshot()  # files are read as they were listed (see snapshot.py)
         self._salvage = Salvage()
         self._metadata: dict[str, str] = {}  # metadata key -> its column in the sessions table
         self._event_sources: list[Source] = []  # the event files loaded: set by each engine's _load

@@ -25,7 +25,7 @@ import duckdb
 
 from waza.engine import sql
 from waza.schema import DATA_TYPES
-from waza.store.compacted import COMPACTED, MANIFEST_SUFFIX, compacted_segments, parts_path
+from waza.store.compacted import COMPACTED, MANIFEST_SUFFIX, compacted_segments, exclusive, parts_path
 from waza.store.retention import partitions
 
 # Typed copies of the data fields the engine reads, beside the full JSON text. Stores written
@@ -42,12 +42,23 @@ class CompactionResult:
     files: list[Path] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)  # segment -> unreadable lines
     removed: int = 0  # segments already compacted, now deleted
+    busy: bool = False  # another process was compacting the store
 
 
-def compact(directory: str | os.PathLike[str]) -> CompactionResult:
-    """Compact every closed, clean segment of each day; safe to run again or during writes."""
+def compact(directory: str | os.PathLike[str], *, wait: bool = True) -> CompactionResult:
+    """Compact every closed, clean segment of each day; safe to run again, during writes, and from
+    several processes at once (one compacts at a time: the others wait, or with ``wait`` off do
+    nothing and say ``busy``)."""
     root = Path(directory)
+    with exclusive(root, wait=wait) as held_lock:
+        if not held_lock:
+            return CompactionResult(busy=True)
+        return _compact(root)
+
+
+def _compact(root: Path) -> CompactionResult:
     result = CompactionResult()
+    _remove_uncommitted(root)
     held = compacted_segments(root)
     for segment in sorted(held):
         if segment.exists():  # a crash came between commit and clean-up
@@ -68,6 +79,19 @@ def compact(directory: str | os.PathLike[str]) -> CompactionResult:
     finally:
         connection.close()
     return result
+
+
+def _remove_uncommitted(root: Path) -> None:
+    """Files a compaction killed before its commit left behind: never read (no manifest names
+    them), and removed here, while no other compaction can be writing."""
+    folder = root / COMPACTED
+    for day in folder.glob("date=*") if folder.is_dir() else ():
+        committed = {m.name[: -len(MANIFEST_SUFFIX)] for m in day.glob(f"*{MANIFEST_SUFFIX}")}
+        for leftover in day.glob("*.parquet"):
+            if leftover.stem.replace("sessions-", "events-", 1) not in committed:
+                leftover.unlink(missing_ok=True)
+        for staged in (*day.glob(".events-*.tmp"), *day.glob(".sessions-*.tmp")):
+            staged.unlink(missing_ok=True)
 
 
 def _scan(files: list[Path]) -> str:

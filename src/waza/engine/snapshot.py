@@ -1,20 +1,17 @@
 """Hard links that keep the files of one analysis as they were listed.
 
-Spark reads a file seconds after it was listed, and by then a writer may have
-compressed the segment, compaction deleted it, or prune removed its day. A
-hard link taken at listing time keeps the very bytes readable whatever
-happens to the name. A segment that may still grow (uncompressed, in a day
-partition, written to within the longest a segment stays open) is copied
-instead, up to the last whole line it had when listed, so that a second read
-(the details) sees the same events as the first. Links live in a hidden folder beside each file (the same
-file system, and skipped by every reader of the store) and go when the
-analysis ends; a folder left by a process that died is removed by the next.
-Where a link cannot be made (a read-only store), the file is read in place.
-
-DuckDB reads each file within milliseconds of listing it, and retries when
-one moved; it only needs the segments still open for appends pinned
-(``open_segments_only``), so that the second read of an event log (tools, models,
-errors) reads what the figures read.
+An analysis reads its files more than once (the sessions, then their tools and
+models; a task check reads sessions, then the events of those it picks), and
+meanwhile a writer may have compressed a segment, a compaction running in the
+background deleted it, or prune removed its day. A hard link taken at listing
+time keeps the very bytes readable whatever happens to the name. A segment
+that may still grow (uncompressed, in a day partition, written to within the
+longest a segment stays open) is copied instead, up to the last whole line it
+had when listed, so that every read sees the same events. Links live in a
+hidden folder beside each file (the same file system, and skipped by every
+reader of the store) and go when the analysis ends; a folder left by a
+process that died is removed by the next. Where a link cannot be made (a
+read-only store), the file is read in place.
 """
 
 from __future__ import annotations
@@ -37,8 +34,7 @@ OPEN_SECONDS = DEFAULT_SEGMENT_SECONDS + 5 * 60
 
 
 class Snapshot:
-    def __init__(self, *, open_segments_only: bool = False) -> None:
-        self._open_segments_only = open_segments_only
+    def __init__(self) -> None:
         self._token = f"{PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
         self._folders: set[Path] = set()
         self._originals: dict[str, str] = {}
@@ -59,7 +55,7 @@ class Snapshot:
         self._originals.clear()
 
     def _pin(self, source: Source) -> Source:
-        if source.url is not None or (self._open_segments_only and not _open_segment(source)):
+        if source.url is not None:
             return source
         folder = source.path.parent / self._token
         linked = folder / source.path.name

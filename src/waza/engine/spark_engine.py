@@ -88,7 +88,7 @@ class SparkEngine(Engine):
     """Runs the metric queries on Spark, in local mode or on the cluster at ``master``."""
 
     def __init__(self, *, master: str | None = None):
-        super().__init__(open_segments_only=False)  # Spark reads seconds after listing: pin every file
+        super().__init__()
         # A session of its own keeps this engine's tables apart from any other's.
         self._spark = spark_session(master).newSession()
         self._kept: list[Any] = []

@@ -8,12 +8,34 @@ exactly once.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
-from collections.abc import Callable, Iterable
+import os
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 COMPACTED = "compacted"
 MANIFEST_SUFFIX = ".manifest.json"
+# Held by whoever compacts or prunes a store: two compactions choosing segments at once could
+# each commit a segment the other holds. Hidden, so readers never list it.
+LOCK = ".compaction.lock"
+
+
+@contextlib.contextmanager
+def exclusive(root: Path, *, wait: bool = True) -> Iterator[bool]:
+    """Hold the store's compaction lock while the block runs; yields False (holding nothing) when
+    ``wait`` is off and another process holds it. The lock goes with the process, however it ends."""
+    descriptor = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(descriptor)  # closing releases the lock
 
 
 def compacted_segments(root: Path) -> set[Path]:

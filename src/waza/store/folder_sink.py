@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
+from waza.store.background import BackgroundCompaction
 from waza.store.layout import partition_name, segment_name, writer_tag
 from waza.store.retention import prune
 
@@ -45,8 +46,9 @@ class FolderSink:
     One writer owns a sink; segment names are unique per process, so writers
     never share a file. A segment is closed when it reaches ``segment_bytes`` or
     ``segment_seconds``, or at shutdown; a closed segment is compressed to
-    ``.jsonl.gz`` (readers prefer the ``.gz`` when a crash left both). With
-    ``retention_days``, partitions older than that are deleted as segments close.
+    ``.jsonl.gz`` (readers prefer the ``.gz`` when a crash left both) and, with
+    ``compact``, compacted to Parquet in the background (see store/background.py).
+    With ``retention_days``, partitions older than that are deleted as segments close.
     """
 
     def __init__(
@@ -56,6 +58,7 @@ class FolderSink:
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
         segment_seconds: float = DEFAULT_SEGMENT_SECONDS,
         compress: bool = True,
+        compact: bool = True,
         retention_days: int | None = None,
         sync_new_files: bool = False,
     ):
@@ -68,6 +71,8 @@ class FolderSink:
         self.segment_seconds = segment_seconds
         self.compress = compress
         self.retention_days = retention_days
+        # Compaction takes closed (compressed) segments only.
+        self.compaction = BackgroundCompaction(self.directory) if compact and compress else None
         # With fsync per batch, a new segment's name must be on disk too: its folder is fsynced.
         self.sync_new_files = sync_new_files
         self._tag = writer_tag()
@@ -194,10 +199,12 @@ class FolderSink:
         try:
             if self.compress and segment.size:
                 _compress(segment.path)
+                if self.compaction is not None:
+                    self.compaction.request()
             elif not segment.size:
                 segment.path.unlink(missing_ok=True)
             if self.retention_days is not None:
-                prune(self.directory, timedelta(days=self.retention_days))
+                prune(self.directory, timedelta(days=self.retention_days), wait=False)
         except OSError as error:
             log.warning("telemetry segment %s stays uncompressed: %s", segment.path.name, error)
 

@@ -21,3 +21,8 @@ def writer_tag() -> str:
 
 def segment_name(tag: str, started: int, sequence: int) -> str:
     return f"part-{tag}-{started}-{sequence:05d}.jsonl"
+
+
+def is_segment(name: str) -> bool:
+    """Whether a file name is one a writer gives its segments (open, or closed as ``.gz``)."""
+    return name.startswith("part-") and name.endswith((".jsonl", ".jsonl.gz"))

@@ -12,6 +12,7 @@ import logging
 import os
 from collections.abc import Iterable, Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import IO, Any
 
 from waza.errors import UnreadableInputError
@@ -24,7 +25,15 @@ from waza.model import (
     utc_now,
 )
 from waza.store.codec import MAX_READ_LINE_BYTES
-from waza.store.sources import EVENT_FORMATS, TRANSLATED_FORMATS, Format, Problem, Source, discover
+from waza.store.sources import (
+    EVENT_FORMATS,
+    READ_ATTEMPTS,
+    TRANSLATED_FORMATS,
+    Format,
+    Problem,
+    Source,
+    discover,
+)
 
 # How far ahead of this machine's clock a span may be stamped before it is refused.
 CLOCK_SKEW = timedelta(days=1)
@@ -211,10 +220,26 @@ def _reason(exc: Exception) -> str:
 def load_sessions(
     paths: Iterable[PathLike], *, strict: bool = False
 ) -> tuple[list[SessionTelemetry], list[Problem]]:
-    """All sessions under ``paths`` and the places that could not be read."""
-    sources, problems = discover(paths)
+    """All sessions under ``paths`` and the places that could not be read.
+
+    A file listed and gone before it was read (compressed, compacted or pruned meanwhile) is no
+    damage: the paths are listed and read again.
+    """
+    paths = list(paths)
+    given = {str(Path(path)) for path in paths}  # a path that never existed is no move
+    for _ in range(READ_ATTEMPTS):
+        sessions, problems = _read(paths, strict)
+        if not any(p.vanished for p in problems if p.path not in given):
+            break
     if strict and problems:
         raise UnreadableInputError(str(problems[0]))
+    return sessions, problems
+
+
+def _read(paths: list[PathLike], strict: bool) -> tuple[list[SessionTelemetry], list[Problem]]:
+    sources, problems = discover(paths)
+    if strict and problems:
+        return [], problems
     sessions: list[SessionTelemetry] = []
     events: list[TelemetryEvent] = []
     for source in sources:
@@ -225,7 +250,7 @@ def load_sessions(
         else:
             sessions.extend(session_records(source, problems))
     if strict and problems:
-        raise UnreadableInputError(str(problems[0]))
+        return [], problems
     sessions.extend(group_events(events))
     sessions.sort(key=lambda s: (s.start_time, s.session_id))
     return sessions, problems

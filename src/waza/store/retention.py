@@ -7,6 +7,8 @@ import shutil
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
+from waza.store.compacted import COMPACTED, exclusive
+
 PARTITION = re.compile(r"^date=(\d{4}-\d{2}-\d{2})$")
 
 
@@ -26,20 +28,29 @@ def partitions(directory: Path) -> list[tuple[date, Path]]:
 
 
 def prune(
-    directory: str | Path, older_than: timedelta, *, dry_run: bool = False, now: datetime | None = None
+    directory: str | Path,
+    older_than: timedelta,
+    *,
+    dry_run: bool = False,
+    now: datetime | None = None,
+    wait: bool = True,
 ) -> list[Path]:
     """Delete (or, dry, list) partitions whose whole UTC day ended at least ``older_than`` ago.
 
-    The age is exact: with 12h, yesterday's partition stays until noon today.
+    The age is exact: with 12h, yesterday's partition stays until noon today. Pruning waits
+    for a compaction of the store to finish (with ``wait`` off, it prunes nothing meanwhile).
     """
     cutoff = (now or datetime.now(UTC)) - older_than
     root = Path(directory)
-    # Compacted days are partitioned the same way, under compacted/.
-    found = partitions(root) + partitions(root / "compacted")
-    doomed = [path for day, path in found if _end_of(day) <= cutoff]
-    if not dry_run:
-        for path in doomed:
-            shutil.rmtree(path, ignore_errors=True)
+    if not root.is_dir():
+        return []
+    with exclusive(root, wait=wait) as held:
+        # Compacted days are partitioned the same way, under compacted/.
+        found = partitions(root) + partitions(root / COMPACTED) if held else []
+        doomed = [path for day, path in found if _end_of(day) <= cutoff]
+        if not dry_run:
+            for path in doomed:
+                shutil.rmtree(path, ignore_errors=True)
     return doomed
 
 

@@ -12,6 +12,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from waza.store.compacted import each_once, manifest_segments
+from waza.store.layout import is_segment
 
 PEEK_BYTES = 64 * 1024
 GZIP_MAGIC = b"\x1f\x8b"
@@ -62,6 +63,15 @@ class Problem:
         where = self.path if self.line is None else f"{self.path}:{self.line}"
         return f"{where}: {self.reason}"
 
+    @property
+    def vanished(self) -> bool:
+        """A file listed a moment ago and gone now: compressed, compacted or pruned meanwhile."""
+        return self.line is None and not os.path.lexists(self.path)
+
+
+# How often a folder is read again when files moved under the reading (see Problem.vanished).
+READ_ATTEMPTS = 10
+
 
 def discover(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Source], list[Problem]]:
     """Every readable telemetry file under ``paths`` (folders recursively), and what was not."""
@@ -78,6 +88,8 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Source], lis
             continue
         for path in files:
             found = classify(path)
+            if isinstance(found, Problem) and found.reason == EMPTY and is_segment(path.name):
+                continue  # a segment a writer has just opened: nothing in it yet
             (sources if isinstance(found, Source) else problems).append(found)
     return sources, problems
 
@@ -107,6 +119,9 @@ def _walk(root: Path, problems: list[Problem]) -> Iterator[Path]:
             path = Path(folder, name)
             if path.is_file():
                 yield path
+
+
+EMPTY = "empty file"
 
 
 def classify(path: Path) -> Source | Problem:
@@ -149,7 +164,7 @@ def _format_of(head: bytes) -> Format | str:
         text = head[: exc.start].decode("utf-8")
     text = text.lstrip("\ufeff \t\r\n")
     if not text:
-        return "empty file"
+        return EMPTY
     first_line, newline, rest = text.partition("\n")
     if text[0] == "[" and not (_is_json(first_line) and rest.strip()):
         # A document, unless its first line is a whole value; sessions, or else events.

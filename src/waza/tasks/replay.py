@@ -24,6 +24,7 @@ from typing import Any
 
 from waza.capture.collector import RuntimeCollector
 from waza.errors import WazaError
+from waza.store.folder_sink import FolderSink
 from waza.tasks.grading import TASK_KEY, RunError
 from waza.tasks.mocks import install_shims
 
@@ -86,7 +87,9 @@ def _run(entrypoint: str, task: dict[str, Any], directory: str) -> None:
         install_shims(task["command_mocks"], Path(tempfile.mkdtemp(prefix="waza-mocks-")))
     skill = (task.get("provenance") or {}).get("skill")
     prompt = task["inputs"]["prompt"]
-    with RuntimeCollector(directory=directory, flush_interval=0.1) as collector:
+    # The recording is graded as soon as every task ran: no compaction in the background.
+    sink = FolderSink(directory, compact=False)
+    with RuntimeCollector(sink=sink, flush_interval=0.1) as collector:
         try:
             with collector.session(prompt, {TASK_KEY: str(task["id"])}, skill_name=skill) as session:
                 result = function(prompt, session)

@@ -1,0 +1,88 @@
+"""Closed segments compacted in the background: ``waza compact`` in a process of its own.
+
+A writer that closes a segment asks for a compaction of its store. The run
+happens in a child process, so that DuckDB's memory and CPU stay out of the
+process that records telemetry, and a crash there costs the writer nothing
+(compaction commits by manifest: a killed run leaves every record counted
+once). One run goes at a time per writer; asks made meanwhile are served by
+one more run after it. Several writers on one store take turns through the
+store's compaction lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+log = logging.getLogger("waza.telemetry")
+
+# What the child may see of the writer's environment: enough to run Python and find
+# waza, never the host's secrets.
+_PASSED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
+
+
+class BackgroundCompaction:
+    """Compacts one store in a child process whenever asked (``request``)."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self._owner: int | None = None  # the process whose thread serves the asks
+        self._changed = threading.Condition()
+        self._asked = self._served = 0
+
+    def request(self) -> None:
+        """Ask for a compaction soon; returns at once."""
+        if self._owner != os.getpid():  # the first ask, or the first in a forked child
+            self._owner = os.getpid()
+            self._changed = threading.Condition()
+            self._asked = self._served = 0
+            threading.Thread(target=self._serve, name="waza-compaction", daemon=True).start()
+        with self._changed:
+            self._asked += 1
+            self._changed.notify_all()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until every compaction asked for so far has run; False when ``timeout`` came first."""
+        with self._changed:
+            return self._changed.wait_for(lambda: self._served >= self._asked, timeout)
+
+    def _serve(self) -> None:
+        changed = self._changed
+        while True:
+            with changed:
+                changed.wait_for(lambda: self._asked > self._served)
+                asked = self._asked
+            self._run()
+            with changed:
+                self._served = asked
+                changed.notify_all()
+
+    def _run(self) -> None:
+        command = [sys.executable, "-m", "waza", "compact", str(self.directory), "--background"]
+        try:
+            finished = subprocess.run(
+                command,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                env=_environment(),
+                start_new_session=True,  # a Ctrl-C meant for the host does not cut a run short
+                check=False,
+            )
+        except OSError as error:
+            log.warning("cannot start compaction of %s: %s", self.directory, error)
+            return
+        if finished.returncode:
+            reason = finished.stderr.decode(errors="replace").strip().splitlines()
+            log.warning("compaction of %s failed: %s", self.directory, reason[-1] if reason else "no message")
+
+
+def _environment() -> dict[str, str]:
+    passed = {name: os.environ[name] for name in _PASSED if name in os.environ}
+    # The child imports the same waza as this process, wherever it was found.
+    passed["PYTHONPATH"] = os.pathsep.join(path for path in sys.path if path)
+    return passed
