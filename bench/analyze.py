@@ -11,15 +11,20 @@ Then, side by side:
   plain-python json.load of the export and a loop over the sessions, as
                earlier waza versions analyzed
   waza-parquet (with --compacted) waza on the same sessions after `waza compact`
+  waza-mixed   (with --compacted) waza on the compacted days but the last, and the
+               raw segments of the last day: a store whose writers compact in the
+               background, read with its tail not compacted yet
   waza-spark   (with --spark) waza with --engine spark, local mode on this machine
 
 With --scaled N (a multiple of 10^6), waza then analyzes the raw event log and
 the compacted store of N sessions side by side (see BASE_SIZE for how they
 are made); with --scaled-raw 0 the compacted store only.
 
-Each line gives the best wall time of three interleaved rounds, sessions per
-second, and the highest peak RSS of this process while a run lasted (for
-waza-spark, with Spark's JVM). Usage:
+waza's runs compute the whole report (tools, models, tokens and errors too);
+duckdb-sql and plain-python compute the session figures only. Each line gives
+the best wall time of three interleaved rounds, sessions per second, and the
+highest peak RSS of this process while a run lasted (for waza-spark, with
+Spark's JVM). Usage:
 
   python bench/analyze.py [--sizes 10000,100000,1000000] [--python-max 100000] [--rounds 3]
                           [--compacted] [--spark] [--scaled 10000000]
@@ -32,6 +37,7 @@ import functools
 import gc
 import gzip
 import json
+import os
 import shutil
 import sys
 import threading
@@ -115,6 +121,20 @@ def compacted_store(sessions: int) -> Path:
             with open(segment, "rb") as source, gzip.open(f"{target}.gz", "wb", compresslevel=1) as packed:
                 shutil.copyfileobj(source, packed, 1 << 20)
         compact(folder)
+        (folder / ".complete").touch()
+    return folder
+
+
+def mixed_store(sessions: int) -> Path:
+    """The compacted store's days but the last, and the raw segments of the last day (hard links)."""
+    folder = CACHE / f"mixed-{sessions}"
+    if not (folder / ".complete").exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        days = sorted(p.name for p in (compacted_store(sessions) / "compacted").glob("date=*"))
+        for day in days[:-1]:
+            shutil.copytree(compacted_store(sessions) / "compacted" / day, folder / "compacted" / day,
+                            copy_function=os.link)  # fmt: skip
+        shutil.copytree(event_log(sessions) / days[-1], folder / days[-1], copy_function=os.link)
         (folder / ".complete").touch()
     return folder
 
@@ -281,6 +301,7 @@ def main() -> None:
             runs["plain-python"] = functools.partial(run_plain_python, export_file(size))
         if args.compacted:
             runs["waza-parquet"] = functools.partial(run_waza, compacted_store(size))
+            runs["waza-mixed"] = functools.partial(run_waza, mixed_store(size))
         if args.spark:
             runs["waza-spark"] = functools.partial(run_waza, folder, "spark")
         run_duckdb(folder)  # warm the page cache, so no run pays for the first read

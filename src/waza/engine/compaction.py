@@ -18,6 +18,7 @@ import errno
 import hashlib
 import json
 import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from waza.store.retention import partitions
 # earlier hold these fields, so new fields the engine reads come from ``data_json``.
 STRUCTURED = ("success", "metadata", "limits", "tool", "duration_ms", "error", "model", "tokens",
               "latency_ms", "error_type", "message")  # fmt: skip
+MEMORY_LIMIT = "512MB"
 DATA_STRUCTURE = json.dumps({name: DATA_TYPES[name] for name in STRUCTURED})
 
 
@@ -66,6 +68,10 @@ def _compact(root: Path) -> CompactionResult:
             result.removed += 1
     connection = duckdb.connect()
     connection.execute("SET TimeZone = 'UTC'")
+    # Compaction runs beside the writers: it keeps to a bound and spills the rest, as analysis does.
+    spill = tempfile.TemporaryDirectory(prefix="waza-compaction-")
+    connection.execute("SET memory_limit = ?", [MEMORY_LIMIT])
+    connection.execute("SET temp_directory = ?", [spill.name])
     try:
         for day, partition in partitions(root):
             closed = [p for p in sorted(partition.glob("part-*.jsonl.gz")) if p not in held]
@@ -78,6 +84,7 @@ def _compact(root: Path) -> CompactionResult:
                     raise OSError(_errno(error), f"compacting {day} failed: {reason}") from None
     finally:
         connection.close()
+        spill.cleanup()
     return result
 
 

@@ -341,7 +341,8 @@ FROM sessions WHERE {where} AND duration_ms IS NOT NULL GROUP BY bin ORDER BY bi
 # Tool, LLM and error events of the sessions in a slice, for the figures per tool,
 # per model and per error type: read from compacted Parquet, or from the event log
 # a second time. Copies of an event are looked for only in sessions that have
-# some or whose events lie in several stores (``repeated``), each id kept once.
+# some or whose events lie in several stores (``repeated``), each id kept once;
+# a session id read twice (two exports holding one session) joins its events once.
 DETAIL_FIELD_NAMES = (
     "tool", "success", "duration_ms", "error", "model", "tokens", "latency_ms", "error_type", "message",
     "span_id", "parent_span_id",
@@ -401,7 +402,9 @@ SELECT session_id, event_type,
   timestamp AS event_time,
   CASE WHEN event_type = 'skill.invoked' THEN skill_name END AS loaded,
   event_id, repeated
-FROM ({scan}) JOIN (SELECT session_id, repeated FROM sessions WHERE {where}) USING (session_id)
+FROM ({scan})
+  JOIN (SELECT session_id, bool_or(repeated) AS repeated FROM sessions WHERE {where} GROUP BY session_id)
+  USING (session_id)
 """
 )
 ONCE_DETAILS = "SELECT *, 1 AS copy FROM detail_rows WHERE NOT repeated UNION ALL " + ONCE.replace(
