@@ -115,7 +115,8 @@ def test_a_compaction_killed_at_any_moment_changes_no_figure(tmp_path: Path) -> 
     for day in folder.glob("compacted/date=*"):  # only committed files remain: a manifest for each
         committed = {m.name[: -len(MANIFEST_SUFFIX)] for m in day.glob(f"*{MANIFEST_SUFFIX}")}
         for name in (p.name for p in day.iterdir() if not p.name.endswith(MANIFEST_SUFFIX)):
-            assert name.removesuffix(".parquet").replace("sessions-", "events-") in committed, name
+            digest = name.removesuffix(".parquet").split("-", 1)[1]  # events-, sessions-, details-<digest>
+            assert f"events-{digest}" in committed, name
 
 
 def test_two_compactions_at_once_take_turns(tmp_path: Path) -> None:

@@ -157,7 +157,7 @@ def test_sample_then_compact_as_the_guide_shows(tmp_path: Path) -> None:
     days = sorted(p.name for p in folder.glob("date=*"))
     result = runner.invoke(main, ["compact", str(folder)], catch_exceptions=False)
     written = list((folder / "compacted").rglob("*.parquet"))
-    assert len(written) == 2 * len(days)  # events and folded sessions for each day
+    assert len(written) == 3 * len(days)  # events, folded sessions and their details for each day
     assert f"into {len(written):,} Parquet file(s)" in result.output
     assert not list(folder.glob("date=*/part-*"))
 
@@ -186,7 +186,7 @@ def test_a_session_stored_whole_twice_counts_once_after_compaction(tmp_path: Pat
     from waza.store.reader import load_sessions
 
     folder = tmp_path / "t"
-    with RuntimeCollector(folder, redact=False) as collector:
+    with RuntimeCollector(sink=FolderSink(folder, compact=False), redact=False) as collector:
         for n in range(20):
             with collector.session(f"Deploy app-{n}", session_id=f"s{n}", skill_name="azure-deploy") as s:
                 s.event("tool.called", {"tool": "az"})

@@ -19,7 +19,7 @@ from tests.serve.test_server import server
 from waza.capture.http_sink import HttpSink
 from waza.engine.compaction import compact
 from waza.store.reader import load_sessions
-from waza.telemetry import RuntimeCollector, TelemetryAnalyzer
+from waza.telemetry import FolderSink, RuntimeCollector, TelemetryAnalyzer
 
 
 def record(collector: RuntimeCollector, prefix: str, count: int) -> None:
@@ -78,7 +78,7 @@ def test_a_copy_arriving_after_its_original_was_compacted_counts_once(tmp_path: 
     """A retry stored after compaction, beside the Parquet and then compacted in a second run, changes
     no figure in DuckDB, Spark, or the Python reader."""
     store = tmp_path / "store"
-    with RuntimeCollector(store, redact=False) as collector:
+    with RuntimeCollector(sink=FolderSink(store, compact=False), redact=False) as collector:
         record(collector, "s", 40)
     expected = figures(store)
     assert expected["metrics"]["total_tool_calls"] == 60
@@ -124,12 +124,14 @@ def test_a_store_compacted_by_an_older_version_reads_beside_a_new_one(tmp_path: 
     """Parquet written before events kept their ids (no ``event_id``, no ``tool_ids``) still reads,
     alone and beside files compacted now, in both engines and the Python reader."""
     store = tmp_path / "store"
-    with RuntimeCollector(store, redact=False) as collector:
+    with RuntimeCollector(sink=FolderSink(store, compact=False), redact=False) as collector:
         record(collector, "old", 20)
     close_segments(store)
     shutil.copytree(store, tmp_path / "raw-old")
     compact(store)
-    with duckdb.connect() as connection:  # what version 0.2 wrote: the same files without ids
+    with duckdb.connect() as connection:  # what version 0.2 wrote: the same files without ids or details
+        for path in store.rglob("details-*.parquet"):
+            path.unlink()
         for path in store.rglob("*.parquet"):
             dropped = "tool_ids" if path.name.startswith("sessions-") else "event_id"
             connection.execute(
@@ -137,7 +139,7 @@ def test_a_store_compacted_by_an_older_version_reads_beside_a_new_one(tmp_path: 
                 [str(path)],
             )
             path.with_name(path.name + ".old").replace(path)
-    with RuntimeCollector(store, redact=False) as collector:
+    with RuntimeCollector(sink=FolderSink(store, compact=False), redact=False) as collector:
         record(collector, "new", 20)
     close_segments(store)
     shutil.copytree(store, tmp_path / "raw-new", ignore=shutil.ignore_patterns("compacted"))

@@ -13,7 +13,7 @@ from waza.cli.errors import friendly_errors
 from waza.cli.types import Age
 from waza.engine.compaction import CompactionResult
 from waza.engine.compaction import compact as compact_folder
-from waza.store.compacted import parts_path
+from waza.store.compacted import details_path, parts_path
 
 
 @click.command()
@@ -46,7 +46,8 @@ def compact(directory: Path, watch: timedelta | None, background: bool) -> None:
 def _report(result: CompactionResult) -> None:
     for segment, lines in result.skipped.items():
         click.echo(f"Left {segment} as it is: {lines:,} unreadable line(s)", err=True)
-    written = sum(1 + parts_path(events).exists() for events in result.files)  # events, folded sessions
+    # The events, and beside them the sessions folded and their details.
+    written = sum(1 + parts_path(events).exists() + details_path(events).exists() for events in result.files)
     click.echo(
         f"Compacted {result.segments:,} segment(s), {result.rows:,} event(s), "
         f"into {written:,} Parquet file(s)"

@@ -228,14 +228,15 @@ class Engine(ABC):
         each once."""
         where = self._condition(scope)
         self._keep(
-            "detail_rows", sql.fill(sql.DETAILS, scan=self._detail_scan(), where=where.sql), where.params
+            "detail_rows", sql.fill(sql.DETAILS, rows=self._detail_rows(), where=where.sql), where.params
         )
         self._view("details", sql.ONCE_DETAILS)
         return where
 
     @abstractmethod
-    def _detail_scan(self) -> str:
-        """A query of the tool, LLM and error events of the event sources loaded."""
+    def _detail_rows(self) -> str:
+        """A query of the tool, LLM and error events of the sources loaded, in the columns of
+        ``sql.DETAIL_ROWS``."""
 
     # -- sessions for eval tasks ------------------------------------------------
 

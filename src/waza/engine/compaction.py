@@ -26,7 +26,15 @@ import duckdb
 
 from waza.engine import sql
 from waza.schema import DATA_TYPES
-from waza.store.compacted import COMPACTED, MANIFEST_SUFFIX, compacted_segments, exclusive, parts_path
+from waza.store.compacted import (
+    BESIDE,
+    COMPACTED,
+    MANIFEST_SUFFIX,
+    compacted_segments,
+    details_path,
+    exclusive,
+    parts_path,
+)
 from waza.store.retention import partitions
 
 # Typed copies of the data fields the engine reads, beside the full JSON text. Stores written
@@ -95,9 +103,12 @@ def _remove_uncommitted(root: Path) -> None:
     for day in folder.glob("date=*") if folder.is_dir() else ():
         committed = {m.name[: -len(MANIFEST_SUFFIX)] for m in day.glob(f"*{MANIFEST_SUFFIX}")}
         for leftover in day.glob("*.parquet"):
-            if leftover.stem.replace("sessions-", "events-", 1) not in committed:
+            stem = leftover.stem
+            for prefix in BESIDE:
+                stem = stem.replace(prefix, "events-", 1) if stem.startswith(prefix) else stem
+            if stem not in committed:
                 leftover.unlink(missing_ok=True)
-        for staged in (*day.glob(".events-*.tmp"), *day.glob(".sessions-*.tmp")):
+        for staged in day.glob(".*-*.tmp"):
             staged.unlink(missing_ok=True)
 
 
@@ -136,18 +147,16 @@ def _write(
     folder = root / COMPACTED / f"date={day}"
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"events-{digest}.parquet"
-    temporary = folder / f".events-{digest}.parquet.tmp"
-    staged_parts = folder / f".sessions-{digest}.parquet.tmp"
     manifest = target.with_name(target.name[: -len(".parquet")] + MANIFEST_SUFFIX)
-    staged = folder / f".{manifest.name}.tmp"
+    written = (target, parts_path(target), details_path(target), manifest)
     try:
-        rows = _stage(connection, segments, names, temporary, target, staged_parts, staged)
+        rows = _stage(connection, segments, names, target, manifest)
     except BaseException:
         # Nothing is committed before the manifest: what was written goes, rather than fill the disk.
-        for leftover in (temporary, target, staged_parts, parts_path(target), staged):
+        for leftover in (*written, *map(_staged, written)):
             leftover.unlink(missing_ok=True)
         raise
-    os.replace(staged, manifest)  # the commit point
+    os.replace(_staged(manifest), manifest)  # the commit point
     for segment in segments:
         segment.unlink(missing_ok=True)
         segment.with_name(segment.name.removesuffix(".gz")).unlink(missing_ok=True)  # a crash's twin
@@ -160,28 +169,39 @@ def _stage(
     connection: duckdb.DuckDBPyConnection,
     segments: list[Path],
     names: list[str],
-    temporary: Path,
     target: Path,
-    staged_parts: Path,
-    staged: Path,
+    manifest: Path,
 ) -> int:
-    """Write the Parquet, the session parts and the manifest to commit; the number of events."""
+    """Write the Parquet, the session parts, the details and the manifest to commit; the number of events."""
     # Each event id once: what readers count is what is stored.
     once = sql.fill(sql.ONCE, scan=f"SELECT * FROM {_scan(segments)}", order="filename")
-    structure, into = sql.literal(DATA_STRUCTURE), sql.literal(str(temporary))
-    connection.execute(sql.fill(sql.COMPACTED_EVENTS, structure=structure, once=once, target=into))
-    _fsync(temporary)
-    os.replace(temporary, target)
-    # Sessions folded as far as these segments allow, so readers need not fold the events again.
-    events = sql.fill(sql.PARQUET_SCAN, files=f"[{sql.literal(str(target))}]", event_id="event_id")
+    structure = sql.literal(DATA_STRUCTURE)
+    _copy(connection, sql.fill(sql.COMPACTED_EVENTS, structure=structure, once=once), target)
+    stored = f"[{sql.literal(str(target))}]"
+    # Sessions folded as far as these segments allow, so readers need not fold the events again,
+    events = sql.fill(sql.PARQUET_SCAN, files=stored, event_id="event_id")
     parts = sql.fill(sql.SESSION_PARTS, scan=events, tool_ids=sql.TOOL_IDS)
-    connection.execute(sql.fill(sql.COMPACTED_PARTS, parts=parts, target=sql.literal(str(staged_parts))))
-    _fsync(staged_parts)
-    os.replace(staged_parts, parts_path(target))
-    (rows,) = connection.execute(sql.fill(sql.PARQUET_ROWS, file=sql.literal(str(target)))).fetchone()
-    staged.write_text(json.dumps({"segments": names, "rows": rows}, indent=2), encoding="utf-8")
-    _fsync(staged)
+    _copy(connection, sql.fill(sql.COMPACTED_PARTS, parts=parts), parts_path(target))
+    # and their tool, LLM and error events as the report reads them.
+    scan = sql.fill(sql.PARQUET_DETAIL_SCAN, files=stored, event_id="event_id", types=sql.DETAIL_EVENT_TYPES)
+    rows = sql.fill(sql.DETAIL_ROWS, scan=scan)
+    _copy(connection, sql.fill(sql.COMPACTED_DETAILS, rows=rows), details_path(target))
+    (rows,) = connection.execute(sql.fill(sql.PARQUET_ROWS, file=stored)).fetchone()
+    _staged(manifest).write_text(json.dumps({"segments": names, "rows": rows}, indent=2), encoding="utf-8")
+    _fsync(_staged(manifest))
     return rows
+
+
+def _staged(path: Path) -> Path:
+    """Where a file is written before it is renamed into place (hidden: no reader lists it)."""
+    return path.with_name(f".{path.name}.tmp")
+
+
+def _copy(connection: duckdb.DuckDBPyConnection, statement: str, path: Path) -> None:
+    """Run a COPY ... TO {target} statement into ``path``, whole and on disk once it has its name."""
+    connection.execute(sql.fill(statement, target=sql.literal(str(_staged(path)))))
+    _fsync(_staged(path))
+    os.replace(_staged(path), path)
 
 
 def _errno(error: Exception) -> int:

@@ -13,7 +13,7 @@ from waza.engine.base import Engine
 from waza.engine.results import Progress, Rows
 from waza.engine.salvage import first_line
 from waza.errors import InputChangedError, UsageError
-from waza.store.compacted import parts_path
+from waza.store.compacted import details_path, parts_path
 from waza.store.sources import EVENT_FORMATS, Format, Problem, Source
 
 RECORD_FORMATS = (Format.SESSION_LINES, Format.EXPORT, Format.SESSION_LIST)
@@ -71,15 +71,23 @@ class DuckDBEngine(Engine):
     def _view(self, name: str, statement: str) -> None:
         self._con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {statement}")
 
-    def _detail_scan(self) -> str:
-        scans = self._event_scans(self._event_sources, sql.DETAIL_SCAN, sql.PARQUET_DETAIL_SCAN)
+    def _detail_rows(self) -> str:
+        # Compaction keeps the details of what it compacts; the rest is read from the events.
+        stores = [s for s in self._event_sources if s.format is Format.PARQUET]
+        kept = [s for s in stores if details_path(s.path).exists()]
+        read = [s for s in self._event_sources if s not in kept]
+        scans = self._event_scans(read, sql.DETAIL_SCAN, sql.PARQUET_DETAIL_SCAN)
         # Sessions read whole from exports and session lists carry their events: the same details.
         types = sql.DETAIL_EVENT_TYPES
         scans += [
             sql.fill(sql.RECORD_DETAIL_SCAN, scan=s, types=types)
             for s in self._record_scans(self._record_sources)
         ]
-        return " UNION ALL ".join(scans) if scans else sql.EMPTY_DETAILS
+        rows = [sql.fill(sql.DETAIL_ROWS, scan=scan) for scan in scans or [sql.EMPTY_DETAILS]]
+        if kept:
+            files = "[" + ", ".join(sql.literal(str(details_path(s.path))) for s in kept) + "]"
+            rows.append(sql.fill(sql.DETAILS_FILES, files=files))
+        return " UNION ALL ".join(rows)
 
     def _create_tables(self, sources: list[Source], progress: Progress | None) -> None:
         events = self._event_sources = [s for s in sources if s.format in EVENT_FORMATS]

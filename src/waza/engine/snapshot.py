@@ -23,7 +23,7 @@ import shutil
 import time
 from pathlib import Path
 
-from waza.store.compacted import parts_path
+from waza.store.compacted import details_path, parts_path
 from waza.store.folder_sink import DEFAULT_SEGMENT_SECONDS
 from waza.store.sources import Format, Problem, Source
 
@@ -68,8 +68,10 @@ class Snapshot:
                 _copy_whole_lines(source.path, linked, source.size)
             else:
                 os.link(source.path, linked)
-            if source.format is Format.PARQUET and parts_path(source.path).exists():
-                os.link(parts_path(source.path), parts_path(linked))
+            if source.format is Format.PARQUET:
+                for beside in (parts_path, details_path):
+                    if beside(source.path).exists():
+                        os.link(beside(source.path), beside(linked))
         except OSError:
             return source
         self._originals[str(linked)] = str(source.path)

@@ -26,7 +26,6 @@ from waza.engine.salvage import first_line
 from waza.engine.spark_sql import to_spark
 from waza.errors import InputChangedError, MissingExtraError, WazaError
 from waza.schema import DATA_TYPES
-from waza.store.compacted import parts_path
 from waza.store.sources import EVENT_FORMATS, Format, Problem, Source
 
 # Every field an event's ``data`` contributes to a figure, read as text: a value
@@ -129,13 +128,13 @@ class SparkEngine(Engine):
     def _create_tables(self, sources: list[Source]) -> None:
         self._event_sources = sources  # every source is an event file by now (see _load)
         # A compacted store keeps its sessions folded; the rest is folded here.
-        folded = [s for s in sources if s.format is Format.PARQUET and self._has_parts(s)]
+        folded = [s for s in sources if s.format is Format.PARQUET and self._has(s, "sessions-")]
         unfolded = [s for s in sources if s not in folded]
         if unfolded or not folded:
             self._events(unfolded).createOrReplaceTempView("events")
         stored = None
         if folded:
-            parts = self._merged_parquet(_parts_name(s) for s in folded)
+            parts = self._merged_parquet(_beside(s, "sessions-") for s in folded)
             parts.createOrReplaceTempView("stored_parts")
             stored = f"SELECT {sql.part_columns(set(parts.columns))} FROM stored_parts"
         statement = self._fold("SELECT * FROM events" if unfolded or not folded else None, stored)
@@ -183,10 +182,11 @@ class SparkEngine(Engine):
         """Parquet files as one frame; a column some files lack (written by older versions) is null there."""
         return self._spark.read.option("mergeSchema", "true").parquet(*files)
 
-    def _has_parts(self, source: Source) -> bool:
+    def _has(self, source: Source, beside: str) -> bool:
+        """Whether compaction left the ``beside`` file (sessions-, details-) of a compacted events file."""
         if source.url:
-            return _parts_name(source) in self._listed
-        return parts_path(source.path).exists()
+            return _beside(source, beside) in self._listed
+        return Path(_beside(source, beside)).exists()
 
     def _meta(self, document: str) -> str:
         values = ", ".join(f"json_extract_string({document}, {sql.literal(p)})" for p in self._json_paths())
@@ -241,13 +241,22 @@ class SparkEngine(Engine):
     def _view(self, name: str, statement: str) -> None:
         self._spark.sql(to_spark(statement)).createOrReplaceTempView(name)
 
-    def _detail_scan(self) -> str:
-        with _moved_files_reported():  # the event log is read a second time
-            self._events(self._event_sources).createOrReplaceTempView("detail_events")
-        return (
-            "SELECT session_id, event_type, data, event_id, timestamp, skill_name FROM detail_events "
-            f"WHERE timestamp IS NOT NULL AND event_type IN {sql.DETAIL_EVENT_TYPES}"
-        )
+    def _detail_rows(self) -> str:
+        # Compaction keeps the details of what it compacts; the rest is read from the events again.
+        kept = [s for s in self._event_sources if s.format is Format.PARQUET and self._has(s, "details-")]
+        with _moved_files_reported():
+            read = [s for s in self._event_sources if s not in kept]
+            self._events(read).createOrReplaceTempView("detail_events")
+            scan = (
+                "SELECT session_id, event_type, data, event_id, timestamp, skill_name FROM detail_events "
+                f"WHERE timestamp IS NOT NULL AND event_type IN {sql.DETAIL_EVENT_TYPES}"
+            )
+            rows = [sql.fill(sql.DETAIL_ROWS, scan=scan)]
+            if kept:
+                details = self._merged_parquet(_beside(s, "details-") for s in kept)
+                details.createOrReplaceTempView("kept_details")
+                rows.append(f"SELECT {sql.DETAIL_COLUMNS} FROM kept_details")
+        return " UNION ALL ".join(rows)
 
     def _catalog_scan(self) -> str:
         with _moved_files_reported():
@@ -339,12 +348,12 @@ def _moved_files_reported() -> Iterator[None]:
         raise
 
 
-def _parts_name(source: Source) -> str:
-    """The session parts beside a compacted events file."""
+def _beside(source: Source, prefix: str) -> str:
+    """The file compaction keeps beside a compacted events file (session parts, details)."""
     if source.url:
         folder, leaf = source.url.rsplit("/", 1)
-        return f"{folder}/sessions-{leaf.removeprefix('events-')}"
-    return str(parts_path(source.path).resolve())
+        return f"{folder}/{prefix}{leaf.removeprefix('events-')}"
+    return str(source.path.resolve().with_name(prefix + source.path.name.removeprefix("events-")))
 
 
 def _same_file(name: str) -> str:

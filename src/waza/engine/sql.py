@@ -384,7 +384,7 @@ ONCE = (
     "SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY session_id, event_id ORDER BY {order}) "
     "AS copy FROM ({scan})) WHERE event_id IS NULL OR copy = 1"
 )
-DETAILS = (
+DETAIL_ROWS = (
     """
 SELECT session_id, event_type,
   data.tool AS tool,
@@ -401,30 +401,57 @@ SELECT session_id, event_type,
   data.parent_span_id AS parent_span_id,
   timestamp AS event_time,
   CASE WHEN event_type = 'skill.invoked' THEN skill_name END AS loaded,
-  event_id, repeated
+  event_id,
+  NULL::VARCHAR AS attributed,
+  false AS precomputed
 FROM ({scan})
+"""
+)
+# The columns of DETAIL_ROWS, in order: what compaction stores of each detail event, with the
+# skill each tool call served (``attributed``, see SKILLS_LOADED) worked out while it compacts.
+DETAIL_COLUMNS = (
+    "session_id, event_type, tool, ok, duration_ms, error, model, "
+    + "".join(f"{kind}_tokens, " for kind in TOKEN_NAMES)
+    + "latency_ms, data_error_type, message, span_id, parent_span_id, event_time, loaded, event_id, "
+    "attributed, precomputed"
+)
+COMPACTED_DETAILS = (
+    "COPY (SELECT * REPLACE (last_value(loaded IGNORE NULLS) OVER (PARTITION BY session_id "
+    "ORDER BY event_time, event_type ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS attributed, "
+    "true AS precomputed) FROM ({rows}) ORDER BY session_id) TO {target} (FORMAT parquet, COMPRESSION zstd)"
+)
+DETAILS_FILES = "SELECT " + DETAIL_COLUMNS + " FROM read_parquet({files})"
+DETAILS = """
+SELECT * FROM ({rows})
   JOIN (SELECT session_id, bool_or(repeated) AS repeated FROM sessions WHERE {where} GROUP BY session_id)
   USING (session_id)
 """
-)
 ONCE_DETAILS = "SELECT *, 1 AS copy FROM detail_rows WHERE NOT repeated UNION ALL " + ONCE.replace(
     "{order}", "event_type"
 ).replace("{scan}", "SELECT * FROM detail_rows WHERE repeated")
 # Skills loaded during sessions (a session may load several), each with the tool
 # calls made after it and before the next load in its session: which skill's
-# tools fail or are slow. Attributed at read time, so however spans were batched.
-# At equal times a load comes first, so a skill-loading call is its skill's own.
+# tools fail or are slow. Attributed when read (compaction works it out for the
+# sessions it holds whole), so however spans were batched. At equal times a
+# load comes first, so a skill-loading call is its skill's own.
 SKILLS_LOADED = """
 SELECT skill,
   count(*) FILTER (WHERE event_type = 'skill.invoked') AS loads,
-  count(DISTINCT session_id) AS sessions,
+  count(DISTINCT session_id) FILTER (WHERE event_type = 'skill.invoked') AS sessions,  -- every one loaded it
   count(*) FILTER (WHERE event_type = 'tool.called') AS tool_calls,
   count(*) FILTER (WHERE event_type = 'tool.completed' AND NOT coalesce(ok, false)) AS tool_failures,
   quantile_cont(duration_ms, 0.95) FILTER (WHERE event_type = 'tool.completed') AS tool_duration_ms_p95
 FROM (
-  SELECT *, last_value(loaded IGNORE NULLS) OVER (PARTITION BY session_id ORDER BY event_time, event_type
-                                                   ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS skill
-  FROM details WHERE event_type IN ('skill.invoked', 'tool.called', 'tool.completed')
+  SELECT session_id, event_type, ok, duration_ms, attributed AS skill FROM details
+  WHERE event_type IN ('skill.invoked', 'tool.called', 'tool.completed')
+    AND precomputed AND NOT repeated
+  UNION ALL
+  SELECT session_id, event_type, ok, duration_ms,
+    last_value(loaded IGNORE NULLS) OVER (PARTITION BY session_id ORDER BY event_time, event_type
+                                          ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS skill
+  FROM details
+  WHERE event_type IN ('skill.invoked', 'tool.called', 'tool.completed')
+    AND NOT (precomputed AND NOT repeated)
 )
 WHERE skill IS NOT NULL
 GROUP BY skill ORDER BY sessions DESC, skill

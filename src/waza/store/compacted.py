@@ -57,6 +57,15 @@ def parts_path(events: Path) -> Path:
     return events.with_name("sessions-" + events.name.removeprefix("events-"))
 
 
+def details_path(events: Path) -> Path:
+    """Where compaction keeps the tool, LLM and error events of an events file, as the report reads them."""
+    return events.with_name("details-" + events.name.removeprefix("events-"))
+
+
+# Files compaction keeps beside each events file, named by the same digest.
+BESIDE = ("sessions-", "details-")
+
+
 def each_once(names: Iterable[str], segments_of: Callable[[str], list[str]]) -> list[str]:
     """Of the files of one listing (names with ``/`` between folders), those holding each record once.
 
@@ -65,7 +74,7 @@ def each_once(names: Iterable[str], segments_of: Callable[[str], list[str]]) -> 
       manifest names (``segments_of(manifest)``, relative to the store), and their twins, are
       not read again: the manifests come from the same listing as the files, so a compaction
       that commits meanwhile cannot hide segments whose Parquet this listing does not hold;
-    - manifests and the session parts beside compacted Parquet are compaction's own.
+    - manifests, and the session parts and details beside compacted Parquet, are compaction's own.
     """
     names = set(names)
     marker = f"/{COMPACTED}/"
@@ -84,7 +93,7 @@ def each_once(names: Iterable[str], segments_of: Callable[[str], list[str]]) -> 
             f"{name}.gz" in names
             or name in held
             or leaf.endswith(MANIFEST_SUFFIX)
-            or (compacted_parquet and (leaf.startswith("sessions-") or name not in committed))
+            or (compacted_parquet and (leaf.startswith(BESIDE) or name not in committed))
         ):
             continue
         chosen.append(name)
