@@ -52,17 +52,13 @@ class CompactionResult:
     files: list[Path] = field(default_factory=list)
     skipped: dict[str, int] = field(default_factory=dict)  # segment -> unreadable lines
     removed: int = 0  # segments already compacted, now deleted
-    busy: bool = False  # another process was compacting the store
 
 
-def compact(directory: str | os.PathLike[str], *, wait: bool = True) -> CompactionResult:
+def compact(directory: str | os.PathLike[str]) -> CompactionResult:
     """Compact every closed, clean segment of each day; safe to run again, during writes, and from
-    several processes at once (one compacts at a time: the others wait, or with ``wait`` off do
-    nothing and say ``busy``)."""
+    several processes at once (one compacts at a time, the others wait their turn)."""
     root = Path(directory)
-    with exclusive(root, wait=wait) as held_lock:
-        if not held_lock:
-            return CompactionResult(busy=True)
+    with exclusive(root):
         return _compact(root)
 
 
@@ -184,8 +180,8 @@ def _stage(
     _copy(connection, sql.fill(sql.COMPACTED_PARTS, parts=parts), parts_path(target))
     # and their tool, LLM and error events as the report reads them.
     scan = sql.fill(sql.PARQUET_DETAIL_SCAN, files=stored, event_id="event_id", types=sql.DETAIL_EVENT_TYPES)
-    rows = sql.fill(sql.DETAIL_ROWS, scan=scan)
-    _copy(connection, sql.fill(sql.COMPACTED_DETAILS, rows=rows), details_path(target))
+    details = sql.fill(sql.DETAIL_ROWS, scan=scan)
+    _copy(connection, sql.fill(sql.COMPACTED_DETAILS, rows=details), details_path(target))
     (rows,) = connection.execute(sql.fill(sql.PARQUET_ROWS, file=stored)).fetchone()
     _staged(manifest).write_text(json.dumps({"segments": names, "rows": rows}, indent=2), encoding="utf-8")
     _fsync(_staged(manifest))
