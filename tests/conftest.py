@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import gzip
 import json
+import os
 import subprocess
 from collections import defaultdict
 from datetime import datetime
@@ -12,6 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+# Tests read the segments writers leave; those about compaction in the background turn it on
+# themselves (FolderSink(..., compact=True)), and every other test reads a store that stays put.
+os.environ["WAZA_COMPACTION"] = "off"
 
 from waza.sample import sample_sessions
 

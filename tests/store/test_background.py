@@ -38,7 +38,7 @@ def test_writers_compacting_in_the_background_with_prune_and_analysis(tmp_path: 
     sinks = []
 
     def write(name: str) -> None:
-        sink = FolderSink(folder, segment_seconds=0.2)
+        sink = FolderSink(folder, segment_seconds=0.2, compact=True)
         sinks.append(sink)
         collector = RuntimeCollector(sink=sink, flush_interval=0.02, redact=False)
         ids = written.setdefault(name, [])
@@ -163,3 +163,13 @@ def test_compact_watch_keeps_compacting(tmp_path: Path) -> None:
 def test_watch_takes_an_interval(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["compact", str(tmp_path), "--watch", "often"])
     assert result.exit_code == 2 and "is not an age" in result.output
+
+
+def test_writers_compact_unless_told_not_to(tmp_path: Path, monkeypatch) -> None:
+    """Background compaction is on by default; WAZA_COMPACTION=off, or compact=False, turns it off."""
+    monkeypatch.delenv("WAZA_COMPACTION", raising=False)
+    assert FolderSink(tmp_path).compaction is not None
+    assert FolderSink(tmp_path, compact=False).compaction is None
+    monkeypatch.setenv("WAZA_COMPACTION", "off")
+    assert FolderSink(tmp_path).compaction is None
+    assert FolderSink(tmp_path, compact=True).compaction is not None

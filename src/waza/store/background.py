@@ -20,6 +20,15 @@ from pathlib import Path
 
 log = logging.getLogger("waza.telemetry")
 
+# Set to "off" where closed segments are left to a `waza compact` run elsewhere (a
+# `--watch` beside the writers, cron), for every writer that does not say otherwise.
+SWITCH = "WAZA_COMPACTION"
+
+
+def background_compaction_wanted() -> bool:
+    return os.environ.get(SWITCH, "").strip().lower() not in ("off", "0", "false", "no")
+
+
 # What the child may see of the writer's environment: enough to run Python and find
 # waza, never the host's secrets.
 _PASSED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from waza.store.background import BackgroundCompaction
+from waza.store.background import BackgroundCompaction, background_compaction_wanted
 from waza.store.layout import partition_name, segment_name, writer_tag
 from waza.store.retention import prune
 
@@ -46,8 +46,9 @@ class FolderSink:
     One writer owns a sink; segment names are unique per process, so writers
     never share a file. A segment is closed when it reaches ``segment_bytes`` or
     ``segment_seconds``, or at shutdown; a closed segment is compressed to
-    ``.jsonl.gz`` (readers prefer the ``.gz`` when a crash left both) and, with
-    ``compact``, compacted to Parquet in the background (see store/background.py).
+    ``.jsonl.gz`` (readers prefer the ``.gz`` when a crash left both) and
+    compacted to Parquet in the background (see store/background.py), unless
+    ``compact`` is False, or left unset with ``WAZA_COMPACTION=off``.
     With ``retention_days``, partitions older than that are deleted as segments close.
     """
 
@@ -58,7 +59,7 @@ class FolderSink:
         segment_bytes: int = DEFAULT_SEGMENT_BYTES,
         segment_seconds: float = DEFAULT_SEGMENT_SECONDS,
         compress: bool = True,
-        compact: bool = True,
+        compact: bool | None = None,
         retention_days: int | None = None,
         sync_new_files: bool = False,
     ):
@@ -72,6 +73,8 @@ class FolderSink:
         self.compress = compress
         self.retention_days = retention_days
         # Compaction takes closed (compressed) segments only.
+        if compact is None:
+            compact = background_compaction_wanted()
         self.compaction = BackgroundCompaction(self.directory) if compact and compress else None
         # With fsync per batch, a new segment's name must be on disk too: its folder is fsynced.
         self.sync_new_files = sync_new_files
