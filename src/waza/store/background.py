@@ -46,10 +46,14 @@ class BackgroundCompaction:
     def request(self) -> None:
         """Ask for a compaction soon; returns at once."""
         if self._owner != os.getpid():  # the first ask, or the first in a forked child
-            self._owner = os.getpid()
             self._changed = threading.Condition()
             self._asked = self._served = 0
-            threading.Thread(target=self._serve, name="waza-compaction", daemon=True).start()
+            try:
+                threading.Thread(target=self._serve, name="waza-compaction", daemon=True).start()
+            except RuntimeError as error:  # no thread to be had: the next close asks again
+                log.warning("cannot start compaction of %s: %s", self.directory, error)
+                return
+            self._owner = os.getpid()
         with self._changed:
             self._asked += 1
             self._changed.notify_all()
