@@ -59,6 +59,18 @@ def expected_metrics(sessions: list[list[dict[str, Any]]], skill: str | None = N
     }
 
 
+def rounded(value: Any, digits: int = 10) -> Any:
+    """A report with every float to ``digits`` significant digits: percentiles read from rollups
+    and from the sessions may differ in the last bit (DuckDB interpolates with a fused multiply-add)."""
+    if isinstance(value, dict):
+        return {key: rounded(item, digits) for key, item in value.items()}
+    if isinstance(value, list):
+        return [rounded(item, digits) for item in value]
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}")
+    return value
+
+
 def read_log(folder: Path, *, torn_tails: bool = False) -> list[dict[str, Any]]:
     """Every line of an event-log folder (plain and gzipped segments), parsed strictly.
 

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from typing import Any
 
-from waza.engine import sql
+from waza.engine import rolled, rollup_sql, sql
 from waza.engine.results import Figures, Progress, Rows, Summary, figures_of
 from waza.engine.salvage import Salvage, first_line
 from waza.engine.slicing import DEFAULT_USER_KEY, Condition, Slice
@@ -78,13 +78,17 @@ class Engine(ABC):
         """
         self._snapshot.release()
         sources = self._snapshot.pin(sources)
-        keys = [*sql.SAMPLING_KEYS, *(k for k in metadata_keys if k not in sql.SAMPLING_KEYS)]
-        self._metadata = {key: f"m_{index}" for index, key in enumerate(keys)}
+        self._keep_metadata(metadata_keys)
         translated: list[Problem] = []
         rewrite = self._salvage.rewrite
         sources = [rewrite(s, translated) if s.format in TRANSLATED_FORMATS else s for s in sources]
         problems = translated + self._load(sources, progress)
         return [self._snapshot.original(problem) for problem in problems]
+
+    def _keep_metadata(self, keys: Iterable[str]) -> None:
+        """Keep these metadata values, and the sampling ones, per session (columns m_0, m_1, ...)."""
+        keys = [*sql.SAMPLING_KEYS, *(k for k in keys if k not in sql.SAMPLING_KEYS)]
+        self._metadata = {key: f"m_{index}" for index, key in enumerate(keys)}
 
     def load_sessions(
         self, sessions: Iterable[SessionTelemetry], metadata_keys: Iterable[str] = (DEFAULT_USER_KEY,)
@@ -126,11 +130,12 @@ class Engine(ABC):
     def _meta(self, document: str) -> str:
         """The kept metadata values of a JSON document, as a list in column order."""
 
-    def _sessions_statement(self, event_sessions: str) -> str:
-        """The sessions table over a query of sessions folded from events and ``session_records``."""
+    def _sessions_statement(self, event_sessions: str, records: str = "session_records") -> str:
+        """The sessions table over a query of sessions folded from events and the session records."""
         return sql.fill(
             sql.SESSIONS_VIEW,
             event_sessions=event_sessions,
+            records=records,
             metadata_columns=", ".join(
                 f"meta[{index}] AS {name}" for index, name in enumerate(self._metadata.values(), start=1)
             ),
@@ -147,6 +152,8 @@ class Engine(ABC):
     def summary(self, scope: Slice | None = None) -> Summary:
         """Every figure over the sessions in ``scope``."""
         scope = scope or Slice()
+        if rolled.covers(scope) and self._rolled():
+            return rolled.summary(self, scope)
         where = self._condition(scope)
         users = self._metadata.get(scope.user_key, "NULL")
         breakdown = {None: "NULL", "skill": "skill_name", "day": "day"}.get(
@@ -194,7 +201,10 @@ class Engine(ABC):
 
         Reads compacted Parquet, and event logs a second time, for their tool, LLM and error events.
         """
-        self._keep_details(scope or Slice())
+        scope = scope or Slice()
+        if rolled.covers(scope) and self._rolled():
+            return rolled.details(self, scope)
+        self._keep_details(scope)
         top_errors = dict(self._rows(sql.TOOL_ERRORS)[1])
         tools = [row | {"top_error": top_errors.get(row["tool"])} for row in self._records(sql.TOOLS)]
         return {
@@ -203,6 +213,22 @@ class Engine(ABC):
             "llm": self._records(sql.LLM),
             "errors": self._records(sql.ERRORS),
         }
+
+    def _rolled(self) -> bool:
+        """Whether a ``rolled`` table holds the report of every session loaded (see rolled.py)."""
+        return False
+
+    def _rollup(self, sessions: str, details: str) -> str:
+        """ROLLUP of these sessions (SESSIONS_VIEW rows) and their details (as the ``details`` view)."""
+        users = self._metadata[DEFAULT_USER_KEY]
+        self._view("rollup_sessions", f"SELECT *, {users} AS users FROM ({sessions}) WHERE counted")
+        self._view("rollup_details", details)
+        return rollup_sql.ROLLUP
+
+    def _alone_sessions(self, parts: str) -> str:
+        """Sessions of parts compaction found whole (PART_COLUMNS rows), each one session."""
+        one = sql.fill(sql.ONE_PART, parts=parts, meta=self._meta("metadata"))
+        return self._sessions_statement(one, records="(SELECT * FROM session_records LIMIT 0)")
 
     def latest_failed(self, scope: Slice, limit: int) -> list[tuple[str, str | None, int | None]]:
         """(session_id, skill_name, duration_ms) of the ``limit`` latest failed sessions of ``scope``."""
@@ -228,7 +254,9 @@ class Engine(ABC):
         each once."""
         where = self._condition(scope)
         self._keep(
-            "detail_rows", sql.fill(sql.DETAILS, rows=self._detail_rows(), where=where.sql), where.params
+            "detail_rows",
+            sql.fill(sql.DETAILS, rows=self._detail_rows(), sessions="sessions", where=where.sql),
+            where.params,
         )
         self._view("details", sql.ONCE_DETAILS)
         return where

@@ -25,6 +25,7 @@ from pathlib import Path
 import duckdb
 
 from waza.engine import sql
+from waza.engine.duckdb_engine import DuckDBEngine
 from waza.schema import DATA_TYPES
 from waza.store.compacted import (
     BESIDE,
@@ -34,6 +35,7 @@ from waza.store.compacted import (
     details_path,
     exclusive,
     parts_path,
+    rollup_path,
 )
 from waza.store.retention import partitions
 
@@ -144,7 +146,7 @@ def _write(
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"events-{digest}.parquet"
     manifest = target.with_name(target.name[: -len(".parquet")] + MANIFEST_SUFFIX)
-    written = (target, parts_path(target), details_path(target), manifest)
+    written = (target, parts_path(target), details_path(target), rollup_path(target), manifest)
     try:
         rows = _stage(connection, segments, names, target, manifest)
     except BaseException:
@@ -168,7 +170,8 @@ def _stage(
     target: Path,
     manifest: Path,
 ) -> int:
-    """Write the Parquet, the session parts, the details and the manifest to commit; the number of events."""
+    """Write the Parquet, the session parts, the details, the rollup and the manifest to commit; the
+    number of events."""
     # Each event id once: what readers count is what is stored.
     once = sql.fill(sql.ONCE, scan=f"SELECT * FROM {_scan(segments)}", order="filename")
     structure = sql.literal(DATA_STRUCTURE)
@@ -177,15 +180,35 @@ def _stage(
     # Sessions folded as far as these segments allow, so readers need not fold the events again,
     events = sql.fill(sql.PARQUET_SCAN, files=stored, event_id="event_id")
     parts = sql.fill(sql.SESSION_PARTS, scan=events, tool_ids=sql.TOOL_IDS)
-    _copy(connection, sql.fill(sql.COMPACTED_PARTS, parts=parts), parts_path(target))
-    # and their tool, LLM and error events as the report reads them.
+    _copy(connection, sql.fill(sql.COMPACTED_PARTS, parts=parts, earlier=_earlier_ids(target.parent.parent)), parts_path(target))
+    # and their tool, LLM and error events as the report reads them,
     scan = sql.fill(sql.PARQUET_DETAIL_SCAN, files=stored, event_id="event_id", types=sql.DETAIL_EVENT_TYPES)
     details = sql.fill(sql.DETAIL_ROWS, scan=scan)
-    _copy(connection, sql.fill(sql.COMPACTED_DETAILS, rows=details), details_path(target))
+    beside = sql.literal(str(parts_path(target)))
+    _copy(connection, sql.fill(sql.COMPACTED_DETAILS, rows=details, parts=beside), details_path(target))
+    # and the report's sums over the sessions held whole.
+    _write_rollup(target)
     (rows,) = connection.execute(sql.fill(sql.PARQUET_ROWS, file=stored)).fetchone()
     _staged(manifest).write_text(json.dumps({"segments": names, "rows": rows}, indent=2), encoding="utf-8")
     _fsync(_staged(manifest))
     return rows
+
+
+def _earlier_ids(compacted: Path) -> str:
+    """A query of the session ids the store's compacted files hold (every one is committed: this
+    runs under the lock, after leftovers are removed)."""
+    files = sorted(compacted.glob("date=*/sessions-*.parquet"))
+    if not files:
+        return sql.NO_IDS
+    return sql.fill(sql.EARLIER_IDS, files="[" + ", ".join(sql.literal(str(p)) for p in files) + "]")
+
+
+def _write_rollup(target: Path) -> None:
+    with DuckDBEngine(memory_limit=MEMORY_LIMIT, threads=1) as engine:
+        path = rollup_path(target)
+        engine.write_rollup(target, _staged(path))
+    _fsync(_staged(path))
+    os.replace(_staged(path), path)
 
 
 def _staged(path: Path) -> Path:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import duckdb
 
-from waza.engine import sql
+from waza.engine import rollup_sql, sql
 from waza.engine.base import Engine
 from waza.engine.results import Progress, Rows
 from waza.engine.salvage import first_line
+from waza.engine.slicing import DEFAULT_USER_KEY
 from waza.errors import InputChangedError, UsageError
-from waza.store.compacted import details_path, parts_path
+from waza.store.compacted import details_path, events_path, parts_path, rollup_path
 from waza.store.sources import EVENT_FORMATS, Format, Problem, Source
 
 RECORD_FORMATS = (Format.SESSION_LINES, Format.EXPORT, Format.SESSION_LIST)
@@ -72,16 +74,19 @@ class DuckDBEngine(Engine):
         self._con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {statement}")
 
     def _detail_rows(self) -> str:
+        return self._details_of(self._event_sources, self._record_sources)
+
+    def _details_of(self, sources: list[Source], records: list[Source]) -> str:
         # Compaction keeps the details of what it compacts; the rest is read from the events.
-        stores = [s for s in self._event_sources if s.format is Format.PARQUET]
+        stores = [s for s in sources if s.format is Format.PARQUET]
         kept = [s for s in stores if details_path(s.path).exists()]
-        read = [s for s in self._event_sources if s not in kept]
+        read = [s for s in sources if s not in kept]
         scans = self._event_scans(read, sql.DETAIL_SCAN, sql.PARQUET_DETAIL_SCAN)
         # Sessions read whole from exports and session lists carry their events: the same details.
         types = sql.DETAIL_EVENT_TYPES
         scans += [
             sql.fill(sql.RECORD_DETAIL_SCAN, scan=s, types=types)
-            for s in self._record_scans(self._record_sources)
+            for s in self._record_scans(records)
         ]
         rows = [sql.fill(sql.DETAIL_ROWS, scan=scan) for scan in scans or [sql.EMPTY_DETAILS]]
         if kept:
@@ -93,12 +98,109 @@ class DuckDBEngine(Engine):
         events = self._event_sources = [s for s in sources if s.format in EVENT_FORMATS]
         records = [s for s in sources if s.format not in EVENT_FORMATS]
         self._keep("session_records", self._session_records_sql(records))
+        self._rolled_files = [s.path for s in events if s.format is Format.PARQUET and rollup_path(s.path).exists()]
+        self._rolled_ready = None
+        if not self._rolled_files:
+            self._run(
+                "CREATE OR REPLACE TEMP TABLE sessions_rows AS "
+                + self._sessions_statement(self._event_sessions_sql(events)),
+                progress,
+                sum(source.size for source in events),
+            )
+            self._view("sessions", "SELECT * FROM sessions_rows")
+            return
+        # Sessions compacted whole stay in their files: only the others are folded here, with
+        # the parts of those files that share an id with them (``touched``).
+        rest = [s for s in events if s.path not in self._rolled_files]
         self._run(
-            "CREATE OR REPLACE TEMP TABLE sessions AS "
-            + self._sessions_statement(self._event_sessions_sql(events)),
+            "CREATE OR REPLACE TEMP TABLE pending_parts AS " + self._pending_parts_sql(rest),
             progress,
-            sum(source.size for source in events),
+            sum(source.size for source in rest),
         )
+        parts = self._parquet_list(parts_path(p) for p in self._rolled_files)
+        self._keep("touched", sql.fill(sql.TOUCHED, files=parts))
+        self._touched_files = [Path(name) for (name,) in self._rows(sql.TOUCHED_FILES)[1]]
+        touched = self._touched_parts()
+        self._keep(
+            "sessions_rows",
+            self._sessions_statement(self._fold(None, f"SELECT * FROM pending_parts UNION ALL {touched}")),
+        )
+        alone = f"{self._rolled_parts(parts)} WHERE alone AND session_id NOT IN (SELECT session_id FROM touched)"
+        self._view("sessions", f"SELECT * FROM sessions_rows UNION ALL {self._alone_sessions(alone)}")
+
+    # -- compacted sessions kept whole (see rolled.py) ---------------------------
+
+    def _pending_parts_sql(self, sources: list[Source]) -> str:
+        """Parts of every session not kept whole: those of these sources and the rest of the
+        rolled files'."""
+        rolled = self._parquet_list(parts_path(p) for p in self._rolled_files)
+        parts = [f"{self._rolled_parts(rolled)} WHERE NOT alone"]
+        if sources:
+            events, stored = self._scans_and_parts(sources)
+            if events is not None:
+                parts.append(sql.fill(sql.SESSION_PARTS, scan=events, tool_ids=sql.TOOL_IDS))
+            if stored is not None:
+                parts.append(stored)
+        return " UNION ALL ".join(parts)
+
+    @staticmethod
+    def _rolled_parts(files: str) -> str:
+        return f"SELECT {sql.PART_COLUMNS} FROM read_parquet({files})"
+
+    def _touched_parts(self) -> str:
+        """The parts kept whole in rolled files that share an id with a pending part."""
+        if not self._touched_files:
+            return f"SELECT {sql.PART_COLUMNS} FROM pending_parts WHERE false"
+        files = self._parquet_list(self._touched_files)
+        return f"{self._rolled_parts(files)} WHERE alone AND session_id IN (SELECT session_id FROM touched)"
+
+    def _rolled(self) -> bool:
+        if not self._rolled_files or DEFAULT_USER_KEY not in self._metadata:
+            return False
+        if self._rolled_ready is None:
+            self._rolled_ready = self._add_up_rollups()
+        return self._rolled_ready
+
+    def _add_up_rollups(self) -> bool:
+        """Keep ``rolled``: the stored rollups, less those of touched sessions, plus the rollup of
+        the sessions folded here; False when a first or last time might be a touched session's."""
+        touched = [details_path(events_path(p)) for p in self._touched_files]
+        files = self._parquet_list(touched or [details_path(self._rolled_files[0])])
+        touched_details = sql.fill(sql.TOUCHED_DETAILS, files=files) + ("" if touched else " LIMIT 0")
+        self._keep("retracted", self._rollup(self._alone_sessions(self._touched_parts()), touched_details))
+        stored = self._parquet_list(rollup_path(p) for p in self._rolled_files)
+        if self._touched_files and self._rows(sql.fill(rollup_sql.STALE_EXTREMES, files=stored))[1][0][0]:
+            return False
+        rest = [s for s in self._event_sources if s.path not in self._rolled_files]
+        rows = [self._details_of(rest, self._record_sources)]
+        rolled = self._parquet_list(details_path(p) for p in self._rolled_files)
+        rows.append(sql.fill(sql.PENDING_DETAILS, files=rolled))
+        if self._touched_files:
+            rows.append(f"SELECT {sql.DETAIL_COLUMNS} FROM ({touched_details})")
+        statement = sql.fill(sql.DETAILS, rows=" UNION ALL ".join(rows), sessions="sessions_rows", where="counted")
+        self._keep("detail_rows", statement)
+        self._view("details", sql.ONCE_DETAILS)
+        self._keep("added", self._rollup("SELECT * FROM sessions_rows", "SELECT * FROM details"))
+        rollups = [
+            sql.fill(rollup_sql.STORED, files=stored),
+            sql.fill(rollup_sql.SIGNED, sign=-1, rollup="SELECT * FROM retracted"),
+            sql.fill(rollup_sql.SIGNED, sign=1, rollup="SELECT * FROM added"),
+        ]
+        self._keep("rolled", sql.fill(rollup_sql.ROLLED, rollups=" UNION ALL BY NAME ".join(rollups)))
+        return True
+
+    def write_rollup(self, events: Path, target: Path) -> None:
+        """Write to ``target`` the rollup of the sessions compacted events file ``events`` holds whole."""
+        self._keep_metadata([DEFAULT_USER_KEY])
+        self._keep("session_records", self._session_records_sql([]))
+        sessions = self._alone_sessions(f"{self._rolled_parts(self._parquet_list([parts_path(events)]))} WHERE alone")
+        details = sql.fill(sql.ALONE_DETAILS, files=self._parquet_list([details_path(events)]))
+        rollup = self._rollup(sessions, details)
+        self._con.execute(sql.fill(rollup_sql.KEPT, rollup=rollup, target=sql.literal(str(target))))
+
+    @staticmethod
+    def _parquet_list(paths: Iterable[Path]) -> str:
+        return "[" + ", ".join(sql.literal(str(p)) for p in paths) + "]"
 
     def _paths(self) -> str:
         """A SQL list of the JSON paths of the metadata keys kept."""
@@ -108,6 +210,10 @@ class DuckDBEngine(Engine):
         return f"json_extract_string({document}, {self._paths()})"  # one parse gives every value
 
     def _event_sessions_sql(self, sources: list[Source]) -> str:
+        return self._fold(*self._scans_and_parts(sources))
+
+    def _scans_and_parts(self, sources: list[Source]) -> tuple[str | None, str | None]:
+        """A query of the events to fold and one of the parts compaction folded (either may be None)."""
         # A compacted store keeps its sessions folded; the rest is folded here.
         folded = [s for s in sources if s.format is Format.PARQUET and parts_path(s.path).exists()]
         unfolded = [s for s in sources if s not in folded]
@@ -116,10 +222,10 @@ class DuckDBEngine(Engine):
             scans = self._event_scans(unfolded, sql.EVENT_SCAN, sql.PARQUET_SCAN) or [sql.EMPTY_EVENTS]
             events = " UNION ALL BY NAME ".join(scans)
         if folded:
-            files = "[" + ", ".join(sql.literal(str(parts_path(s.path))) for s in folded) + "]"
+            files = self._parquet_list(parts_path(s.path) for s in folded)
             columns = sql.part_columns(self._columns(files))
             stored = sql.fill(sql.PARTS_FILES, files=files, columns=columns)
-        return self._fold(events, stored)
+        return events, stored
 
     def _event_scans(self, sources: list[Source], log_scan: str, parquet_scan: str) -> list[str]:
         """One scan per compression of event-log files, and one for compacted Parquet."""

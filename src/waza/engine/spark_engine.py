@@ -139,7 +139,8 @@ class SparkEngine(Engine):
             stored = f"SELECT {sql.part_columns(set(parts.columns))} FROM stored_parts"
         statement = self._fold("SELECT * FROM events" if unfolded or not folded else None, stored)
         self._keep("session_records", _NO_RECORDS)
-        self._keep("sessions", self._sessions_statement(statement))
+        self._keep("sessions_rows", self._sessions_statement(statement))
+        self._view("sessions", "SELECT * FROM sessions_rows")
 
     def _events(self, sources: list[Source]) -> Any:
         """One frame of the events in the sources, with the file each came from."""

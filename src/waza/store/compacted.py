@@ -62,8 +62,21 @@ def details_path(events: Path) -> Path:
     return events.with_name("details-" + events.name.removeprefix("events-"))
 
 
+def events_path(beside: Path) -> Path:
+    """The compacted events file a file compaction keeps beside it belongs to."""
+    for prefix in BESIDE:
+        if beside.name.startswith(prefix):
+            return beside.with_name("events-" + beside.name.removeprefix(prefix))
+    return beside
+
+
+def rollup_path(events: Path) -> Path:
+    """Where compaction keeps the report's sums over the sessions an events file holds whole."""
+    return events.with_name("rollup-" + events.name.removeprefix("events-"))
+
+
 # Files compaction keeps beside each events file, named by the same digest.
-BESIDE = ("sessions-", "details-")
+BESIDE = ("sessions-", "details-", "rollup-")
 
 
 def each_once(names: Iterable[str], segments_of: Callable[[str], list[str]]) -> list[str]:
@@ -74,7 +87,8 @@ def each_once(names: Iterable[str], segments_of: Callable[[str], list[str]]) -> 
       manifest names (``segments_of(manifest)``, relative to the store), and their twins, are
       not read again: the manifests come from the same listing as the files, so a compaction
       that commits meanwhile cannot hide segments whose Parquet this listing does not hold;
-    - manifests, and the session parts and details beside compacted Parquet, are compaction's own.
+    - manifests, and the session parts, details and rollups beside compacted Parquet, are
+      compaction's own.
     """
     names = set(names)
     marker = f"/{COMPACTED}/"

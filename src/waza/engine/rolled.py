@@ -1,0 +1,109 @@
+"""The report of whole days read from the ``rolled`` table: rollups added up (see rollup_sql.py).
+
+An engine that has one answers a slice of whole UTC days, by skill or all, broken
+down by skill or day, from it; any other slice reads the sessions themselves.
+The lists of sessions that stand out are read from the sessions, whatever the slice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timezone
+from typing import TYPE_CHECKING, Any
+
+from waza.engine import rollup_sql, sql
+from waza.engine.results import Figures, Summary, figures_of
+from waza.engine.slicing import DEFAULT_USER_KEY, Slice
+
+if TYPE_CHECKING:
+    from waza.engine.base import Engine
+
+
+def covers(scope: Slice) -> bool:
+    """Whether rollups hold every figure of ``scope``: whole days, no metadata condition."""
+    return (
+        not scope.where
+        and scope.user_key == DEFAULT_USER_KEY
+        and scope.by in (None, "skill", "day")
+        and all(_midnight(moment) for moment in (scope.since, scope.until) if moment is not None)
+    )
+
+
+def _midnight(moment: datetime) -> bool:
+    utc = moment.astimezone(timezone.utc) if moment.tzinfo else moment
+    return utc.time() == time(0)
+
+
+def _scope(engine: Engine, scope: Slice) -> None:
+    """Keep the rolled groups of ``scope`` as ``scoped``."""
+    parts, params = ["true"], {}
+    if scope.skill is not None:
+        parts.append("skill_name = $skill")
+        params["skill"] = scope.skill
+    if scope.since is not None:
+        parts.append("day >= $since")
+        params["since"] = _day(scope.since)
+    if scope.until is not None:
+        parts.append("day < $until")
+        params["until"] = _day(scope.until)
+    engine._keep("scoped", sql.fill(rollup_sql.SCOPED, where=" AND ".join(parts)), params)
+
+
+def _day(moment: datetime) -> Any:
+    return (moment.astimezone(timezone.utc) if moment.tzinfo else moment).date()
+
+
+def summary(engine: Engine, scope: Slice) -> Summary:
+    """``Engine.summary`` of a slice ``covers`` accepts."""
+    _scope(engine, scope)
+    breakdown = {None: "NULL", "skill": "skill_name", "day": "day"}[scope.by]
+    fills = {
+        "breakdown": f"({breakdown})::VARCHAR",
+        "by_key": "grouping(breakdown)" if scope.by else "1",
+        "breakdown_value": "breakdown" if scope.by else "NULL",
+    }
+    groups: dict[tuple, dict[str, Any]] = {}
+    for statement, breakdown_set in (
+        (rollup_sql.FIGURE_COUNTS, ", (breakdown)"),
+        (rollup_sql.FIGURE_USERS, ", (breakdown)"),
+        (rollup_sql.FIGURE_DURATIONS, ", (breakdown, value)"),
+    ):
+        filled = sql.fill(statement, **fills, breakdown_set=breakdown_set if scope.by else "")
+        for record in engine._records(filled):
+            key = tuple(record.pop(c) for c in ("by_skill", "by_key", "skill_name", "breakdown"))
+            groups.setdefault(key, {}).update(record)
+    totals, per_skill, per_key = Figures(), {}, {}
+    for (by_skill, by_key, skill, key), record in groups.items():
+        record["duration_percentiles"] = record.pop("percentiles", None)
+        figures = figures_of({"first_start": None, "last_end": None, **record})
+        if not by_skill:
+            if skill is not None:
+                per_skill[skill] = figures
+        elif not by_key:
+            per_key[key] = figures
+        else:
+            totals = figures
+    where = engine._condition(scope)
+    top = {"where": where.sql, "limit": int(scope.top)}
+    return Summary(
+        totals=totals,
+        per_skill=dict(sorted(per_skill.items())),
+        breakdown=dict(sorted(per_key.items(), key=lambda item: (item[0] is None, item[0] or "")))
+        if scope.by
+        else None,
+        per_day=engine._records(rollup_sql.PER_DAY),
+        slowest=engine._rows(sql.fill(sql.SLOWEST, **top), where.params)[1],
+        most_tools=engine._rows(sql.fill(sql.MOST_TOOLS, **top), where.params)[1],
+    )
+
+
+def details(engine: Engine, scope: Slice) -> dict[str, list[dict[str, Any]]]:
+    """``Engine.details`` of a slice ``covers`` accepts."""
+    _scope(engine, scope)
+    top_errors = dict(engine._rows(rollup_sql.TOOL_ERRORS)[1])
+    tools = [row | {"top_error": top_errors.get(row["tool"])} for row in engine._records(rollup_sql.TOOLS)]
+    return {
+        "tools": tools,
+        "skills_loaded": engine._records(rollup_sql.SKILLS_LOADED),
+        "llm": engine._records(rollup_sql.LLM),
+        "errors": engine._records(rollup_sql.ERRORS),
+    }

@@ -1,0 +1,297 @@
+"""The report as sums: what compaction keeps of each file it writes, and how a report adds them up.
+
+Every figure of the default report is a count, a sum, or a percentile, a first
+or a last of some group of sessions. Kept per UTC day and skill as counts, sums
+and value -> count histograms (a "rollup"), the figures of any set of whole days
+are the sums of their rollups, percentiles included, exactly: a percentile is
+read off the cumulative counts of its histogram as ``quantile_cont`` reads it
+off the sorted values. Rollups add and subtract, so a session kept in one file
+and met again elsewhere is taken out (``sign`` -1) and counted once, folded from
+all its parts.
+
+ROLLUP reads ``rollup_sessions`` (sessions as SESSIONS_VIEW gives them, with the
+user of each as ``users``) and ``rollup_details`` (their detail events as the
+``details`` view gives them). The statements after it read ``rolled``: the
+rollups of the report's days and skill, added up.
+"""
+
+from __future__ import annotations
+
+from waza.engine import sql
+from waza.schema import TOKEN_NAMES
+
+# The columns that say which group a rollup row counts, and of which kind it is.
+KEYS = "kind, day, skill_name, key, detail, value"
+# The columns added up (each multiplied by the row's sign).
+COUNTS = (
+    "n", "completed", "succeeded", "duration_ms", "timed", "ended_before_start", "tool_calls", "abandoned",
+    "events_dropped", "values_truncated", "calls", "failed", "loads", "sessions", "requests",
+    *(f"{kind}_tokens" for kind in TOKEN_NAMES),
+)  # fmt: skip
+
+# Each detail row's session: its day and skill (a session id read twice counts under its first).
+_GROUPS = (
+    "(SELECT session_id, min(day) AS day, arg_min(skill_name, day) AS skill_name "
+    "FROM rollup_sessions GROUP BY session_id)"
+)
+
+ROLLUP = (
+    """
+SELECT 'sessions' AS kind, day, skill_name, count(*) AS n,
+  count(end_time) AS completed,
+  count(*) FILTER (WHERE success) AS succeeded,
+  coalesce(sum(duration_ms), 0)::BIGINT AS duration_ms,
+  count(duration_ms) AS timed,
+  count(*) FILTER (WHERE ended_before_start) AS ended_before_start,
+  coalesce(sum(tool_calls), 0)::BIGINT AS tool_calls,
+  sum(weight)::DOUBLE AS estimated,
+  count(*) FILTER (WHERE abandoned) AS abandoned,
+  sum(events_dropped)::BIGINT AS events_dropped,
+  sum(values_truncated)::BIGINT AS values_truncated,
+  min(start_time) AS first_start,
+  max(end_time) AS last_end
+FROM rollup_sessions GROUP BY day, skill_name
+UNION ALL BY NAME
+SELECT 'durations' AS kind, day, skill_name, duration_ms::DOUBLE AS value, count(*) AS n
+FROM rollup_sessions WHERE duration_ms IS NOT NULL GROUP BY day, skill_name, value
+UNION ALL BY NAME
+SELECT 'users' AS kind, day, skill_name, users AS key, count(*) AS n
+FROM rollup_sessions WHERE users IS NOT NULL GROUP BY day, skill_name, key
+UNION ALL BY NAME
+SELECT 'tools' AS kind, day, skill_name, tool AS key, count(*) AS n,
+  count(*) FILTER (WHERE event_type = 'tool.called') AS calls,
+  count(*) FILTER (WHERE event_type = 'tool.completed') AS completed,
+  count(*) FILTER (WHERE event_type = 'tool.completed' AND NOT coalesce(ok, false)) AS failed
+FROM rollup_details JOIN """
+    + _GROUPS
+    + """ USING (session_id)
+WHERE event_type IN ('tool.called', 'tool.completed') AND tool IS NOT NULL
+GROUP BY day, skill_name, key
+UNION ALL BY NAME
+SELECT 'tool_durations' AS kind, day, skill_name, tool AS key, duration_ms AS value, count(*) AS n
+FROM rollup_details JOIN """
+    + _GROUPS
+    + """ USING (session_id)
+WHERE event_type = 'tool.completed' AND tool IS NOT NULL AND duration_ms IS NOT NULL
+GROUP BY day, skill_name, key, value
+UNION ALL BY NAME
+SELECT 'tool_errors' AS kind, day, skill_name, tool AS key, error AS detail, count(*) AS n
+FROM rollup_details JOIN """
+    + _GROUPS
+    + """ USING (session_id)
+WHERE event_type = 'tool.completed' AND tool IS NOT NULL AND error IS NOT NULL
+GROUP BY day, skill_name, key, detail
+UNION ALL BY NAME
+SELECT 'loaded' AS kind, day, skill_name, skill AS key, count(*) AS n,
+  count(*) FILTER (WHERE event_type = 'skill.invoked') AS loads,
+  count(DISTINCT session_id) FILTER (WHERE event_type = 'skill.invoked') AS sessions,
+  count(*) FILTER (WHERE event_type = 'tool.called') AS calls,
+  count(*) FILTER (WHERE event_type = 'tool.completed' AND NOT coalesce(ok, false)) AS failed
+FROM ("""
+    + sql.LOADED_ROWS.replace("{details}", "rollup_details")
+    + ") JOIN "
+    + _GROUPS
+    + """ USING (session_id)
+WHERE skill IS NOT NULL GROUP BY day, skill_name, key
+UNION ALL BY NAME
+SELECT 'loaded_durations' AS kind, day, skill_name, skill AS key, duration_ms AS value, count(*) AS n
+FROM ("""
+    + sql.LOADED_ROWS.replace("{details}", "rollup_details")
+    + ") JOIN "
+    + _GROUPS
+    + """ USING (session_id)
+WHERE skill IS NOT NULL AND event_type = 'tool.completed' AND duration_ms IS NOT NULL
+GROUP BY day, skill_name, key, value
+UNION ALL BY NAME
+SELECT 'llm' AS kind, day, skill_name, model AS key, count(*) AS n,
+  count(*) FILTER (WHERE event_type = 'llm.request') AS requests,
+  """
+    + sql.LLM_TOKENS
+    + """
+FROM ("""
+    + sql.LLM_ROWS.replace("{details}", "rollup_details")
+    + ") JOIN "
+    + _GROUPS
+    + """ USING (session_id)
+GROUP BY day, skill_name, key
+UNION ALL BY NAME
+SELECT 'llm_latency' AS kind, day, skill_name, model AS key, latency_ms AS value, count(*) AS n
+FROM ("""
+    + sql.LLM_ROWS.replace("{details}", "rollup_details")
+    + ") JOIN "
+    + _GROUPS
+    + """ USING (session_id)
+WHERE event_type = 'llm.response' AND latency_ms IS NOT NULL
+GROUP BY day, skill_name, key, value
+UNION ALL BY NAME
+SELECT 'errors' AS kind, day, skill_name, error_type AS key, message AS detail, count(*) AS n
+FROM ("""
+    + sql.ERROR_ROWS.replace("{details}", "rollup_details")
+    + ") JOIN "
+    + _GROUPS
+    + """ USING (session_id)
+GROUP BY day, skill_name, key, detail
+"""
+)
+
+# Rollups with a sign each, added up into one row per group; a group nothing is left of goes.
+# First and last times come from the rollups added, never from those taken out (see rolled.py).
+ROLLED = (
+    "SELECT "
+    + KEYS
+    + ", "
+    + ", ".join(f"sum(sign * {name})::BIGINT AS {name}" for name in COUNTS)
+    + """,
+  sum(sign * estimated)::DOUBLE AS estimated,
+  min(first_start) FILTER (WHERE sign > 0) AS first_start,
+  max(last_end) FILTER (WHERE sign > 0) AS last_end
+FROM ({rollups})
+GROUP BY """
+    + KEYS
+    + " HAVING sum(sign * n) > 0"
+)
+# Taken-out sessions that may be the first start or last end of their group in the stored
+# rollups: the stored minimum cannot then be trusted (a session folded again never starts
+# later or ends earlier, but it may change group), and the report is read from the sessions.
+STALE_EXTREMES = """
+SELECT count(*) FROM retracted r
+  JOIN (SELECT day, skill_name, min(first_start) AS first_start, max(last_end) AS last_end
+        FROM read_parquet({files}) WHERE kind = 'sessions' GROUP BY day, skill_name) s
+  ON r.day = s.day AND r.skill_name IS NOT DISTINCT FROM s.skill_name
+WHERE r.kind = 'sessions' AND (r.first_start = s.first_start OR r.last_end = s.last_end)
+"""
+STORED = "SELECT *, 1 AS sign FROM read_parquet({files}, union_by_name = true)"
+SIGNED = "SELECT *, {sign} AS sign FROM ({rollup})"
+KEPT = "COPY ({rollup}) TO {target} (FORMAT parquet, COMPRESSION zstd)"
+
+# The rolled groups of a report's slice: whole UTC days, one skill or all.
+SCOPED = "SELECT * FROM rolled WHERE {where}"
+
+# Exact percentiles from value -> count histograms, as quantile_cont computes them from the
+# sorted values: for quantile q of n values, rank r = q * (n - 1) (in double precision) lies
+# between the values at ranks floor(r) and ceil(r) (from 0), interpolated linearly.
+# {groups} name the histogram's groups.
+PERCENTILES = """
+WITH counted AS (
+  SELECT {groups}, value,
+    sum(n) OVER (PARTITION BY {groups} ORDER BY value ROWS UNBOUNDED PRECEDING) AS upto,
+    sum(n) OVER (PARTITION BY {groups}) AS total
+  FROM ({histogram})
+),
+wanted AS (SELECT unnest({quantiles})::DOUBLE AS q, generate_subscripts({quantiles}, 1) AS i),
+bounds AS (
+  SELECT {groups}, i, any_value((total - 1)::DOUBLE * q) AS rank,
+    min(value) FILTER (WHERE upto > floor((total - 1)::DOUBLE * q)) AS low,
+    min(value) FILTER (WHERE upto > ceil((total - 1)::DOUBLE * q)) AS high
+  FROM counted, wanted
+  GROUP BY {groups}, i
+)
+SELECT {groups}, list(low + (high - low) * (rank - floor(rank)) ORDER BY i) AS percentiles
+FROM bounds GROUP BY {groups}
+"""
+
+# FIGURES over the rolled groups of one kind, in its grouping sets; ``{value}`` adds a column to
+# each set. The engine fills the breakdown as for FIGURES.
+_FIGURE_GROUPS = """
+SELECT grouping(skill_name) AS by_skill, {by_key} AS by_key, skill_name, {breakdown_value} AS breakdown,
+  {columns}
+FROM (SELECT *, {breakdown} AS breakdown FROM scoped WHERE kind = '{kind}')
+GROUP BY GROUPING SETS (({value}), (skill_name{comma_value}){breakdown_set})
+"""
+FIGURE_COUNTS = sql.fill(
+    _FIGURE_GROUPS,
+    kind="sessions",
+    value="",
+    comma_value="",
+    columns="""sum(n) AS sessions, sum(completed) AS completed, sum(succeeded) AS succeeded,
+  sum(duration_ms)::BIGINT AS duration_ms, sum(timed) AS timed, sum(ended_before_start) AS ended_before_start,
+  sum(tool_calls)::BIGINT AS tool_calls, sum(estimated)::DOUBLE AS estimated, sum(abandoned) AS abandoned,
+  sum(events_dropped)::BIGINT AS events_dropped, sum(values_truncated)::BIGINT AS values_truncated,
+  min(first_start) AS first_start, max(last_end) AS last_end""",
+)
+FIGURE_USERS = sql.fill(
+    _FIGURE_GROUPS, kind="users", value="", comma_value="", columns="count(DISTINCT key) AS users"
+)
+# (its breakdown set is filled with ", value" inside)
+FIGURE_DURATIONS = sql.fill(
+    PERCENTILES,
+    groups="by_skill, by_key, skill_name, breakdown",
+    quantiles="[0.5, 0.9, 0.95, 0.99]",
+    histogram=sql.fill(
+        _FIGURE_GROUPS, kind="durations", value="value", comma_value=", value", columns="value, sum(n) AS n"
+    ),
+)
+
+PER_DAY = """
+SELECT day, sum(n) AS sessions, sum(estimated)::DOUBLE AS estimated, sum(completed) AS completed,
+  sum(succeeded) AS succeeded, sum(duration_ms)::DOUBLE / nullif(sum(timed), 0) AS avg_duration_ms,
+  coalesce(any_value(users), 0) AS users
+FROM scoped LEFT JOIN (SELECT day, count(DISTINCT key) AS users FROM scoped WHERE kind = 'users' GROUP BY day)
+  USING (day)
+WHERE kind = 'sessions'
+GROUP BY day ORDER BY day
+"""
+
+
+def _with_percentiles(totals: str, kind: str, quantiles: str, column: str, order: str) -> str:
+    """Sums of the rolled groups (``totals``, keyed by its first column) with the percentiles of
+    the histograms of ``kind`` per key beside them, as ``column``."""
+    percentiles = sql.fill(
+        PERCENTILES,
+        groups="key",
+        quantiles=quantiles,
+        histogram=f"SELECT key, value, sum(n) AS n FROM scoped WHERE kind = '{kind}' GROUP BY key, value",
+    )
+    return (
+        f"SELECT totals.*, p.percentiles{column} FROM ({totals}) totals "
+        f"LEFT JOIN ({percentiles}) p ON p.key IS NOT DISTINCT FROM totals.{order.split()[0]} "
+    )
+
+
+TOOLS = (
+    _with_percentiles(
+        "SELECT key AS tool, sum(calls)::BIGINT AS calls, sum(completed)::BIGINT AS completed, "
+        "sum(failed)::BIGINT AS failed FROM scoped WHERE kind = 'tools' GROUP BY key",
+        "tool_durations",
+        "[0.95]",
+        "[1] AS duration_ms_p95",
+        "tool",
+    )
+    + "ORDER BY calls DESC, tool"
+)
+TOOL_ERRORS = """
+SELECT tool, error AS top_error
+FROM (SELECT key AS tool, detail AS error,
+        row_number() OVER (PARTITION BY key ORDER BY sum(n) DESC, detail) AS rank
+      FROM scoped WHERE kind = 'tool_errors' GROUP BY key, detail)
+WHERE rank = 1
+"""
+SKILLS_LOADED = (
+    _with_percentiles(
+        "SELECT key AS skill, sum(loads)::BIGINT AS loads, sum(sessions)::BIGINT AS sessions, "
+        "sum(calls)::BIGINT AS tool_calls, sum(failed)::BIGINT AS tool_failures "
+        "FROM scoped WHERE kind = 'loaded' GROUP BY key",
+        "loaded_durations",
+        "[0.95]",
+        "[1] AS tool_duration_ms_p95",
+        "skill",
+    )
+    + "ORDER BY sessions DESC, skill"
+)
+LLM = (
+    _with_percentiles(
+        "SELECT key AS model, sum(requests)::BIGINT AS requests, "
+        + ", ".join(f"sum({kind}_tokens)::BIGINT AS {kind}_tokens" for kind in TOKEN_NAMES)
+        + " FROM scoped WHERE kind = 'llm' GROUP BY key",
+        "llm_latency",
+        "[0.5, 0.95, 0.99]",
+        " AS latency",
+        "model",
+    )
+    + "ORDER BY requests DESC, model NULLS LAST"
+)
+ERRORS = """
+SELECT key AS error_type, sum(n)::BIGINT AS count, min(detail) AS example
+FROM scoped WHERE kind = 'errors'
+GROUP BY key ORDER BY count DESC, error_type
+"""
