@@ -1,0 +1,123 @@
+"""Reports of whole days read from compaction's rollups equal those read from the events themselves."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import read_log, rounded
+from waza.engine import rolled
+from waza.engine.compaction import compact
+from waza.engine.slicing import Slice
+from waza.sample import write_sample
+from waza.telemetry import TelemetryAnalyzer
+
+END = datetime(2026, 11, 1, tzinfo=timezone.utc)
+SCOPES = [
+    Slice(),
+    Slice(by="skill", top=20),
+    Slice(by="day"),
+    Slice(skill="azure-deploy"),
+    Slice(since=datetime(2026, 10, 27, tzinfo=timezone.utc), until=datetime(2026, 10, 30, tzinfo=timezone.utc)),
+]
+
+
+def report(folder: Path, scope: Slice) -> dict:
+    found = TelemetryAnalyzer().analyze_paths([folder], scope=scope)
+    found.pop("input"), found.pop("storage")
+    return rounded(found)
+
+
+def whole_sessions(events: list[dict]) -> list[list[dict]]:
+    """The sessions of a log that started and ended, each as its events."""
+    by_id: dict[str, list[dict]] = {}
+    for event in events:
+        by_id.setdefault(event["session_id"], []).append(event)
+    types = [{e["event_type"] for e in found} for found in by_id.values()]
+    return [found for found, kinds in zip(by_id.values(), types) if {"session.started", "session.ended"} <= kinds]
+
+
+def late(session: list[dict], event_type: str, data: dict) -> dict:
+    """An event of ``session`` stored after it ended, at the time of its last event."""
+    return {"timestamp": session[-1]["timestamp"], "event_type": event_type, "skill_name": None,
+            "data": data, "session_id": session[0]["session_id"]}  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def stores(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A store compacted in two runs with a raw tail, and the same events never compacted.
+
+    The second run compacts a copy of a session the first held whole; the tail holds another
+    copy, a tool call and an error stored after their sessions ended, and a session of its own.
+    """
+    root = tmp_path_factory.mktemp("rollups")
+    compacted, raw = root / "compacted", root / "raw"
+    write_sample(compacted, 1200, seed=5, end=END, compress=True)
+    for segment in compacted.rglob("*.jsonl.gz"):  # ids, as a collector gives every event
+        lines = gzip.decompress(segment.read_bytes()).decode().splitlines()
+        ids = [{**json.loads(line), "event_id": f"{segment.name}-{n}"} for n, line in enumerate(lines)]
+        segment.write_bytes(gzip.compress("".join(json.dumps(e) + "\n" for e in ids).encode()))
+    shutil.copytree(compacted, raw)
+    compact(compacted)
+    sessions = whole_sessions(read_log(raw))
+    again = sessions[0]
+    tail = [*sessions[1],
+            late(sessions[2], "tool.called", {"tool": "late-tool"}),
+            late(sessions[3], "error", {"error_type": "LateError", "message": "LateError: came late"})]  # fmt: skip
+    tail += [
+        {"timestamp": "2026-10-31T10:00:00+00:00", "event_type": "session.started", "skill_name": "tail-skill",
+         "data": {"metadata": {"user_id": "tail-user"}}, "session_id": "tail-1"},
+        {"timestamp": "2026-10-31T10:00:02+00:00", "event_type": "session.ended", "skill_name": "tail-skill",
+         "data": {"success": True}, "session_id": "tail-1"},
+    ]  # fmt: skip
+    for folder in (compacted, raw):
+        day = folder / "date=2026-10-31"
+        with gzip.open(day / "part-again-1-1-00001.jsonl.gz", "wt") as closed:
+            closed.writelines(json.dumps(event) + "\n" for event in again)
+    compact(compacted)
+    for folder in (compacted, raw):
+        (folder / "date=2026-10-31" / "part-tail-1-1-00001.jsonl").write_text(
+            "".join(json.dumps(event) + "\n" for event in tail)
+        )
+    return compacted, raw
+
+
+@pytest.mark.parametrize("scope", SCOPES, ids=lambda s: f"by={s.by},skill={s.skill},since={s.since}")
+def test_rollups_give_the_report_the_events_give(
+    stores: tuple[Path, Path], scope: Slice, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    compacted, raw = stores
+    answered = []
+    monkeypatch.setattr(rolled, "summary", lambda engine, s, read=rolled.summary: answered.append(s) or read(engine, s))
+    from_rollups = report(compacted, scope)
+    assert answered, "the report was not read from the rollups"
+    assert from_rollups == report(raw, scope)
+
+
+def test_rollups_count_each_session_and_tool_call_once(stores: tuple[Path, Path]) -> None:
+    """Against counts made here from the events: copies and late events counted once."""
+    compacted, raw = stores
+    events = read_log(raw)
+    calls = {e.get("event_id") or id(e) for e in events if e["event_type"] == "tool.called"}
+    found = report(compacted, Slice())
+    assert found["total_sessions"] == len({e["session_id"] for e in events})
+    assert found["metrics"]["total_tool_calls"] == len(calls)
+    assert {row["tool"]: row["calls"] for row in found["tools"]}["late-tool"] == 1
+    assert {row["error_type"]: row["count"] for row in found["errors"]}["LateError"] == 1
+
+
+def test_other_slices_read_the_sessions(stores: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slice inside a day or on metadata is read from the sessions, and still agrees."""
+    compacted, raw = stores
+    monkeypatch.setattr(rolled, "summary", lambda *_: pytest.fail("read from rollups"))
+    for scope in (
+        Slice(since=datetime(2026, 10, 28, 12, tzinfo=timezone.utc)),
+        Slice(where=(("environment", "production"),)),
+        Slice(by="environment"),
+    ):
+        assert report(compacted, scope) == report(raw, scope)
