@@ -218,12 +218,16 @@ class Engine(ABC):
         """Whether a ``rolled`` table holds the report of every session loaded (see rolled.py)."""
         return False
 
+    def _rolled_lists(self) -> int:
+        """How many of the sessions that stand out the ``rolled`` table lists exactly, per group."""
+        return 0
+
     def _rollup(self, sessions: str, details: str) -> str:
         """ROLLUP of these sessions (SESSIONS_VIEW rows) and their details (as the ``details`` view)."""
         users = self._metadata[DEFAULT_USER_KEY]
         self._view("rollup_sessions", f"SELECT *, {users} AS users FROM ({sessions}) WHERE counted")
         self._view("rollup_details", details)
-        return rollup_sql.ROLLUP
+        return sql.fill(rollup_sql.ROLLUP, listed=rollup_sql.LISTED_PER_GROUP)
 
     def _alone_sessions(self, parts: str) -> str:
         """Sessions of parts compaction found whole (PART_COLUMNS rows), each one session."""

@@ -32,6 +32,7 @@ class DuckDBEngine(Engine):
     def __init__(self, *, threads: int | None = None, memory_limit: str | None = None):
         super().__init__()
         self._record_sources: list[Source] = []
+        self._lists = 0  # see _rolled_lists
         self._con = duckdb.connect()
         # Timestamps without an offset mean UTC, whatever the machine's zone.
         self._con.execute("SET TimeZone = 'UTC'")
@@ -42,6 +43,7 @@ class DuckDBEngine(Engine):
         except duckdb.Error:
             raise UsageError(f"not a memory size: {memory_limit!r} (try 2GB or 512MB)") from None
         self._con.execute("SET preserve_insertion_order = false")
+        self._con.execute("SET enable_progress_bar = false")  # progress is ours to show (see _run)
         self._con.execute("SET temp_directory = ?", [str(self._salvage.scratch_file("spill"))])
 
     def close(self) -> None:
@@ -111,7 +113,8 @@ class DuckDBEngine(Engine):
             return
         # Sessions compacted whole stay in their files: only the others are folded here, with
         # the parts of those files that share an id with them (``touched``).
-        rest = [s for s in events if s.path not in self._rolled_files]
+        rolled = set(self._rolled_files)
+        rest = [s for s in events if s.path not in rolled]
         self._run(
             "CREATE OR REPLACE TEMP TABLE pending_parts AS " + self._pending_parts_sql(rest),
             progress,
@@ -154,6 +157,9 @@ class DuckDBEngine(Engine):
         files = self._parquet_list(self._touched_files)
         return f"{self._rolled_parts(files)} WHERE alone AND session_id IN (SELECT session_id FROM touched)"
 
+    def _rolled_lists(self) -> int:
+        return self._lists
+
     def _rolled(self) -> bool:
         if not self._rolled_files or DEFAULT_USER_KEY not in self._metadata:
             return False
@@ -168,10 +174,13 @@ class DuckDBEngine(Engine):
         files = self._parquet_list(touched or [details_path(self._rolled_files[0])])
         touched_details = sql.fill(sql.TOUCHED_DETAILS, files=files) + ("" if touched else " LIMIT 0")
         self._keep("retracted", self._rollup(self._alone_sessions(self._touched_parts()), touched_details))
+        (taken_out,) = self._rows(rollup_sql.TAKEN_OUT)[1][0]
+        self._lists = rollup_sql.LISTED_PER_GROUP - taken_out
         stored = self._parquet_list(rollup_path(p) for p in self._rolled_files)
         if self._touched_files and self._rows(sql.fill(rollup_sql.STALE_EXTREMES, files=stored))[1][0][0]:
             return False
-        rest = [s for s in self._event_sources if s.path not in self._rolled_files]
+        rolled = set(self._rolled_files)
+        rest = [s for s in self._event_sources if s.path not in rolled]
         rows = [self._details_of(rest, self._record_sources)]
         rolled = self._parquet_list(details_path(p) for p in self._rolled_files)
         rows.append(sql.fill(sql.PENDING_DETAILS, files=rolled))

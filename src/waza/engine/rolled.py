@@ -7,7 +7,7 @@ The lists of sessions that stand out are read from the sessions, whatever the sl
 
 from __future__ import annotations
 
-from datetime import datetime, time, timezone
+from datetime import date, datetime, time, timezone
 from typing import TYPE_CHECKING, Any
 
 from waza.engine import rollup_sql, sql
@@ -34,21 +34,18 @@ def _midnight(moment: datetime) -> bool:
 
 
 def _scope(engine: Engine, scope: Slice) -> None:
-    """Keep the rolled groups of ``scope`` as ``scoped``."""
-    parts, params = ["true"], {}
+    """Name the rolled groups of ``scope`` ``scoped`` (values quoted: views take no parameters)."""
+    parts = ["true"]
     if scope.skill is not None:
-        parts.append("skill_name = $skill")
-        params["skill"] = scope.skill
+        parts.append(f"skill_name = {sql.literal(scope.skill)}")
     if scope.since is not None:
-        parts.append("day >= $since")
-        params["since"] = _day(scope.since)
+        parts.append(f"day >= DATE '{_day(scope.since).isoformat()}'")
     if scope.until is not None:
-        parts.append("day < $until")
-        params["until"] = _day(scope.until)
-    engine._keep("scoped", sql.fill(rollup_sql.SCOPED, where=" AND ".join(parts)), params)
+        parts.append(f"day < DATE '{_day(scope.until).isoformat()}'")
+    engine._view("scoped", sql.fill(rollup_sql.SCOPED, where=" AND ".join(parts)))
 
 
-def _day(moment: datetime) -> Any:
+def _day(moment: datetime) -> date:
     return (moment.astimezone(timezone.utc) if moment.tzinfo else moment).date()
 
 
@@ -82,8 +79,6 @@ def summary(engine: Engine, scope: Slice) -> Summary:
             per_key[key] = figures
         else:
             totals = figures
-    where = engine._condition(scope)
-    top = {"where": where.sql, "limit": int(scope.top)}
     return Summary(
         totals=totals,
         per_skill=dict(sorted(per_skill.items())),
@@ -91,9 +86,17 @@ def summary(engine: Engine, scope: Slice) -> Summary:
         if scope.by
         else None,
         per_day=engine._records(rollup_sql.PER_DAY),
-        slowest=engine._rows(sql.fill(sql.SLOWEST, **top), where.params)[1],
-        most_tools=engine._rows(sql.fill(sql.MOST_TOOLS, **top), where.params)[1],
+        slowest=_listed(engine, scope, "slowest", sql.SLOWEST),
+        most_tools=_listed(engine, scope, "most_tools", sql.MOST_TOOLS),
     )
+
+
+def _listed(engine: Engine, scope: Slice, kind: str, from_sessions: str) -> list[tuple]:
+    """The first sessions of a list, from the rollups' lists while they hold them all."""
+    if scope.top <= engine._rolled_lists():
+        return engine._rows(sql.fill(rollup_sql.LISTED, kind=kind, limit=int(scope.top)))[1]
+    where = engine._condition(scope)
+    return engine._rows(sql.fill(from_sessions, where=where.sql, limit=int(scope.top)), where.params)[1]
 
 
 def details(engine: Engine, scope: Slice) -> dict[str, list[dict[str, Any]]]:

@@ -20,6 +20,9 @@ from __future__ import annotations
 from waza.engine import sql
 from waza.schema import TOKEN_NAMES
 
+# How many of the slowest sessions, and of those with the most tool calls, a rollup lists per
+# day and skill: a report's lists come from them (``--top`` up to this many).
+LISTED_PER_GROUP = 100
 # The columns that say which group a rollup row counts, and of which kind it is.
 KEYS = "kind, day, skill_name, key, detail, value"
 # The columns added up (each multiplied by the row's sign).
@@ -57,6 +60,16 @@ FROM rollup_sessions WHERE duration_ms IS NOT NULL GROUP BY day, skill_name, val
 UNION ALL BY NAME
 SELECT 'users' AS kind, day, skill_name, users AS key, count(*) AS n
 FROM rollup_sessions WHERE users IS NOT NULL GROUP BY day, skill_name, key
+UNION ALL BY NAME
+SELECT 'slowest' AS kind, day, skill_name, session_id AS key, duration_ms::DOUBLE AS value, count(*) AS n
+FROM (SELECT *, row_number() OVER (PARTITION BY day, skill_name ORDER BY duration_ms DESC, session_id) AS place
+      FROM rollup_sessions WHERE duration_ms IS NOT NULL)
+WHERE place <= {listed} GROUP BY day, skill_name, key, value
+UNION ALL BY NAME
+SELECT 'most_tools' AS kind, day, skill_name, session_id AS key, tool_calls::DOUBLE AS value, count(*) AS n
+FROM (SELECT *, row_number() OVER (PARTITION BY day, skill_name ORDER BY tool_calls DESC, session_id) AS place
+      FROM rollup_sessions WHERE tool_calls > 0)
+WHERE place <= {listed} GROUP BY day, skill_name, key, value
 UNION ALL BY NAME
 SELECT 'tools' AS kind, day, skill_name, tool AS key, count(*) AS n,
   count(*) FILTER (WHERE event_type = 'tool.called') AS calls,
@@ -135,9 +148,15 @@ GROUP BY day, skill_name, key, detail
 )
 
 # Rollups with a sign each, added up into one row per group; a group nothing is left of goes.
-# First and last times come from the rollups added, never from those taken out (see rolled.py).
+# The kinds that count values (histograms, users, errors) add up their counts alone, the few
+# rows of the others every sum. First and last times come from the rollups added, never from
+# those taken out (see STALE_EXTREMES).
+VALUE_KINDS = (
+    "('durations', 'users', 'slowest', 'most_tools', 'tool_durations', 'tool_errors', 'loaded_durations', "
+    "'llm_latency', 'errors')"
+)
 ROLLED = (
-    "SELECT "
+    "WITH rollups AS ({rollups}) SELECT "
     + KEYS
     + ", "
     + ", ".join(f"sum(sign * {name})::BIGINT AS {name}" for name in COUNTS)
@@ -145,8 +164,17 @@ ROLLED = (
   sum(sign * estimated)::DOUBLE AS estimated,
   min(first_start) FILTER (WHERE sign > 0) AS first_start,
   max(last_end) FILTER (WHERE sign > 0) AS last_end
-FROM ({rollups})
-GROUP BY """
+FROM rollups WHERE kind NOT IN """
+    + VALUE_KINDS
+    + " GROUP BY "
+    + KEYS
+    + """ HAVING sum(sign * n) > 0
+UNION ALL BY NAME
+SELECT """
+    + KEYS
+    + """, sum(sign * n)::BIGINT AS n FROM rollups WHERE kind IN """
+    + VALUE_KINDS
+    + " GROUP BY "
     + KEYS
     + " HAVING sum(sign * n) > 0"
 )
@@ -160,6 +188,7 @@ SELECT count(*) FROM retracted r
   ON r.day = s.day AND r.skill_name IS NOT DISTINCT FROM s.skill_name
 WHERE r.kind = 'sessions' AND (r.first_start = s.first_start OR r.last_end = s.last_end)
 """
+TAKEN_OUT = "SELECT coalesce(sum(n), 0) FROM retracted WHERE kind = 'sessions'"
 STORED = "SELECT *, 1 AS sign FROM read_parquet({files}, union_by_name = true)"
 SIGNED = "SELECT *, {sign} AS sign FROM ({rollup})"
 KEPT = "COPY ({rollup}) TO {target} (FORMAT parquet, COMPRESSION zstd)"
@@ -233,9 +262,9 @@ GROUP BY day ORDER BY day
 """
 
 
-def _with_percentiles(totals: str, kind: str, quantiles: str, column: str, order: str) -> str:
-    """Sums of the rolled groups (``totals``, keyed by its first column) with the percentiles of
-    the histograms of ``kind`` per key beside them, as ``column``."""
+def _with_percentiles(totals: str, kind: str, quantiles: str, column: str) -> str:
+    """The rows of ``totals`` (keyed by their first column, named ``key`` here) with the
+    percentiles of the histograms of ``kind`` per key beside them, as ``column``."""
     percentiles = sql.fill(
         PERCENTILES,
         groups="key",
@@ -243,19 +272,18 @@ def _with_percentiles(totals: str, kind: str, quantiles: str, column: str, order
         histogram=f"SELECT key, value, sum(n) AS n FROM scoped WHERE kind = '{kind}' GROUP BY key, value",
     )
     return (
-        f"SELECT totals.*, p.percentiles{column} FROM ({totals}) totals "
-        f"LEFT JOIN ({percentiles}) p ON p.key IS NOT DISTINCT FROM totals.{order.split()[0]} "
+        f"SELECT totals.* EXCLUDE (key), p.percentiles{column} FROM ({totals}) totals "
+        f"LEFT JOIN ({percentiles}) p ON p.key IS NOT DISTINCT FROM totals.key "
     )
 
 
 TOOLS = (
     _with_percentiles(
-        "SELECT key AS tool, sum(calls)::BIGINT AS calls, sum(completed)::BIGINT AS completed, "
+        "SELECT key, key AS tool, sum(calls)::BIGINT AS calls, sum(completed)::BIGINT AS completed, "
         "sum(failed)::BIGINT AS failed FROM scoped WHERE kind = 'tools' GROUP BY key",
         "tool_durations",
         "[0.95]",
         "[1] AS duration_ms_p95",
-        "tool",
     )
     + "ORDER BY calls DESC, tool"
 )
@@ -268,28 +296,34 @@ WHERE rank = 1
 """
 SKILLS_LOADED = (
     _with_percentiles(
-        "SELECT key AS skill, sum(loads)::BIGINT AS loads, sum(sessions)::BIGINT AS sessions, "
+        "SELECT key, key AS skill, sum(loads)::BIGINT AS loads, sum(sessions)::BIGINT AS sessions, "
         "sum(calls)::BIGINT AS tool_calls, sum(failed)::BIGINT AS tool_failures "
         "FROM scoped WHERE kind = 'loaded' GROUP BY key",
         "loaded_durations",
         "[0.95]",
         "[1] AS tool_duration_ms_p95",
-        "skill",
     )
     + "ORDER BY sessions DESC, skill"
 )
 LLM = (
     _with_percentiles(
-        "SELECT key AS model, sum(requests)::BIGINT AS requests, "
+        "SELECT key, key AS model, sum(requests)::BIGINT AS requests, "
         + ", ".join(f"sum({kind}_tokens)::BIGINT AS {kind}_tokens" for kind in TOKEN_NAMES)
         + " FROM scoped WHERE kind = 'llm' GROUP BY key",
         "llm_latency",
         "[0.5, 0.95, 0.99]",
         " AS latency",
-        "model",
     )
     + "ORDER BY requests DESC, model NULLS LAST"
 )
+# The sessions that stand out (SLOWEST, MOST_TOOLS), from the first {listed} of each day and
+# skill: the first {limit} of the slice are among them while {limit} <= {listed} less the sessions
+# taken out.
+LISTED = """
+SELECT key AS session_id, skill_name, value::BIGINT AS value
+FROM (SELECT *, unnest(range(n)) FROM scoped WHERE kind = '{kind}')
+ORDER BY value DESC, session_id LIMIT {limit}
+"""
 ERRORS = """
 SELECT key AS error_type, sum(n)::BIGINT AS count, min(detail) AS example
 FROM scoped WHERE kind = 'errors'
