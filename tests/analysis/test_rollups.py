@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -15,15 +15,16 @@ from waza.engine import rolled
 from waza.engine.compaction import compact
 from waza.engine.slicing import Slice
 from waza.sample import write_sample
+from waza.store.compacted import summed_rollups
 from waza.telemetry import TelemetryAnalyzer
 
-END = datetime(2026, 11, 1, tzinfo=timezone.utc)
+END = datetime(2026, 11, 1, tzinfo=UTC)
 SCOPES = [
     Slice(),
     Slice(by="skill", top=20),
     Slice(by="day"),
     Slice(skill="azure-deploy"),
-    Slice(since=datetime(2026, 10, 27, tzinfo=timezone.utc), until=datetime(2026, 10, 30, tzinfo=timezone.utc)),
+    Slice(since=datetime(2026, 10, 27, tzinfo=UTC), until=datetime(2026, 10, 30, tzinfo=UTC)),
 ]
 
 
@@ -38,8 +39,8 @@ def whole_sessions(events: list[dict]) -> list[list[dict]]:
     by_id: dict[str, list[dict]] = {}
     for event in events:
         by_id.setdefault(event["session_id"], []).append(event)
-    types = [{e["event_type"] for e in found} for found in by_id.values()]
-    return [found for found, kinds in zip(by_id.values(), types) if {"session.started", "session.ended"} <= kinds]
+    whole = {"session.started", "session.ended"}
+    return [found for found in by_id.values() if whole <= {e["event_type"] for e in found}]
 
 
 def late(session: list[dict], event_type: str, data: dict) -> dict:
@@ -66,14 +67,18 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     compact(compacted)
     sessions = whole_sessions(read_log(raw))
     again = sessions[0]
-    tail = [*sessions[1],
-            late(sessions[2], "tool.called", {"tool": "late-tool"}),
-            late(sessions[3], "error", {"error_type": "LateError", "message": "LateError: came late"})]  # fmt: skip
+    error = {"error_type": "LateError", "message": "LateError: came late"}
+    tail = [
+        *sessions[1],
+        late(sessions[2], "tool.called", {"tool": "late-tool"}),
+        late(sessions[3], "error", error),
+    ]
+    own = {"skill_name": "tail-skill", "session_id": "tail-1"}
     tail += [
-        {"timestamp": "2026-10-31T10:00:00+00:00", "event_type": "session.started", "skill_name": "tail-skill",
-         "data": {"metadata": {"user_id": "tail-user"}}, "session_id": "tail-1"},
-        {"timestamp": "2026-10-31T10:00:02+00:00", "event_type": "session.ended", "skill_name": "tail-skill",
-         "data": {"success": True}, "session_id": "tail-1"},
+        {**own, "timestamp": "2026-10-31T10:00:00+00:00", "event_type": "session.started",
+         "data": {"metadata": {"user_id": "tail-user"}}},
+        {**own, "timestamp": "2026-10-31T10:00:02+00:00", "event_type": "session.ended",
+         "data": {"success": True}},
     ]  # fmt: skip
     for folder in (compacted, raw):
         day = folder / "date=2026-10-31"
@@ -93,10 +98,19 @@ def test_rollups_give_the_report_the_events_give(
 ) -> None:
     compacted, raw = stores
     answered = []
-    monkeypatch.setattr(rolled, "summary", lambda engine, s, read=rolled.summary: answered.append(s) or read(engine, s))
+    monkeypatch.setattr(
+        rolled, "summary", lambda engine, s, read=rolled.summary: answered.append(s) or read(engine, s)
+    )
     from_rollups = report(compacted, scope)
     assert answered, "the report was not read from the rollups"
     assert from_rollups == report(raw, scope)
+
+
+def test_a_day_compacted_twice_is_read_from_one_sum(stores: tuple[Path, Path]) -> None:
+    compacted, _ = stores
+    day = compacted / "compacted" / "date=2026-10-31"
+    ((_, covered),) = summed_rollups(day)
+    assert covered == {p.name for p in day.glob("events-*.parquet")} and len(covered) == 2
 
 
 def test_rollups_count_each_session_and_tool_call_once(stores: tuple[Path, Path]) -> None:
@@ -116,7 +130,7 @@ def test_other_slices_read_the_sessions(stores: tuple[Path, Path], monkeypatch: 
     compacted, raw = stores
     monkeypatch.setattr(rolled, "summary", lambda *_: pytest.fail("read from rollups"))
     for scope in (
-        Slice(since=datetime(2026, 10, 28, 12, tzinfo=timezone.utc)),
+        Slice(since=datetime(2026, 10, 28, 12, tzinfo=UTC)),
         Slice(where=(("environment", "production"),)),
         Slice(by="environment"),
     ):

@@ -129,7 +129,9 @@ def test_a_store_compacted_by_an_older_version_reads_beside_a_new_one(tmp_path: 
     close_segments(store)
     shutil.copytree(store, tmp_path / "raw-old")
     compact(store)
-    with duckdb.connect() as connection:  # what version 0.2 wrote: the same files without ids, details or rollups
+    with (
+        duckdb.connect() as connection
+    ):  # what version 0.2 wrote: the same files without ids, details or rollups
         for path in [*store.rglob("details-*.parquet"), *store.rglob("rollup-*.parquet")]:
             path.unlink()
         for path in store.rglob("*.parquet"):

@@ -24,18 +24,20 @@ from pathlib import Path
 
 import duckdb
 
-from waza.engine import sql
+from waza.engine import rollup_sql, sql
 from waza.engine.duckdb_engine import DuckDBEngine
 from waza.schema import DATA_TYPES
 from waza.store.compacted import (
     BESIDE,
     COMPACTED,
     MANIFEST_SUFFIX,
+    SUMMED,
     compacted_segments,
     details_path,
     exclusive,
     parts_path,
     rollup_path,
+    summed_rollups,
 )
 from waza.store.retention import partitions
 
@@ -88,6 +90,14 @@ def _compact(root: Path) -> CompactionResult:
                 except duckdb.Error as error:  # a full disk, say: nothing was committed
                     reason = str(error).strip().splitlines()[0]
                     raise OSError(_errno(error), f"compacting {day} failed: {reason}") from None
+        for folder in sorted((root / COMPACTED).glob("date=*")):
+            try:
+                _sum_rollups(connection, folder)
+            except duckdb.Error as error:
+                reason = str(error).strip().splitlines()[0]
+                raise OSError(
+                    _errno(error), f"adding up the rollups of {folder.name} failed: {reason}"
+                ) from None
     finally:
         connection.close()
         spill.cleanup()
@@ -180,7 +190,11 @@ def _stage(
     # Sessions folded as far as these segments allow, so readers need not fold the events again,
     events = sql.fill(sql.PARQUET_SCAN, files=stored, event_id="event_id")
     parts = sql.fill(sql.SESSION_PARTS, scan=events, tool_ids=sql.TOOL_IDS)
-    _copy(connection, sql.fill(sql.COMPACTED_PARTS, parts=parts, earlier=_earlier_ids(target.parent.parent)), parts_path(target))
+    _copy(
+        connection,
+        sql.fill(sql.COMPACTED_PARTS, parts=parts, earlier=_earlier_ids(target.parent.parent)),
+        parts_path(target),
+    )
     # and their tool, LLM and error events as the report reads them,
     scan = sql.fill(sql.PARQUET_DETAIL_SCAN, files=stored, event_id="event_id", types=sql.DETAIL_EVENT_TYPES)
     details = sql.fill(sql.DETAIL_ROWS, scan=scan)
@@ -192,6 +206,34 @@ def _stage(
     _staged(manifest).write_text(json.dumps({"segments": names, "rows": rows}, indent=2), encoding="utf-8")
     _fsync(_staged(manifest))
     return rows
+
+
+def _sum_rollups(connection: duckdb.DuckDBPyConnection, folder: Path) -> None:
+    """Add up the rollups of a day's files into one, so that a report reads one file per day
+    however many runs compacted it; the sum is committed by a manifest naming the files it covers,
+    and the sum it replaces goes. Readers use a sum only when they listed every file it covers."""
+    rolled = sorted(
+        events.name
+        for events in folder.glob("events-*.parquet")
+        if rollup_path(events).exists() and events.with_name(events.stem + MANIFEST_SUFFIX).exists()
+    )
+    current = summed_rollups(folder)
+    if len(rolled) < 2 or any(covered == set(rolled) for _, covered in current):
+        return
+    digest = hashlib.sha256("\n".join(rolled).encode()).hexdigest()[:16]
+    target = folder / f"{SUMMED}{digest}.parquet"
+    files = "[" + ", ".join(sql.literal(str(rollup_path(folder / name))) for name in rolled) + "]"
+    rollups = sql.fill(rollup_sql.STORED, files=files)
+    _copy(
+        connection, sql.fill(rollup_sql.SUMMED, rollups=rollups, listed=rollup_sql.LISTED_PER_GROUP), target
+    )
+    manifest = target.with_name(target.stem + MANIFEST_SUFFIX)
+    _staged(manifest).write_text(json.dumps({"rollups": rolled}, indent=2), encoding="utf-8")
+    _fsync(_staged(manifest))
+    os.replace(_staged(manifest), manifest)  # the commit point
+    for parquet, _ in current:
+        parquet.with_name(parquet.stem + MANIFEST_SUFFIX).unlink(missing_ok=True)
+        parquet.unlink(missing_ok=True)
 
 
 def _earlier_ids(compacted: Path) -> str:

@@ -15,7 +15,7 @@ from waza.engine.results import Progress, Rows
 from waza.engine.salvage import first_line
 from waza.engine.slicing import DEFAULT_USER_KEY
 from waza.errors import InputChangedError, UsageError
-from waza.store.compacted import details_path, events_path, parts_path, rollup_path
+from waza.store.compacted import details_path, events_path, parts_path, rollup_path, summed_rollups
 from waza.store.sources import EVENT_FORMATS, Format, Problem, Source
 
 RECORD_FORMATS = (Format.SESSION_LINES, Format.EXPORT, Format.SESSION_LIST)
@@ -86,10 +86,7 @@ class DuckDBEngine(Engine):
         scans = self._event_scans(read, sql.DETAIL_SCAN, sql.PARQUET_DETAIL_SCAN)
         # Sessions read whole from exports and session lists carry their events: the same details.
         types = sql.DETAIL_EVENT_TYPES
-        scans += [
-            sql.fill(sql.RECORD_DETAIL_SCAN, scan=s, types=types)
-            for s in self._record_scans(records)
-        ]
+        scans += [sql.fill(sql.RECORD_DETAIL_SCAN, scan=s, types=types) for s in self._record_scans(records)]
         rows = [sql.fill(sql.DETAIL_ROWS, scan=scan) for scan in scans or [sql.EMPTY_DETAILS]]
         if kept:
             files = "[" + ", ".join(sql.literal(str(details_path(s.path))) for s in kept) + "]"
@@ -100,7 +97,9 @@ class DuckDBEngine(Engine):
         events = self._event_sources = [s for s in sources if s.format in EVENT_FORMATS]
         records = [s for s in sources if s.format not in EVENT_FORMATS]
         self._keep("session_records", self._session_records_sql(records))
-        self._rolled_files = [s.path for s in events if s.format is Format.PARQUET and rollup_path(s.path).exists()]
+        self._rolled_files = [
+            s.path for s in events if s.format is Format.PARQUET and rollup_path(s.path).exists()
+        ]
         self._rolled_ready = None
         if not self._rolled_files:
             self._run(
@@ -128,7 +127,9 @@ class DuckDBEngine(Engine):
             "sessions_rows",
             self._sessions_statement(self._fold(None, f"SELECT * FROM pending_parts UNION ALL {touched}")),
         )
-        alone = f"{self._rolled_parts(parts)} WHERE alone AND session_id NOT IN (SELECT session_id FROM touched)"
+        alone = (
+            f"{self._rolled_parts(parts)} WHERE alone AND session_id NOT IN (SELECT session_id FROM touched)"
+        )
         self._view("sessions", f"SELECT * FROM sessions_rows UNION ALL {self._alone_sessions(alone)}")
 
     # -- compacted sessions kept whole (see rolled.py) ---------------------------
@@ -176,7 +177,7 @@ class DuckDBEngine(Engine):
         self._keep("retracted", self._rollup(self._alone_sessions(self._touched_parts()), touched_details))
         (taken_out,) = self._rows(rollup_sql.TAKEN_OUT)[1][0]
         self._lists = rollup_sql.LISTED_PER_GROUP - taken_out
-        stored = self._parquet_list(rollup_path(p) for p in self._rolled_files)
+        stored = self._parquet_list(self._stored_rollups())
         if self._touched_files and self._rows(sql.fill(rollup_sql.STALE_EXTREMES, files=stored))[1][0][0]:
             return False
         rolled = set(self._rolled_files)
@@ -186,7 +187,9 @@ class DuckDBEngine(Engine):
         rows.append(sql.fill(sql.PENDING_DETAILS, files=rolled))
         if self._touched_files:
             rows.append(f"SELECT {sql.DETAIL_COLUMNS} FROM ({touched_details})")
-        statement = sql.fill(sql.DETAILS, rows=" UNION ALL ".join(rows), sessions="sessions_rows", where="counted")
+        statement = sql.fill(
+            sql.DETAILS, rows=" UNION ALL ".join(rows), sessions="sessions_rows", where="counted"
+        )
         self._keep("detail_rows", statement)
         self._view("details", sql.ONCE_DETAILS)
         self._keep("added", self._rollup("SELECT * FROM sessions_rows", "SELECT * FROM details"))
@@ -198,11 +201,25 @@ class DuckDBEngine(Engine):
         self._keep("rolled", sql.fill(rollup_sql.ROLLED, rollups=" UNION ALL BY NAME ".join(rollups)))
         return True
 
+    def _stored_rollups(self) -> list[Path]:
+        """The rollups of the rolled files: per day, a sum of them that covers only files listed
+        (the widest), and the rollups of the files no sum covers."""
+        files: list[Path] = []
+        for folder in sorted({p.parent for p in self._rolled_files}):
+            listed = {p.name for p in self._rolled_files if p.parent == folder}
+            sums = [(len(covered), parquet, covered) for parquet, covered in summed_rollups(folder)]
+            _, parquet, covered = max((s for s in sums if s[2] <= listed), default=(0, None, set()))
+            files += [parquet] if parquet else []
+            files += [rollup_path(folder / name) for name in sorted(listed - covered)]
+        return files
+
     def write_rollup(self, events: Path, target: Path) -> None:
         """Write to ``target`` the rollup of the sessions compacted events file ``events`` holds whole."""
         self._keep_metadata([DEFAULT_USER_KEY])
         self._keep("session_records", self._session_records_sql([]))
-        sessions = self._alone_sessions(f"{self._rolled_parts(self._parquet_list([parts_path(events)]))} WHERE alone")
+        sessions = self._alone_sessions(
+            f"{self._rolled_parts(self._parquet_list([parts_path(events)]))} WHERE alone"
+        )
         details = sql.fill(sql.ALONE_DETAILS, files=self._parquet_list([details_path(events)]))
         rollup = self._rollup(sessions, details)
         self._con.execute(sql.fill(rollup_sql.KEPT, rollup=rollup, target=sql.literal(str(target))))

@@ -7,7 +7,7 @@ The lists of sessions that stand out are read from the sessions, whatever the sl
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timezone
+from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any
 
 from waza.engine import rollup_sql, sql
@@ -29,7 +29,7 @@ def covers(scope: Slice) -> bool:
 
 
 def _midnight(moment: datetime) -> bool:
-    utc = moment.astimezone(timezone.utc) if moment.tzinfo else moment
+    utc = moment.astimezone(UTC) if moment.tzinfo else moment
     return utc.time() == time(0)
 
 
@@ -46,7 +46,7 @@ def _scope(engine: Engine, scope: Slice) -> None:
 
 
 def _day(moment: datetime) -> date:
-    return (moment.astimezone(timezone.utc) if moment.tzinfo else moment).date()
+    return (moment.astimezone(UTC) if moment.tzinfo else moment).date()
 
 
 def summary(engine: Engine, scope: Slice) -> Summary:

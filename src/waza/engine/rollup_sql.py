@@ -62,7 +62,8 @@ SELECT 'users' AS kind, day, skill_name, users AS key, count(*) AS n
 FROM rollup_sessions WHERE users IS NOT NULL GROUP BY day, skill_name, key
 UNION ALL BY NAME
 SELECT 'slowest' AS kind, day, skill_name, session_id AS key, duration_ms::DOUBLE AS value, count(*) AS n
-FROM (SELECT *, row_number() OVER (PARTITION BY day, skill_name ORDER BY duration_ms DESC, session_id) AS place
+FROM (SELECT *,
+        row_number() OVER (PARTITION BY day, skill_name ORDER BY duration_ms DESC, session_id) AS place
       FROM rollup_sessions WHERE duration_ms IS NOT NULL)
 WHERE place <= {listed} GROUP BY day, skill_name, key, value
 UNION ALL BY NAME
@@ -188,6 +189,12 @@ SELECT count(*) FROM retracted r
   ON r.day = s.day AND r.skill_name IS NOT DISTINCT FROM s.skill_name
 WHERE r.kind = 'sessions' AND (r.first_start = s.first_start OR r.last_end = s.last_end)
 """
+# The rollups of a day's files added up into one file, each list cut to its first {listed} again.
+SUMMED = (
+    "COPY (SELECT * FROM (" + ROLLED + ") QUALIFY kind NOT IN ('slowest', 'most_tools') "
+    "OR row_number() OVER (PARTITION BY kind, day, skill_name ORDER BY value DESC, key) <= {listed}) "
+    "TO {target} (FORMAT parquet, COMPRESSION zstd)"
+)
 TAKEN_OUT = "SELECT coalesce(sum(n), 0) FROM retracted WHERE kind = 'sessions'"
 STORED = "SELECT *, 1 AS sign FROM read_parquet({files}, union_by_name = true)"
 SIGNED = "SELECT *, {sign} AS sign FROM ({rollup})"

@@ -23,7 +23,7 @@ import shutil
 import time
 from pathlib import Path
 
-from waza.store.compacted import details_path, parts_path, rollup_path
+from waza.store.compacted import MANIFEST_SUFFIX, details_path, parts_path, rollup_path, summed_rollups
 from waza.store.folder_sink import DEFAULT_SEGMENT_SECONDS
 from waza.store.sources import Format, Problem, Source
 
@@ -72,10 +72,24 @@ class Snapshot:
                 for beside in (parts_path, details_path, rollup_path):
                     if beside(source.path).exists():
                         os.link(beside(source.path), beside(linked))
+                _link_sums(source.path.parent, folder)
         except OSError:
             return source
         self._originals[str(linked)] = str(source.path)
         return dataclasses.replace(source, path=linked)
+
+
+def _link_sums(day: Path, folder: Path) -> None:
+    """Link a day's sums of rollups, each with its manifest (first, so that a sum is whole when
+    linked; one replaced meanwhile is left out, and its files' own rollups are read)."""
+    for parquet, _ in summed_rollups(day):
+        manifest = parquet.with_name(parquet.stem + MANIFEST_SUFFIX)
+        try:
+            for path in (manifest, parquet):
+                if not (folder / path.name).exists():
+                    os.link(path, folder / path.name)
+        except OSError:
+            (folder / manifest.name).unlink(missing_ok=True)
 
 
 def _open_segment(source: Source) -> bool:

@@ -77,6 +77,22 @@ def rollup_path(events: Path) -> Path:
 
 # Files compaction keeps beside each events file, named by the same digest.
 BESIDE = ("sessions-", "details-", "rollup-")
+# The rollups of a day's files added up, committed by a manifest naming the files: ``summed-<digest>``.
+SUMMED = "summed-"
+
+
+def summed_rollups(folder: Path) -> list[tuple[Path, set[str]]]:
+    """The sums of rollups committed in a day's folder: (the Parquet, the events files it covers)."""
+    found = []
+    for manifest in sorted(folder.glob(f"{SUMMED}*{MANIFEST_SUFFIX}")):
+        try:
+            names = json.loads(manifest.read_text(encoding="utf-8"))["rollups"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        parquet = manifest.with_name(manifest.name[: -len(MANIFEST_SUFFIX)] + ".parquet")
+        if parquet.exists() and isinstance(names, list):
+            found.append((parquet, {str(name) for name in names}))
+    return found
 
 
 def each_once(names: Iterable[str], segments_of: Callable[[str], list[str]]) -> list[str]:
@@ -87,8 +103,8 @@ def each_once(names: Iterable[str], segments_of: Callable[[str], list[str]]) -> 
       manifest names (``segments_of(manifest)``, relative to the store), and their twins, are
       not read again: the manifests come from the same listing as the files, so a compaction
       that commits meanwhile cannot hide segments whose Parquet this listing does not hold;
-    - manifests, and the session parts, details and rollups beside compacted Parquet, are
-      compaction's own.
+    - manifests, the session parts, details and rollups beside compacted Parquet, and the sums
+      of rollups, are compaction's own.
     """
     names = set(names)
     marker = f"/{COMPACTED}/"
@@ -107,7 +123,7 @@ def each_once(names: Iterable[str], segments_of: Callable[[str], list[str]]) -> 
             f"{name}.gz" in names
             or name in held
             or leaf.endswith(MANIFEST_SUFFIX)
-            or (compacted_parquet and (leaf.startswith(BESIDE) or name not in committed))
+            or (compacted_parquet and (leaf.startswith((*BESIDE, SUMMED)) or name not in committed))
         ):
             continue
         chosen.append(name)
