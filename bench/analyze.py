@@ -53,7 +53,7 @@ from waza.analysis.analyzer import TelemetryAnalyzer
 from waza.engine.compaction import compact
 from waza.model import SessionTelemetry, TelemetryEvent, fold_session
 from waza.sample import sample_sessions, write_sample
-from waza.store.compacted import MANIFEST_SUFFIX, parts_path
+from waza.store.compacted import MANIFEST_SUFFIX
 from waza.store.export import write_export
 
 CACHE = Path(__file__).resolve().parent / ".cache"
@@ -145,28 +145,42 @@ def mixed_store(sessions: int) -> Path:
 BASE_SIZE = 1_000_000
 
 
-def scaled_event_log(sessions: int) -> Path:
-    """The raw event log of ``sessions`` sessions, as copies of the 10^6 one."""
-    folder = CACHE / f"events-{sessions}"
+def scaled_event_log(sessions: int, days: slice = slice(None)) -> Path:
+    """The raw event log of ``sessions`` sessions, as copies of the 10^6 one (``days``: of those
+    day partitions only)."""
+    part = "" if days == slice(None) else f"-days{days.start}"
+    folder = CACHE / f"events-{sessions}{part}"
     if not (folder / ".complete").exists():
         shutil.rmtree(folder, ignore_errors=True)
         base = event_log(BASE_SIZE)
         print(f"  writing {sessions // BASE_SIZE} copies of the event log ...", file=sys.stderr, flush=True)
         for copy in range(sessions // BASE_SIZE):
-            for segment in sorted(base.rglob("*.jsonl")):
-                target = folder / segment.relative_to(base).with_name(f"{segment.stem}-{copy}.jsonl")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                with open(segment, "rb") as source, open(target, "wb") as out:
-                    # Every line of the log ends with its session id.
-                    while chunk := source.read(1 << 26) + source.readline():
-                        out.write(chunk.replace(b'"}\n', f'-{copy}"}}\n'.encode()))
+            for day in sorted(base.glob("date=*"))[days]:
+                for segment in sorted(day.glob("*.jsonl")):
+                    target = folder / segment.relative_to(base).with_name(f"{segment.stem}-{copy}.jsonl")
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    with open(segment, "rb") as source, open(target, "wb") as out:
+                        # Every line of the log ends with its session id.
+                        while chunk := source.read(1 << 26) + source.readline():
+                            out.write(chunk.replace(b'"}\n', f'-{copy}"}}\n'.encode()))
         (folder / ".complete").touch()
     return folder
 
 
+# What a copy of a compacted file changes: session ids get the copy's suffix (the lists of
+# sessions a rollup keeps name them as ``key``).
+COPIED = {
+    "events": "session_id || '-{copy}' AS session_id",
+    "sessions": "session_id || '-{copy}' AS session_id",
+    "details": "session_id || '-{copy}' AS session_id",
+    "rollup": "CASE WHEN kind IN ('slowest', 'most_tools') THEN key || '-{copy}' ELSE key END AS key",
+}
+
+
 def scaled_store(sessions: int) -> Path:
-    """The compacted store of ``sessions`` sessions: the compacted 10^6 store in
-    copies with the same session ids as ``scaled_event_log``, as compaction writes it."""
+    """The compacted store of ``sessions`` sessions: the compacted 10^6 store in copies with the
+    same session ids as ``scaled_event_log``, each as one more compaction run of every day would
+    write it, then the rollups of each day added up as compaction does."""
     folder = CACHE / f"compacted-{sessions}"
     if not (folder / ".complete").exists():
         shutil.rmtree(folder, ignore_errors=True)
@@ -183,9 +197,10 @@ def scaled_store(sessions: int) -> Path:
                 name = events.name.removesuffix(".parquet") + f"{copy:03d}"
                 target = folder / "compacted" / events.parent.name
                 target.mkdir(parents=True, exist_ok=True)
-                for prefix, source in (("events", events), ("sessions", parts_path(events))):
+                for prefix, replaced in COPIED.items():
+                    source = events.with_name(events.name.replace("events", prefix, 1))
                     con.execute(
-                        f"COPY (SELECT * REPLACE (session_id || '-{copy}' AS session_id) "
+                        f"COPY (SELECT * REPLACE ({replaced.format(copy=copy)}) "
                         f"FROM read_parquet('{source}', hive_partitioning = false)) "
                         f"TO '{target / name.replace('events', prefix, 1)}.parquet' "
                         "(FORMAT parquet, COMPRESSION zstd)"
@@ -195,6 +210,23 @@ def scaled_store(sessions: int) -> Path:
                 )
                 (target / f"{name}{MANIFEST_SUFFIX}").write_text(json.dumps(manifest | {"segments": []}))
         con.close()
+        compact(folder)  # adds up each day's rollups
+        (folder / ".complete").touch()
+    return folder
+
+
+def scaled_mixed_store(sessions: int) -> Path:
+    """``mixed_store`` at a scaled size: the scaled compacted days but the last, and the raw copies
+    of the last day."""
+    folder = CACHE / f"mixed-{sessions}"
+    if not (folder / ".complete").exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        days = sorted(p.name for p in (scaled_store(sessions) / "compacted").glob("date=*"))
+        for day in days[:-1]:
+            shutil.copytree(scaled_store(sessions) / "compacted" / day, folder / "compacted" / day,
+                            copy_function=os.link)  # fmt: skip
+        tail = scaled_event_log(sessions, slice(len(days) - 1, None))
+        shutil.copytree(tail / days[-1], folder / days[-1], copy_function=os.link)
         (folder / ".complete").touch()
     return folder
 
@@ -318,7 +350,10 @@ def main() -> None:
             report_line(size, name, wall, peak, results["waza"][0])
         print()
     if args.scaled:
-        runs = {"waza-parquet": functools.partial(run_waza, scaled_store(args.scaled))}
+        runs = {
+            "waza-parquet": functools.partial(run_waza, scaled_store(args.scaled)),
+            "waza-mixed": functools.partial(run_waza, scaled_mixed_store(args.scaled)),
+        }
         if args.scaled_raw:
             runs = {"waza": functools.partial(run_waza, scaled_event_log(args.scaled))} | runs
         results = {}

@@ -54,7 +54,8 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A store compacted in two runs with a raw tail, and the same events never compacted.
 
     The second run compacts a copy of a session the first held whole; the tail holds another
-    copy, a tool call and an error stored after their sessions ended, and a session of its own.
+    copy, a tool call and an error stored after their sessions ended, the end of a session
+    compaction took as abandoned, and a session of its own.
     """
     root = tmp_path_factory.mktemp("rollups")
     compacted, raw = root / "compacted", root / "raw"
@@ -65,7 +66,10 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         segment.write_bytes(gzip.compress("".join(json.dumps(e) + "\n" for e in ids).encode()))
     shutil.copytree(compacted, raw)
     compact(compacted)
-    sessions = whole_sessions(read_log(raw))
+    events = read_log(raw)
+    sessions = whole_sessions(events)
+    ended = {e["session_id"] for e in events if e["event_type"] == "session.ended"}
+    unended = next(e for e in events if e["event_type"] == "session.started" and e["session_id"] not in ended)
     again = sessions[0]
     error = {"error_type": "LateError", "message": "LateError: came late"}
     tail = [
@@ -73,6 +77,7 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         late(sessions[2], "tool.called", {"tool": "late-tool"}),
         late(sessions[3], "error", error),
     ]
+    tail.append(late([unended], "session.ended", {"success": True}))  # taken as abandoned, it ends
     own = {"skill_name": "tail-skill", "session_id": "tail-1"}
     tail += [
         {**own, "timestamp": "2026-10-31T10:00:00+00:00", "event_type": "session.started",

@@ -808,16 +808,22 @@ COMPACTED_EVENTS = (
     "json_transform(data, {structure}) AS data FROM ({once}) ORDER BY session_id, timestamp) "
     "TO {target} (FORMAT parquet, COMPRESSION zstd)"
 )
-# A part is ``alone`` when it is a whole session (started and ended) whose id no file compacted
-# earlier holds: its figures are kept in the file's rollup (see rollup_sql.py). Parts and details
+# A part is ``alone`` when it holds a session's start and its end, or a start an hour or more
+# before the last start of the file and no end (abandoned, most likely), and no file compacted
+# earlier holds its id: its figures are kept in the file's rollup (see rollup_sql.py; a session
+# met again later is folded again). Parts and details
 # are sorted with the others first, so that readers of those skip the rest by the files' statistics.
+# (The ids met before are looked up among the few of the new parts, never the other way round.)
 COMPACTED_PARTS = (
-    "COPY (SELECT *, coalesce(started_at IS NOT NULL AND end_time IS NOT NULL "
-    "AND session_id NOT IN ({earlier}), false) AS alone FROM ({parts}) ORDER BY alone, session_id) "
-    "TO {target} (FORMAT parquet, COMPRESSION zstd)"
+    "COPY (WITH parts AS MATERIALIZED ({parts}), "
+    "seen AS (SELECT session_id FROM ({earlier}) WHERE session_id IN (SELECT session_id FROM parts)) "
+    "SELECT *, coalesce(started_at IS NOT NULL "
+    "AND (end_time IS NOT NULL OR started_at < (SELECT max(started_at) FROM parts) - INTERVAL 1 HOUR) "
+    "AND session_id NOT IN (SELECT session_id FROM seen), false) AS alone FROM parts "
+    "ORDER BY alone, session_id) TO {target} (FORMAT parquet, COMPRESSION zstd)"
 )
 EARLIER_IDS = "SELECT session_id FROM read_parquet({files}) WHERE session_id IS NOT NULL"
-NO_IDS = "SELECT NULL::VARCHAR WHERE false"
+NO_IDS = "SELECT NULL::VARCHAR AS session_id WHERE false"
 PARQUET_ROWS = "SELECT count(*) FROM read_parquet({file})"
 UNREADABLE_ROWS = "SELECT coalesce(sum(bad_rows), 0) FROM sessions_rows"
 
