@@ -16,9 +16,9 @@ Then, side by side:
                background, read with its tail not compacted yet
   waza-spark   (with --spark) waza with --engine spark, local mode on this machine
 
-With --scaled N (a multiple of 10^6), waza then analyzes the raw event log and
-the compacted store of N sessions side by side (see BASE_SIZE for how they
-are made); with --scaled-raw 0 the compacted store only.
+With --scaled N (a multiple of 10^6), waza then analyzes the raw event log, the
+compacted store and the mixed store of N sessions side by side (see BASE_SIZE
+for how they are made); with --scaled-raw 0 the compacted and mixed ones only.
 
 waza's runs compute the whole report (tools, models, tokens and errors too);
 duckdb-sql and plain-python compute the session figures only. Each line gives

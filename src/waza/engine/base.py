@@ -223,10 +223,13 @@ class Engine(ABC):
         return 0
 
     def _rollup(self, sessions: str, details: str) -> str:
-        """ROLLUP of these sessions (SESSIONS_VIEW rows) and their details (as the ``details`` view)."""
+        """ROLLUP of these sessions (SESSIONS_VIEW rows) and their details (as the ``details`` view
+        gives them: with their session's day and skill, see rollup_sql.WITH_GROUPS)."""
         users = self._metadata[DEFAULT_USER_KEY]
-        self._view("rollup_sessions", f"SELECT *, {users} AS users FROM ({sessions}) WHERE counted")
+        self._keep("rollup_sessions", f"SELECT *, {users} AS users FROM ({sessions}) WHERE counted")
         self._view("rollup_details", details)
+        for name, statement in rollup_sql.PREPARED.items():
+            self._keep(name, statement)
         return sql.fill(rollup_sql.ROLLUP, listed=rollup_sql.LISTED_PER_GROUP)
 
     def _alone_sessions(self, parts: str) -> str:

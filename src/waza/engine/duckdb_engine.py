@@ -174,7 +174,8 @@ class DuckDBEngine(Engine):
         touched = [details_path(events_path(p)) for p in self._touched_files]
         files = self._parquet_list(touched or [details_path(self._rolled_files[0])])
         touched_details = sql.fill(sql.TOUCHED_DETAILS, files=files) + ("" if touched else " LIMIT 0")
-        self._keep("retracted", self._rollup(self._alone_sessions(self._touched_parts()), touched_details))
+        touched_rows = sql.fill(rollup_sql.WITH_GROUPS, details=touched_details)
+        self._keep("retracted", self._rollup(self._alone_sessions(self._touched_parts()), touched_rows))
         (taken_out,) = self._rows(rollup_sql.TAKEN_OUT)[1][0]
         self._lists = rollup_sql.LISTED_PER_GROUP - taken_out
         stored = self._parquet_list(self._stored_rollups())
@@ -221,7 +222,7 @@ class DuckDBEngine(Engine):
             f"{self._rolled_parts(self._parquet_list([parts_path(events)]))} WHERE alone"
         )
         details = sql.fill(sql.ALONE_DETAILS, files=self._parquet_list([details_path(events)]))
-        rollup = self._rollup(sessions, details)
+        rollup = self._rollup(sessions, sql.fill(rollup_sql.WITH_GROUPS, details=details))
         self._con.execute(sql.fill(rollup_sql.KEPT, rollup=rollup, target=sql.literal(str(target))))
 
     @staticmethod

@@ -10,9 +10,9 @@ and met again elsewhere is taken out (``sign`` -1) and counted once, folded from
 all its parts.
 
 ROLLUP reads ``rollup_sessions`` (sessions as SESSIONS_VIEW gives them, with the
-user of each as ``users``) and ``rollup_details`` (their detail events as the
-``details`` view gives them). The statements after it read ``rolled``: the
-rollups of the report's days and skill, added up.
+user of each as ``users``), their detail events and the PREPARED tables over them.
+The statements after it read ``rolled``: the rollups of the report's days and
+skill, added up.
 """
 
 from __future__ import annotations
@@ -32,11 +32,19 @@ COUNTS = (
     *(f"{kind}_tokens" for kind in TOKEN_NAMES),
 )  # fmt: skip
 
-# Each detail row's session: its day and skill (a session id read twice counts under its first).
-_GROUPS = (
-    "(SELECT session_id, min(day) AS day, arg_min(skill_name, day) AS skill_name "
-    "FROM rollup_sessions GROUP BY session_id)"
+# What ROLLUP reads beside ``rollup_sessions``: ``rollup_details``, the detail rows with their
+# session's day and skill (as DETAILS gives them; WITH_GROUPS adds them to rows read elsewhere),
+# and the rows of SKILLS_LOADED, LLM and ERRORS, each kept once for the kinds that read them.
+WITH_GROUPS = (
+    "SELECT * FROM ({details}) JOIN (SELECT session_id, min(day) AS day, arg_min(skill_name, day) "
+    "AS skill_name FROM rollup_sessions GROUP BY session_id) USING (session_id)"
 )
+_CARRY = ", day, skill_name"
+PREPARED = {
+    "rollup_loaded": sql.fill(sql.LOADED_ROWS, details="rollup_details", carry=_CARRY),
+    "rollup_llm": sql.fill(sql.LLM_ROWS, details="rollup_details"),
+    "rollup_errors": sql.fill(sql.ERROR_ROWS, details="rollup_details", carry=_CARRY),
+}
 
 ROLLUP = (
     """
@@ -76,23 +84,17 @@ SELECT 'tools' AS kind, day, skill_name, tool AS key, count(*) AS n,
   count(*) FILTER (WHERE event_type = 'tool.called') AS calls,
   count(*) FILTER (WHERE event_type = 'tool.completed') AS completed,
   count(*) FILTER (WHERE event_type = 'tool.completed' AND NOT coalesce(ok, false)) AS failed
-FROM rollup_details JOIN """
-    + _GROUPS
-    + """ USING (session_id)
+FROM rollup_details
 WHERE event_type IN ('tool.called', 'tool.completed') AND tool IS NOT NULL
 GROUP BY day, skill_name, key
 UNION ALL BY NAME
 SELECT 'tool_durations' AS kind, day, skill_name, tool AS key, duration_ms AS value, count(*) AS n
-FROM rollup_details JOIN """
-    + _GROUPS
-    + """ USING (session_id)
+FROM rollup_details
 WHERE event_type = 'tool.completed' AND tool IS NOT NULL AND duration_ms IS NOT NULL
 GROUP BY day, skill_name, key, value
 UNION ALL BY NAME
 SELECT 'tool_errors' AS kind, day, skill_name, tool AS key, error AS detail, count(*) AS n
-FROM rollup_details JOIN """
-    + _GROUPS
-    + """ USING (session_id)
+FROM rollup_details
 WHERE event_type = 'tool.completed' AND tool IS NOT NULL AND error IS NOT NULL
 GROUP BY day, skill_name, key, detail
 UNION ALL BY NAME
@@ -101,19 +103,10 @@ SELECT 'loaded' AS kind, day, skill_name, skill AS key, count(*) AS n,
   count(DISTINCT session_id) FILTER (WHERE event_type = 'skill.invoked') AS sessions,
   count(*) FILTER (WHERE event_type = 'tool.called') AS calls,
   count(*) FILTER (WHERE event_type = 'tool.completed' AND NOT coalesce(ok, false)) AS failed
-FROM ("""
-    + sql.LOADED_ROWS.replace("{details}", "rollup_details")
-    + ") JOIN "
-    + _GROUPS
-    + """ USING (session_id)
-WHERE skill IS NOT NULL GROUP BY day, skill_name, key
+FROM rollup_loaded WHERE skill IS NOT NULL GROUP BY day, skill_name, key
 UNION ALL BY NAME
 SELECT 'loaded_durations' AS kind, day, skill_name, skill AS key, duration_ms AS value, count(*) AS n
-FROM ("""
-    + sql.LOADED_ROWS.replace("{details}", "rollup_details")
-    + ") JOIN "
-    + _GROUPS
-    + """ USING (session_id)
+FROM rollup_loaded
 WHERE skill IS NOT NULL AND event_type = 'tool.completed' AND duration_ms IS NOT NULL
 GROUP BY day, skill_name, key, value
 UNION ALL BY NAME
@@ -122,29 +115,14 @@ SELECT 'llm' AS kind, day, skill_name, model AS key, count(*) AS n,
   """
     + sql.LLM_TOKENS
     + """
-FROM ("""
-    + sql.LLM_ROWS.replace("{details}", "rollup_details")
-    + ") JOIN "
-    + _GROUPS
-    + """ USING (session_id)
-GROUP BY day, skill_name, key
+FROM rollup_llm GROUP BY day, skill_name, key
 UNION ALL BY NAME
 SELECT 'llm_latency' AS kind, day, skill_name, model AS key, latency_ms AS value, count(*) AS n
-FROM ("""
-    + sql.LLM_ROWS.replace("{details}", "rollup_details")
-    + ") JOIN "
-    + _GROUPS
-    + """ USING (session_id)
-WHERE event_type = 'llm.response' AND latency_ms IS NOT NULL
+FROM rollup_llm WHERE event_type = 'llm.response' AND latency_ms IS NOT NULL
 GROUP BY day, skill_name, key, value
 UNION ALL BY NAME
 SELECT 'errors' AS kind, day, skill_name, error_type AS key, message AS detail, count(*) AS n
-FROM ("""
-    + sql.ERROR_ROWS.replace("{details}", "rollup_details")
-    + ") JOIN "
-    + _GROUPS
-    + """ USING (session_id)
-GROUP BY day, skill_name, key, detail
+FROM rollup_errors GROUP BY day, skill_name, key, detail
 """
 )
 

@@ -436,7 +436,9 @@ TOUCHED = (
 TOUCHED_FILES = "SELECT DISTINCT filename FROM touched"
 DETAILS = """
 SELECT * FROM ({rows})
-  JOIN (SELECT session_id, bool_or(repeated) AS repeated FROM {sessions} WHERE {where} GROUP BY session_id)
+  JOIN (SELECT session_id, bool_or(repeated) AS repeated,
+          min(day) AS day, arg_min(skill_name, day) AS skill_name  -- of the session, for rollups
+        FROM {sessions} WHERE {where} GROUP BY session_id)
   USING (session_id)
 """
 ONCE_DETAILS = "SELECT *, 1 AS copy FROM detail_rows WHERE NOT repeated UNION ALL " + ONCE.replace(
@@ -448,12 +450,13 @@ ONCE_DETAILS = "SELECT *, 1 AS copy FROM detail_rows WHERE NOT repeated UNION AL
 # sessions it holds whole), so however spans were batched. At equal times a
 # load comes first, so a skill-loading call is its skill's own.
 # The rows SKILLS_LOADED counts: each load, tool call and completion with the skill it served.
+# (``{carry}``: further columns of each session, carried through; none here.)
 LOADED_ROWS = """
-SELECT session_id, event_type, ok, duration_ms, attributed AS skill FROM {details}
+SELECT session_id{carry}, event_type, ok, duration_ms, attributed AS skill FROM {details}
 WHERE event_type IN ('skill.invoked', 'tool.called', 'tool.completed')
   AND precomputed AND NOT repeated
 UNION ALL
-SELECT session_id, event_type, ok, duration_ms,
+SELECT session_id{carry}, event_type, ok, duration_ms,
   last_value(loaded IGNORE NULLS) OVER (PARTITION BY session_id ORDER BY event_time, event_type
                                         ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS skill
 FROM {details}
@@ -469,146 +472,12 @@ SELECT skill,
   count(*) FILTER (WHERE event_type = 'tool.completed' AND NOT coalesce(ok, false)) AS tool_failures,
   quantile_cont(duration_ms, 0.95) FILTER (WHERE event_type = 'tool.completed') AS tool_duration_ms_p95
 FROM ("""
-    + LOADED_ROWS.replace("{details}", "details")
+    + fill(LOADED_ROWS, details="details", carry="")
     + """)
 WHERE skill IS NOT NULL
 GROUP BY skill ORDER BY sessions DESC, skill
 """
 )
-TOOLS = """
-SELECT session_id, skill_name, tool_calls FROM sessions
-WHERE {where} AND tool_calls > 0 ORDER BY tool_calls DESC, session_id LIMIT {limit}
-"""
-LATEST_FAILED = """
-SELECT session_id, skill_name, duration_ms FROM sessions
-WHERE {where} AND end_time IS NOT NULL AND NOT success ORDER BY start_time DESC, session_id LIMIT {limit}
-"""
-# Completed sessions by duration, in bins of equal width on a log scale ({per_decade}
-# bins from 1 ms to 10 ms, and so on); bin b holds durations from 10^(b/n) ms.
-DURATION_BINS = """
-SELECT floor(log10(greatest(duration_ms, 1)) * {per_decade})::INTEGER AS bin, count(*) AS sessions
-FROM sessions WHERE {where} AND duration_ms IS NOT NULL GROUP BY bin ORDER BY bin
-"""
-
-# Tool, LLM and error events of the sessions in a slice, for the figures per tool,
-# per model and per error type: read from compacted Parquet, or from the event log
-# a second time. Copies of an event are looked for only in sessions that have
-# some or whose events lie in several stores (``repeated``), each id kept once;
-# a session id read twice (two exports holding one session) joins its events once.
-DETAIL_FIELD_NAMES = (
-    "tool", "success", "duration_ms", "error", "model", "tokens", "latency_ms", "error_type", "message",
-    "span_id", "parent_span_id",
-)  # fmt: skip
-DETAIL_FIELDS = fields(*DETAIL_FIELD_NAMES)
-DETAIL_EVENT_TYPES = (
-    "('tool.called', 'tool.completed', 'llm.request', 'llm.response', 'error', 'agent.invoked', "
-    "'skill.invoked', 'session.ended')"
-)
-DETAIL_SCAN = (
-    "SELECT session_id, event_type, data, event_id, timestamp, skill_name FROM read_json({files}, "
-    "format = 'newline_delimited', columns = {'timestamp': 'TIMESTAMPTZ', 'event_type': 'VARCHAR', "
-    "'session_id': 'VARCHAR', 'skill_name': 'VARCHAR', "
-    f"'data': '{DETAIL_FIELDS}', 'event_id': 'VARCHAR'}}, compression = '{{compression}}', "
-    "ignore_errors = true, maximum_object_size = {max_line}) "
-    "WHERE timestamp IS NOT NULL AND event_type IN {types}"
-)
-PARQUET_DETAIL_SCAN = (
-    "SELECT session_id, event_type, struct_pack(tool := data.tool, success := data.success, "
-    "duration_ms := data.duration_ms, error := data.error, model := data.model, tokens := data.tokens, "
-    "latency_ms := data.latency_ms, error_type := data.error_type, message := data.message, "
-    "span_id := data_json ->> 'span_id', parent_span_id := data_json ->> 'parent_span_id') AS data, "
-    "{event_id}, timestamp, skill_name FROM read_parquet({files}, union_by_name = true) "
-    "WHERE timestamp IS NOT NULL AND event_type IN {types}"
-)
-# The events sessions carry in session-shaped files (exports, session lists and
-# lines, of this version and earlier ones), for the same details as the event log.
-DETAIL_STRUCTURE = json.dumps({name: DATA_TYPES[name] for name in DETAIL_FIELD_NAMES})
-RECORD_DETAIL_SCAN = (
-    "SELECT * FROM (SELECT session_id, e ->> 'event_type' AS event_type, "
-    "json_transform(e -> 'data', " + literal(DETAIL_STRUCTURE) + ") AS data, e ->> 'event_id' AS event_id, "
-    "TRY_CAST(e ->> 'timestamp' AS TIMESTAMPTZ) AS timestamp, e ->> 'skill_name' AS skill_name "
-    "FROM (SELECT s ->> '$.session_id' AS session_id, unnest(json_extract(s, '$.events[*]')) AS e "
-    "FROM ({scan}))) WHERE timestamp IS NOT NULL AND event_type IN {types}"
-)
-# The events of a scan with each event id kept once, the first copy in ``order``
-# (an event a writer or a client stored twice); events without an id all stay.
-ONCE = (
-    "SELECT * FROM (SELECT *, row_number() OVER (PARTITION BY session_id, event_id ORDER BY {order}) "
-    "AS copy FROM ({scan})) WHERE event_id IS NULL OR copy = 1"
-)
-DETAIL_ROWS = (
-    """
-SELECT session_id, event_type,
-  data.tool AS tool,
-  data.success = 'true' AS ok,
-  TRY_CAST(data.duration_ms AS DOUBLE) AS duration_ms,
-  data.error AS error,
-  data.model AS model,
-  """
-    + "".join(f"{token_sql('data.tokens', kind)} AS {kind}_tokens,\n  " for kind in TOKEN_NAMES)
-    + """  TRY_CAST(data.latency_ms AS DOUBLE) AS latency_ms,
-  data.error_type AS data_error_type,
-  data.message AS message,
-  data.span_id AS span_id,
-  data.parent_span_id AS parent_span_id,
-  timestamp AS event_time,
-  CASE WHEN event_type = 'skill.invoked' THEN skill_name END AS loaded,
-  event_id,
-  NULL::VARCHAR AS attributed,
-  false AS precomputed
-FROM ({scan})
-"""
-)
-# The columns of DETAIL_ROWS, in order: what compaction stores of each detail event, with the
-# skill each tool call served (``attributed``, see SKILLS_LOADED) worked out while it compacts.
-DETAIL_COLUMNS = (
-    "session_id, event_type, tool, ok, duration_ms, error, model, "
-    + "".join(f"{kind}_tokens, " for kind in TOKEN_NAMES)
-    + "latency_ms, data_error_type, message, span_id, parent_span_id, event_time, loaded, event_id, "
-    "attributed, precomputed"
-)
-COMPACTED_DETAILS = (
-    "COPY (SELECT * REPLACE (last_value(loaded IGNORE NULLS) OVER (PARTITION BY session_id "
-    "ORDER BY event_time, event_type ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS attributed, "
-    "true AS precomputed) FROM ({rows}) JOIN (SELECT session_id, alone FROM read_parquet({parts})) "
-    "USING (session_id) ORDER BY alone, session_id) TO {target} (FORMAT parquet, COMPRESSION zstd)"
-)
-DETAILS_FILES = "SELECT " + DETAIL_COLUMNS + " FROM read_parquet({files})"
-DETAILS = """
-SELECT * FROM ({rows})
-  JOIN (SELECT session_id, bool_or(repeated) AS repeated FROM {sessions} WHERE {where} GROUP BY session_id)
-  USING (session_id)
-"""
-ONCE_DETAILS = "SELECT *, 1 AS copy FROM detail_rows WHERE NOT repeated UNION ALL " + ONCE.replace(
-    "{order}", "event_type"
-).replace("{scan}", "SELECT * FROM detail_rows WHERE repeated")
-# Skills loaded during sessions (a session may load several), each with the tool
-# calls made after it and before the next load in its session: which skill's
-# tools fail or are slow. Attributed when read (compaction works it out for the
-# sessions it holds whole), so however spans were batched. At equal times a
-# load comes first, so a skill-loading call is its skill's own.
-SKILLS_LOADED = """
-SELECT skill,
-  count(*) FILTER (WHERE event_type = 'skill.invoked') AS loads,
-  count(DISTINCT session_id) FILTER (WHERE event_type = 'skill.invoked') AS sessions,  -- every one loaded it
-  count(*) FILTER (WHERE event_type = 'tool.called') AS tool_calls,
-  count(*) FILTER (WHERE event_type = 'tool.completed' AND NOT coalesce(ok, false)) AS tool_failures,
-  quantile_cont(duration_ms, 0.95) FILTER (WHERE event_type = 'tool.completed') AS tool_duration_ms_p95
-FROM (
-  SELECT session_id, event_type, ok, duration_ms, attributed AS skill FROM details
-  WHERE event_type IN ('skill.invoked', 'tool.called', 'tool.completed')
-    AND precomputed AND NOT repeated
-  UNION ALL
-  SELECT session_id, event_type, ok, duration_ms,
-    last_value(loaded IGNORE NULLS) OVER (PARTITION BY session_id ORDER BY event_time, event_type
-                                          ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS skill
-  FROM details
-  WHERE event_type IN ('skill.invoked', 'tool.called', 'tool.completed')
-    AND NOT (precomputed AND NOT repeated)
-)
-WHERE skill IS NOT NULL
-GROUP BY skill ORDER BY sessions DESC, skill
-"""
 TOOLS = """
 SELECT tool,
   count(*) FILTER (WHERE event_type = 'tool.called') AS calls,
@@ -647,7 +516,7 @@ SELECT model,
     + """,
   quantile_cont(latency_ms, [0.5, 0.95, 0.99]) FILTER (WHERE event_type = 'llm.response') AS latency
 FROM ("""
-    + LLM_ROWS.replace("{details}", "details")
+    + fill(LLM_ROWS, details="details")
     + """)
 GROUP BY model ORDER BY requests DESC, model NULLS LAST
 """
@@ -683,12 +552,12 @@ FROM (SELECT * FROM sessions WHERE {where} AND end_time IS NOT NULL) s LEFT JOIN
 # what went wrong.
 ERROR_ROWS = (
     """
-  SELECT session_id, arg_min(message, rank) AS message, arg_min(error_type, rank) AS error_type
+  SELECT session_id{carry}, arg_min(message, rank) AS message, arg_min(error_type, rank) AS error_type
   FROM (
     SELECT *, sum(CASE WHEN event_type IN ('session.ended', 'agent.invoked') THEN 0 ELSE 1 END)
                 OVER (PARTITION BY session_id) AS others
     FROM (
-      SELECT session_id, event_type,
+      SELECT session_id{carry}, event_type,
         coalesce(message, error, data_error_type) AS message,
         regexp_replace(coalesce(message, error, data_error_type), '"""
     + ERROR_TYPE_PREFIX
@@ -706,12 +575,12 @@ ERROR_ROWS = (
     )
   )
   WHERE event_type NOT IN ('session.ended', 'agent.invoked') OR others = 0
-  GROUP BY session_id, text
+  GROUP BY session_id{carry}, text
 """
 )
 ERRORS = (
     "SELECT error_type, count(*) AS count, min(message) AS example FROM ("
-    + ERROR_ROWS.replace("{details}", "details")
+    + fill(ERROR_ROWS, details="details", carry="")
     + ") GROUP BY error_type ORDER BY count DESC, error_type"
 )
 
@@ -811,8 +680,8 @@ COMPACTED_EVENTS = (
 # A part is ``alone`` when it holds a session's start and its end, or a start an hour or more
 # before the last start of the file and no end (abandoned, most likely), and no file compacted
 # earlier holds its id: its figures are kept in the file's rollup (see rollup_sql.py; a session
-# met again later is folded again). Parts and details
-# are sorted with the others first, so that readers of those skip the rest by the files' statistics.
+# met again later is folded again). Parts and details are sorted with the others first, so that
+# readers of those skip the rest by the files' statistics.
 # (The ids met before are looked up among the few of the new parts, never the other way round.)
 COMPACTED_PARTS = (
     "COPY (WITH parts AS MATERIALIZED ({parts}), "
