@@ -163,6 +163,9 @@ def scaled_event_log(sessions: int, days: slice = slice(None)) -> Path:
                         # Every line of the log ends with its session id.
                         while chunk := source.read(1 << 26) + source.readline():
                             out.write(chunk.replace(b'"}\n', f'-{copy}"}}\n'.encode()))
+                    # As old as the original: a segment written to just now may still be open,
+                    # and readers copy such segments rather than link them.
+                    os.utime(target, ns=(segment.stat().st_atime_ns, segment.stat().st_mtime_ns))
         (folder / ".complete").touch()
     return folder
 

@@ -24,6 +24,7 @@ SCOPES = [
     Slice(by="skill", top=20),
     Slice(by="day"),
     Slice(skill="azure-deploy"),
+    Slice(top=150),  # longer than the rollups' lists: those lists come from the sessions
     Slice(since=datetime(2026, 10, 27, tzinfo=UTC), until=datetime(2026, 10, 30, tzinfo=UTC)),
 ]
 

@@ -262,7 +262,7 @@ class Engine(ABC):
         where = self._condition(scope)
         self._keep(
             "detail_rows",
-            sql.fill(sql.DETAILS, rows=self._detail_rows(), sessions="sessions", where=where.sql),
+            sql.fill(sql.DETAILS, rows=self._detail_rows(), sessions="sessions", where=where.sql, groups=""),
             where.params,
         )
         self._view("details", sql.ONCE_DETAILS)

@@ -189,7 +189,11 @@ class DuckDBEngine(Engine):
         if self._touched_files:
             rows.append(f"SELECT {sql.DETAIL_COLUMNS} FROM ({touched_details})")
         statement = sql.fill(
-            sql.DETAILS, rows=" UNION ALL ".join(rows), sessions="sessions_rows", where="counted"
+            sql.DETAILS,
+            rows=" UNION ALL ".join(rows),
+            sessions="sessions_rows",
+            where="counted",
+            groups=rollup_sql.SESSION_GROUPS,
         )
         self._keep("detail_rows", statement)
         self._view("details", sql.ONCE_DETAILS)

@@ -1,8 +1,9 @@
 """The report of whole days read from the ``rolled`` table: rollups added up (see rollup_sql.py).
 
 An engine that has one answers a slice of whole UTC days, by skill or all, broken
-down by skill or day, from it; any other slice reads the sessions themselves.
-The lists of sessions that stand out are read from the sessions, whatever the slice.
+down by skill or day, from it; any other slice reads the sessions themselves,
+as do the lists of sessions that stand out when ``--top`` asks for more than
+the rollups list.
 """
 
 from __future__ import annotations

@@ -35,6 +35,7 @@ COUNTS = (
 # What ROLLUP reads beside ``rollup_sessions``: ``rollup_details``, the detail rows with their
 # session's day and skill (as DETAILS gives them; WITH_GROUPS adds them to rows read elsewhere),
 # and the rows of SKILLS_LOADED, LLM and ERRORS, each kept once for the kinds that read them.
+SESSION_GROUPS = ", min(day) AS day, arg_min(skill_name, day) AS skill_name"
 WITH_GROUPS = (
     "SELECT * FROM ({details}) JOIN (SELECT session_id, min(day) AS day, arg_min(skill_name, day) "
     "AS skill_name FROM rollup_sessions GROUP BY session_id) USING (session_id)"

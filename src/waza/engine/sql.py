@@ -434,10 +434,10 @@ TOUCHED = (
     "WHERE alone AND session_id IN (SELECT session_id FROM pending_parts)"
 )
 TOUCHED_FILES = "SELECT DISTINCT filename FROM touched"
+# (``{groups}``: for rollups, each session's day and skill too; see rollup_sql.SESSION_GROUPS.)
 DETAILS = """
 SELECT * FROM ({rows})
-  JOIN (SELECT session_id, bool_or(repeated) AS repeated,
-          min(day) AS day, arg_min(skill_name, day) AS skill_name  -- of the session, for rollups
+  JOIN (SELECT session_id, bool_or(repeated) AS repeated{groups}
         FROM {sessions} WHERE {where} GROUP BY session_id)
   USING (session_id)
 """
