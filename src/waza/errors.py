@@ -44,3 +44,7 @@ class InputChangedError(WazaError):
 
 class NothingToAnalyzeError(WazaError):
     """The input held no session to analyze."""
+
+
+class OutOfMemoryError(WazaError):
+    """The analysis needed more memory than its limit, and what it held could not be spilled."""

@@ -130,3 +130,11 @@ def test_telemetry_text_is_shown_literally(tmp_path: Path) -> None:
     assert "\x1b" not in result.stdout and "\x07" not in result.stdout
     assert "[bold red]pwned[/] \\x1b[2J" in result.stdout
     assert "[link=http://x]Boom[/link]" in result.stdout
+
+
+def test_memory_that_runs_out_is_said_in_a_line(tmp_path: Path) -> None:
+    """An analysis that cannot fit its memory limit says how to give it room, exit 1, no traceback."""
+    write_sample(tmp_path / "t", 3000, seed=4)
+    result = waza("analyze", str(tmp_path / "t"), "--memory-limit", "1MB")
+    assert result.returncode == 1
+    assert "--memory-limit" in one_line_error(result)

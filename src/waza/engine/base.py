@@ -262,7 +262,13 @@ class Engine(ABC):
         where = self._condition(scope)
         self._keep(
             "detail_rows",
-            sql.fill(sql.DETAILS, rows=self._detail_rows(), sessions="sessions", where=where.sql, groups=""),
+            sql.fill(
+                sql.DETAILS if where.params else sql.ALL_DETAILS,
+                rows=self._detail_rows(),
+                sessions="sessions",
+                where=where.sql,
+                groups="",
+            ),
             where.params,
         )
         self._view("details", sql.ONCE_DETAILS)

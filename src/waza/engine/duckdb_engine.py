@@ -14,7 +14,7 @@ from waza.engine.base import Engine
 from waza.engine.results import Progress, Rows
 from waza.engine.salvage import first_line
 from waza.engine.slicing import DEFAULT_USER_KEY
-from waza.errors import InputChangedError, UsageError
+from waza.errors import InputChangedError, OutOfMemoryError, UsageError
 from waza.store.compacted import details_path, events_path, parts_path, rollup_path, summed_rollups
 from waza.store.sources import EVENT_FORMATS, Format, Problem, Source
 
@@ -378,11 +378,17 @@ def _groups(sources: list[Source]) -> Iterator[tuple[str, str]]:
 @contextmanager
 def _moved_files_reported() -> Iterator[None]:
     """A file that vanished between listing and a later read (an event log is read twice) is not
-    damage: the analysis is started over on the files as they are now."""
+    damage: the analysis is started over on the files as they are now. Memory that ran out is
+    said in a line, with what to do."""
     try:
         yield
     except duckdb.IOException as error:
         raise InputChangedError(first_line(error)) from None
+    except duckdb.OutOfMemoryException:
+        raise OutOfMemoryError(
+            "the analysis needs more memory than its limit: give it more (--memory-limit 4GB), "
+            "or compact the folder first (waza compact DIR), whose reports need far less"
+        ) from None
 
 
 def _bytes_read() -> int | None:

@@ -441,6 +441,14 @@ SELECT * FROM ({rows})
         FROM {sessions} WHERE {where} GROUP BY session_id)
   USING (session_id)
 """
+# DETAILS of every session: each detail row belongs to a counted session (read from the same
+# files), so only the few sessions that are ``repeated`` are looked up, never all of them.
+ALL_DETAILS = """
+SELECT rows.*, coalesce(copied.repeated, false) AS repeated FROM ({rows}) rows
+  LEFT JOIN (SELECT DISTINCT session_id, true AS repeated FROM {sessions} WHERE counted AND repeated) copied
+  USING (session_id)
+WHERE rows.session_id IS NOT NULL
+"""
 ONCE_DETAILS = "SELECT *, 1 AS copy FROM detail_rows WHERE NOT repeated UNION ALL " + ONCE.replace(
     "{order}", "event_type"
 ).replace("{scan}", "SELECT * FROM detail_rows WHERE repeated")
