@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from waza.engine import rolled, rollup_sql, sql
-from waza.engine.results import Figures, Progress, Rows, Summary, figures_of
+from waza.engine.results import Progress, Rows, Summary, figures_by_group
 from waza.engine.salvage import Salvage, first_line
 from waza.engine.slicing import DEFAULT_USER_KEY, Condition, Slice
 from waza.engine.snapshot import Snapshot
@@ -168,29 +168,13 @@ class Engine(ABC):
             by_key="grouping(breakdown)" if scope.by else "1",
             breakdown_value="breakdown" if scope.by else "NULL",
         )
-        columns, rows = self._rows(figures_sql, where.params)
-        totals, per_skill, per_key = Figures(), {}, {}
-        for row in rows:
-            record = dict(zip(columns, row, strict=True))
-            by_skill, by_key, skill, key = (
-                record.pop(c) for c in ("by_skill", "by_key", "skill_name", "breakdown")
-            )
-            figures = figures_of(record)
-            if not by_skill:
-                if skill is not None:
-                    per_skill[skill] = figures
-            elif not by_key:
-                per_key[key] = figures
-            else:
-                totals = figures
+        totals, per_skill, breakdown = figures_by_group(self._records(figures_sql, where.params), scope.by)
         per_day = self._records(sql.fill(sql.PER_DAY, where=where.sql, users=users), where.params)
         top = {"where": where.sql, "limit": int(scope.top)}
         return Summary(
             totals=totals,
-            per_skill=dict(sorted(per_skill.items())),
-            breakdown=dict(sorted(per_key.items(), key=lambda item: (item[0] is None, item[0] or "")))
-            if scope.by
-            else None,
+            per_skill=per_skill,
+            breakdown=breakdown,
             per_day=per_day,
             slowest=self._rows(sql.fill(sql.SLOWEST, **top), where.params)[1],
             most_tools=self._rows(sql.fill(sql.MOST_TOOLS, **top), where.params)[1],

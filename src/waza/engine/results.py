@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -61,3 +61,26 @@ def figures_of(record: dict[str, Any]) -> Figures:
         first_start=record["first_start"],
         last_end=record["last_end"],
     )
+
+
+GROUP_KEYS = ("by_skill", "by_key", "skill_name", "breakdown")
+
+
+def figures_by_group(
+    records: Iterable[dict[str, Any]], by: str | None
+) -> tuple[Figures, dict[str, Figures], dict[str | None, Figures] | None]:
+    """Totals, per skill and per breakdown value, from the rows of FIGURES' grouping sets (each
+    with the GROUP_KEYS columns that say which set it is of)."""
+    totals, per_skill, per_key = Figures(), {}, {}
+    for record in records:
+        by_skill, by_key, skill, key = (record.pop(c) for c in GROUP_KEYS)
+        figures = figures_of(record)
+        if not by_skill:
+            if skill is not None:
+                per_skill[skill] = figures
+        elif not by_key:
+            per_key[key] = figures
+        else:
+            totals = figures
+    breakdown = dict(sorted(per_key.items(), key=lambda item: (item[0] is None, item[0] or "")))
+    return totals, dict(sorted(per_skill.items())), breakdown if by else None

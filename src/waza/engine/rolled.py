@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime, time
 from typing import TYPE_CHECKING, Any
 
 from waza.engine import rollup_sql, sql
-from waza.engine.results import Figures, Summary, figures_of
+from waza.engine.results import GROUP_KEYS, Summary, figures_by_group
 from waza.engine.slicing import DEFAULT_USER_KEY, Slice
 
 if TYPE_CHECKING:
@@ -67,25 +67,15 @@ def summary(engine: Engine, scope: Slice) -> Summary:
     ):
         filled = sql.fill(statement, **fills, breakdown_set=breakdown_set if scope.by else "")
         for record in engine._records(filled):
-            key = tuple(record.pop(c) for c in ("by_skill", "by_key", "skill_name", "breakdown"))
-            groups.setdefault(key, {}).update(record)
-    totals, per_skill, per_key = Figures(), {}, {}
-    for (by_skill, by_key, skill, key), record in groups.items():
+            key = tuple(record[c] for c in GROUP_KEYS)
+            groups.setdefault(key, {"first_start": None, "last_end": None}).update(record)
+    for record in groups.values():
         record["duration_percentiles"] = record.pop("percentiles", None)
-        figures = figures_of({"first_start": None, "last_end": None, **record})
-        if not by_skill:
-            if skill is not None:
-                per_skill[skill] = figures
-        elif not by_key:
-            per_key[key] = figures
-        else:
-            totals = figures
+    totals, per_skill, breakdown = figures_by_group(groups.values(), scope.by)
     return Summary(
         totals=totals,
-        per_skill=dict(sorted(per_skill.items())),
-        breakdown=dict(sorted(per_key.items(), key=lambda item: (item[0] is None, item[0] or "")))
-        if scope.by
-        else None,
+        per_skill=per_skill,
+        breakdown=breakdown,
         per_day=engine._records(rollup_sql.PER_DAY),
         slowest=_listed(engine, scope, "slowest", sql.SLOWEST),
         most_tools=_listed(engine, scope, "most_tools", sql.MOST_TOOLS),
