@@ -127,14 +127,18 @@ def compacted_store(sessions: int) -> Path:
 
 def mixed_store(sessions: int) -> Path:
     """The compacted store's days but the last, and the raw segments of the last day (hard links)."""
+    return _mixed(sessions, compacted_store(sessions), lambda days: event_log(sessions))
+
+
+def _mixed(sessions: int, compacted: Path, raw: Callable[[int], Path]) -> Path:
+    """The days of ``compacted`` but the last, and the last day of the raw log ``raw(days)`` gives."""
     folder = CACHE / f"mixed-{sessions}"
     if not (folder / ".complete").exists():
         shutil.rmtree(folder, ignore_errors=True)
-        days = sorted(p.name for p in (compacted_store(sessions) / "compacted").glob("date=*"))
+        days = sorted(p.name for p in (compacted / "compacted").glob("date=*"))
         for day in days[:-1]:
-            shutil.copytree(compacted_store(sessions) / "compacted" / day, folder / "compacted" / day,
-                            copy_function=os.link)  # fmt: skip
-        shutil.copytree(event_log(sessions) / days[-1], folder / days[-1], copy_function=os.link)
+            shutil.copytree(compacted / "compacted" / day, folder / "compacted" / day, copy_function=os.link)
+        shutil.copytree(raw(len(days)) / days[-1], folder / days[-1], copy_function=os.link)
         (folder / ".complete").touch()
     return folder
 
@@ -221,17 +225,9 @@ def scaled_store(sessions: int) -> Path:
 def scaled_mixed_store(sessions: int) -> Path:
     """``mixed_store`` at a scaled size: the scaled compacted days but the last, and the raw copies
     of the last day."""
-    folder = CACHE / f"mixed-{sessions}"
-    if not (folder / ".complete").exists():
-        shutil.rmtree(folder, ignore_errors=True)
-        days = sorted(p.name for p in (scaled_store(sessions) / "compacted").glob("date=*"))
-        for day in days[:-1]:
-            shutil.copytree(scaled_store(sessions) / "compacted" / day, folder / "compacted" / day,
-                            copy_function=os.link)  # fmt: skip
-        tail = scaled_event_log(sessions, slice(len(days) - 1, None))
-        shutil.copytree(tail / days[-1], folder / days[-1], copy_function=os.link)
-        (folder / ".complete").touch()
-    return folder
+    return _mixed(
+        sessions, scaled_store(sessions), lambda days: scaled_event_log(sessions, slice(days - 1, None))
+    )
 
 
 def export_file(sessions: int) -> Path:

@@ -49,18 +49,9 @@ PREPARED = {
 
 ROLLUP = (
     """
-SELECT 'sessions' AS kind, day, skill_name, count(*) AS n,
-  count(end_time) AS completed,
-  count(*) FILTER (WHERE success) AS succeeded,
-  coalesce(sum(duration_ms), 0)::BIGINT AS duration_ms,
-  count(duration_ms) AS timed,
-  count(*) FILTER (WHERE ended_before_start) AS ended_before_start,
-  coalesce(sum(tool_calls), 0)::BIGINT AS tool_calls,
-  sum(weight)::DOUBLE AS estimated,
-  count(*) FILTER (WHERE abandoned) AS abandoned,
-  sum(events_dropped)::BIGINT AS events_dropped,
-  sum(values_truncated)::BIGINT AS values_truncated,
-  min(start_time) AS first_start,
+SELECT 'sessions' AS kind, day, skill_name, count(*) AS n,"""
+    + sql.SESSION_SUMS
+    + """  min(start_time) AS first_start,
   max(end_time) AS last_end
 FROM rollup_sessions GROUP BY day, skill_name
 UNION ALL BY NAME

@@ -285,12 +285,8 @@ SAMPLING_KEYS = ("sample_rate", "sample_keep_errors")
 # All wanted values come from one parse of the metadata: a list, one item per key.
 RECORD_METADATA = "json_extract_string(s -> '$.metadata', {paths}) AS meta"
 
-# Every figure of one group of sessions. GROUPING SETS give the overall row,
-# one row per skill and, with a breakdown, one row per value of it, in one pass.
-# Percentiles interpolate linearly between closest ranks (quantile_cont).
-FIGURES = """
-SELECT grouping(skill_name) AS by_skill, {by_key} AS by_key, skill_name, {breakdown_value} AS breakdown,
-  count(*) AS sessions,
+# The figures of a group of sessions that are counts and sums (rollups keep them per day and skill).
+SESSION_SUMS = """
   count(end_time) AS completed,
   count(*) FILTER (WHERE success) AS succeeded,
   coalesce(sum(duration_ms), 0)::BIGINT AS duration_ms,
@@ -301,13 +297,23 @@ SELECT grouping(skill_name) AS by_skill, {by_key} AS by_key, skill_name, {breakd
   count(*) FILTER (WHERE abandoned) AS abandoned,
   sum(events_dropped)::BIGINT AS events_dropped,
   sum(values_truncated)::BIGINT AS values_truncated,
-  count(DISTINCT users) AS users,
+"""
+# Every figure of one group of sessions. GROUPING SETS give the overall row,
+# one row per skill and, with a breakdown, one row per value of it, in one pass.
+# Percentiles interpolate linearly between closest ranks (quantile_cont).
+FIGURES = (
+    """
+SELECT grouping(skill_name) AS by_skill, {by_key} AS by_key, skill_name, {breakdown_value} AS breakdown,
+  count(*) AS sessions,"""
+    + SESSION_SUMS
+    + """  count(DISTINCT users) AS users,
   quantile_cont(duration_ms, [0.5, 0.9, 0.95, 0.99]) AS duration_percentiles,
   min(start_time) AS first_start,
   max(end_time) AS last_end
 FROM (SELECT *, {breakdown} AS breakdown, {users} AS users FROM sessions WHERE {where})
 GROUP BY GROUPING SETS ((), (skill_name){breakdown_set})
 """
+)
 
 # Sessions per UTC day of their start.
 PER_DAY = """
