@@ -19,6 +19,8 @@ Then, side by side:
 With --scaled N (a multiple of 10^6), waza then analyzes the raw event log, the
 compacted store and the mixed store of N sessions side by side (see BASE_SIZE
 for how they are made); with --scaled-raw 0 the compacted and mixed ones only.
+With --collector N, waza analyzes N sessions recorded through RuntimeCollector
+by two processes, compacted in the background as they wrote (collector_store).
 
 waza's runs compute the whole report (tools, models, tokens and errors too);
 duckdb-sql and plain-python compute the session figures only. Each line gives
@@ -28,6 +30,7 @@ Spark's JVM). Usage:
 
   python bench/analyze.py [--sizes 10000,100000,1000000] [--python-max 100000] [--rounds 3]
                           [--compacted] [--spark] [--scaled 10000000]
+                          [--collector 10000000]
 """
 
 from __future__ import annotations
@@ -37,11 +40,13 @@ import functools
 import gc
 import gzip
 import json
+import multiprocessing
 import os
 import shutil
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -230,6 +235,70 @@ def scaled_mixed_store(sessions: int) -> Path:
     )
 
 
+# Writer processes of the collector-written store, one per core of the machines the README measures on.
+WRITERS = 2
+
+
+def collector_store(sessions: int) -> Path:
+    """``sessions`` sample sessions recorded through RuntimeCollector by WRITERS processes into one
+    folder, with the defaults a skill gets (redaction, gzip on close, compaction in the background),
+    then one last ``compact`` as the next writer would run it. Prints how long that took."""
+    folder = CACHE / f"collected-{sessions}"
+    if not (folder / ".complete").exists():
+        shutil.rmtree(folder, ignore_errors=True)
+        print(f"  recording {sessions:,} sessions with {WRITERS} collectors ...", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        context = multiprocessing.get_context("spawn")
+        with context.Pool(WRITERS) as pool:
+            shares = [
+                (folder, sessions // WRITERS + (w < sessions % WRITERS), SEED + w) for w in range(WRITERS)
+            ]
+            counts = pool.starmap(_record, shares)
+        recorded = time.perf_counter() - started
+        compact(folder)
+        events = sum(events for events, _ in counts)
+        dropped = sum((Counter(dropped) for _, dropped in counts), Counter())
+        print(
+            f"  {events:,} events recorded in {recorded:.0f} s, all compacted "
+            f"{time.perf_counter() - started:.0f} s after the start; dropped: {dict(dropped) or 'none'}",
+            file=sys.stderr,
+            flush=True,
+        )
+        (folder / ".complete").touch()
+    return folder
+
+
+def _record(folder: Path, sessions: int, seed: int) -> tuple[int, dict[str, int]]:
+    """One writer process: the sample's sessions through the collector's API, stamped with the
+    sample's times (the clock is the only thing replaced), flushed every few thousand sessions so
+    that a producer faster than any real skill is not told to drop."""
+    from waza.capture import collector as module
+    from waza.telemetry import RuntimeCollector
+
+    now = [datetime.now()]
+    module.utc_now = lambda: now[0]
+    events = 0
+    collector = RuntimeCollector(folder)
+    for number, session in enumerate(sample_sessions(sessions, seed=seed)):
+        session_id = None
+        for event in session:
+            now[0] = datetime.fromisoformat(event["timestamp"])
+            kind, data = event["event_type"], event["data"]
+            if kind == "session.started":
+                session_id = collector.start_session(
+                    data["prompt"], data["metadata"], session_id=event["session_id"]
+                )
+            elif kind == "session.ended":
+                collector.end_session(session_id, data["output"], data["success"], data["error"])
+            else:
+                collector.record_event(session_id, kind, data, skill_name=event.get("skill_name"))
+        events += len(session)
+        if number % 2000 == 1999:
+            collector.flush()
+    collector.close()
+    return events, collector.dropped
+
+
 def export_file(sessions: int) -> Path:
     path = CACHE / f"export-{sessions}.json"
     if not path.exists():
@@ -312,6 +381,9 @@ def main() -> None:
     parser.add_argument("--spark", action="store_true", help="also time waza --engine spark (local mode)")
     parser.add_argument("--scaled", type=int, help="then time waza on a store this large, made of copies")
     parser.add_argument("--scaled-raw", type=int, default=1, help="0: the scaled compacted store only")
+    parser.add_argument(
+        "--collector", type=int, help="then time waza on a store this large, recorded by the collector"
+    )
     args = parser.parse_args()
     sizes = [int(size) for size in args.sizes.split(",")]
     CACHE.mkdir(exist_ok=True)
@@ -364,6 +436,16 @@ def main() -> None:
                 results[name] = (min(wall, best[0]), max(peak, best[1])) if best else (wall, peak)
         for name, (wall, peak) in results.items():
             report_line(args.scaled, name, wall, peak, results.get("waza", (None,))[0])
+        print()
+    if args.collector:
+        folder = collector_store(args.collector)
+        results = {}
+        for _ in range(args.rounds):
+            wall, peak, (count, _) = measure(functools.partial(run_waza, folder))
+            assert count == args.collector, count
+            results["waza-collected"] = (min(wall, results.get("waza-collected", (wall,))[0]), peak)
+        for name, (wall, peak) in results.items():
+            report_line(args.collector, name, wall, peak, None)
         print()
     print("'vs waza' is each run's wall time over waza's: above 1 means slower than waza.")
 
