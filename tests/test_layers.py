@@ -17,7 +17,7 @@ LAYERS = [
     {"otel"},
     {"store"},
     {"capture", "engine", "sample"},
-    {"tasks"},
+    {"tasks", "interchange"},
     {"analysis"},
     {"compare", "dashboard"},
     {"serve", "telemetry"},

@@ -11,6 +11,8 @@ from waza.cli.check import check
 from waza.cli.compact import compact
 from waza.cli.compare import compare
 from waza.cli.convert import convert
+from waza.cli.export import export
+from waza.cli.imports import import_
 from waza.cli.prune import prune
 from waza.cli.replay import replay
 from waza.cli.report import report
@@ -27,6 +29,8 @@ def main() -> None:
 main.add_command(analyze)
 main.add_command(report)
 main.add_command(sample)
+main.add_command(import_)
+main.add_command(export)
 main.add_command(prune)
 main.add_command(compact)
 main.add_command(convert)

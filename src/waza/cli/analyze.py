@@ -4,40 +4,20 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from waza.analysis.analyzer import TelemetryAnalyzer
 from waza.analysis.details import load_prices
 from waza.analysis.empty import why_empty
 from waza.analysis.render import render_problems, render_report
 from waza.cli.errors import friendly_errors
+from waza.cli.progress import progress_bar
 from waza.cli.types import InputPath, KeyValue, MemorySize, Moment, engine_options, format_option
 from waza.engine.slicing import DEFAULT_USER_KEY, Slice
-
-
-@contextmanager
-def _progress(console: Console) -> Iterator[Callable[[float], None] | None]:
-    """A progress bar on stderr, only when a person is watching it."""
-    if not console.is_terminal:
-        yield None
-        return
-    with Progress(
-        TextColumn("Reading telemetry"),
-        BarColumn(),
-        TextColumn("{task.percentage:>3.0f}%"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task("read", total=100)
-        yield lambda share: bar.update(task, completed=share)
 
 
 @click.command()
@@ -102,7 +82,7 @@ def analyze(
     """
     scope = Slice(skill=skill, since=since, until=until, where=where, by=by, user_key=users_key, top=top)
     stderr = Console(stderr=True, soft_wrap=True)
-    with _progress(stderr) as progress:
+    with progress_bar(stderr, "Reading telemetry") as progress:
         price_table = load_prices(prices) if prices else None
         analyzer = TelemetryAnalyzer(strict=strict, engine=engine, master=master, memory_limit=memory_limit)
         report = analyzer.analyze_paths(paths, progress=progress, scope=scope, prices=price_table)

@@ -24,7 +24,7 @@ from datetime import datetime
 from typing import Any
 
 from waza.model import TelemetryEvent
-from waza.otel.messages import prompt, text
+from waza.otel.messages import prompt, reply
 from waza.otel.values import SpanError, attributes, first, flat, moment, parsed
 from waza.schema import (
     AGENT_INVOKED,
@@ -52,8 +52,13 @@ TOKENS = {
     "cache_read": ("gen_ai.usage.cache_read.input_tokens", "llm.token_count.prompt_details.cache_read"),
     "cache_write": ("gen_ai.usage.cache_creation.input_tokens", "llm.token_count.prompt_details.cache_write"),
     "reasoning": ("gen_ai.usage.reasoning.output_tokens", "llm.token_count.completion_details.reasoning"),
+    "total": ("llm.token_count.total",),
 }
 METADATA_PREFIX = "waza.metadata."
+# Written by `waza export` on a root: the session was still open (no end is read from it), and the
+# session id when it is no trace id.
+OPEN_ATTRIBUTE = "waza.session.open"
+SESSION_ATTRIBUTE = "waza.session.id"
 
 
 @dataclass
@@ -151,9 +156,9 @@ def span_events(
             yield read.event(at, ERROR, data)
         else:
             yield read.event(at, span_event.name or "otel.event", flat(details))
-    if read.root:
+    if read.root and read.found.get(OPEN_ATTRIBUTE) is not True:
         outcome = read.outcome()
-        output = text(read.found, "gen_ai.output.messages", "output.value")
+        output = reply(read.found)
         data = {"output": output, "success": outcome["success"], "error": outcome["error"]}
         yield read.event(read.end, SESSION_ENDED, data)
 

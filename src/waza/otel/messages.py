@@ -34,6 +34,16 @@ def prompt(found: dict[str, Any]) -> str:
     return "" if raw is None else raw if isinstance(raw, str) else json.dumps(raw)
 
 
+def reply(found: dict[str, Any]) -> str:
+    """What was answered: the text of the output messages; else the raw output as text."""
+    messages = parsed(first(found, "gen_ai.output.messages"))
+    if isinstance(messages, list):
+        texts = [message_text(m) for m in messages if isinstance(m, dict)]
+        if any(texts):
+            return "\n".join(t for t in texts if t)
+    return text(found, "gen_ai.output.messages", "output.value")
+
+
 def message_text(message: dict[str, Any]) -> str:
     """A message's text: the GenAI ``parts`` of type text, or a plain or block ``content``."""
     parts = message.get("parts")

@@ -135,6 +135,25 @@ def answer(media: str, rejected: int, reason: str, logs: bool = False) -> bytes:
     return json.dumps(partial).encode()
 
 
+def to_json(message: Any) -> bytes:
+    """A message in OTLP's JSON encoding: hex ids, integer enums, camelCase names."""
+    document = json_format.MessageToDict(message, use_integers_for_enums=True)
+    _base64_ids_to_hex(document)
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def _base64_ids_to_hex(node: Any) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ID_FIELDS and isinstance(value, str):
+                node[key] = base64.b64decode(value).hex()
+            else:
+                _base64_ids_to_hex(value)
+    elif isinstance(node, list):
+        for item in node:
+            _base64_ids_to_hex(item)
+
+
 def _hex_ids_to_base64(node: Any) -> None:
     if isinstance(node, dict):
         for key, value in node.items():

@@ -162,7 +162,7 @@ def translated_events(source: Source, problems: list[Problem]) -> Iterator[Telem
 
 def _document_events(document: Any, path: str, problems: list[Problem]) -> Iterator[TelemetryEvent]:
     """A JSON value by what it holds: an OTLP export, sessions or events, alone or in a list."""
-    if isinstance(document, dict) and "resourceSpans" in document:
+    if isinstance(document, dict) and ("resourceSpans" in document or "resourceLogs" in document):
         yield from _otlp_events(document, path, None, problems)
         return
     if isinstance(document, dict) and isinstance(document.get("sessions"), list):
@@ -187,18 +187,25 @@ def _document_events(document: Any, path: str, problems: list[Problem]) -> Itera
 def _otlp_events(
     document: Any, path: str, line: int | None, problems: list[Problem]
 ) -> Iterator[TelemetryEvent]:
-    """The events of one OTLP JSON trace export; what it refuses is reported at ``path:line``."""
+    """The events of one OTLP JSON trace or log export; what it refuses is reported at ``path:line``."""
     from waza.otel import otlp  # protobuf's machinery loads only for OTLP files
 
+    logs = isinstance(document, dict) and "resourceLogs" in document and "resourceSpans" not in document
     try:
         if isinstance(document, Exception):
             raise document
-        events, rejected, reason = otlp.events_of(otlp.from_json(document), utc_now() + CLOCK_SKEW)
+        latest = utc_now() + CLOCK_SKEW
+        if logs:
+            export = otlp.from_json(document, otlp.ExportLogsServiceRequest)
+            events, rejected, reason = otlp.log_events_of(export, latest)
+        else:
+            events, rejected, reason = otlp.events_of(otlp.from_json(document), latest)
     except ValueError as exc:
         problems.append(Problem(path, line, _reason(exc)))
         return
     if rejected:
-        problems.append(Problem(path, line, f"{rejected} spans refused: {reason}"))
+        kind = "log records" if logs else "spans"
+        problems.append(Problem(path, line, f"{rejected} {kind} refused: {reason}"))
     yield from events
 
 

@@ -26,7 +26,7 @@ class Format(StrEnum):
     EXPORT = "export"  # {"exported_at": ..., "sessions": [...]}
     PARQUET = "parquet"  # events compacted by `waza compact`
     DOCUMENT = "document"  # one JSON value over many lines: a session, events, an OTLP export
-    OTLP = "otlp"  # OTLP JSON trace exports, one per line (the Collector's file exporter)
+    OTLP = "otlp"  # OTLP JSON trace and log exports, one per line (the Collector's file exporter)
 
 
 EVENT_FORMATS = (Format.EVENTS, Format.PARQUET)  # formats holding events, not sessions
@@ -209,7 +209,7 @@ def _json_object(line: str) -> dict | None:
 
 
 def _format_of_record(record: dict) -> Format | None:
-    if "resourceSpans" in record:
+    if "resourceSpans" in record or "resourceLogs" in record:
         return Format.OTLP
     if "event_type" in record:
         return Format.EVENTS

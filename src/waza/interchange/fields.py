@@ -1,0 +1,143 @@
+"""Where a JSON log keeps the fields of an event, as ``--map`` says: dotted paths and times.
+
+A log line names its fields its own way; ``--map event_type=event,timestamp=ts`` says
+which of its fields holds each of waza's. A field not mapped is looked for under
+waza's own name. Times may be epoch seconds, milliseconds, microseconds or
+nanoseconds (told apart by size) or ISO 8601 text; a time without a zone is UTC.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from waza.model import TelemetryEvent
+
+FIELDS = ("event_type", "timestamp", "session_id", "skill_name", "data", "event_id")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Epoch numbers told apart by size: past 10^11 seconds (year 5138) a number is milliseconds, and so on.
+_UNITS = ((10**17, 10**9), (10**14, 10**6), (10**11, 10**3))
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+class FieldError(ValueError):
+    """A line that cannot become an event; the message says which field and why."""
+
+
+@dataclass(frozen=True)
+class FieldMap:
+    """Which field of a log line holds each of waza's fields; ``session_key`` names the sessions of
+    lines that hold no session id."""
+
+    paths: dict[str, str]
+    session_key: str | None = None
+
+    @classmethod
+    def parse(cls, text: str | None, session_key: str | None = None) -> FieldMap:
+        """``event_type=event,timestamp=ts``; ValueError saying what is wrong."""
+        paths = {name: name for name in FIELDS}
+        for pair in (text or "").split(","):
+            if not pair.strip():
+                continue
+            name, equals, path = (part.strip() for part in pair.partition("="))
+            if not equals or not path:
+                raise ValueError(f"--map takes FIELD=PATH pairs, not {pair.strip()!r}")
+            if name not in FIELDS:
+                raise ValueError(f"--map: {name!r} is not one of {', '.join(FIELDS)}")
+            paths[name] = path
+        return cls(paths, session_key.strip() if session_key and session_key.strip() else None)
+
+    def event(self, record: Any, line: bytes, latest: datetime) -> TelemetryEvent:
+        """The event one log line holds (``line``: its bytes, which name it when it has no id)."""
+        if not isinstance(record, dict):
+            raise FieldError("not a JSON object")
+        event_type = lookup(record, self.paths["event_type"])
+        if event_type in (None, ""):
+            raise FieldError(f"no event type at {self.paths['event_type']!r}")
+        timestamp = lookup(record, self.paths["timestamp"])
+        if timestamp is None:
+            raise FieldError(f"no time at {self.paths['timestamp']!r}")
+        session_id = lookup(record, self.paths["session_id"])
+        if session_id in (None, "") and self.session_key is not None:
+            session_id = lookup(record, self.session_key)
+        if session_id in (None, "") or isinstance(session_id, dict | list):
+            raise FieldError(
+                f"no session id at {self.paths['session_id']!r}"
+                + ("" if self.session_key is None else f" nor at {self.session_key!r}")
+                + ": map one with --map session_id=PATH or group lines with --session-key PATH"
+            )
+        skill = lookup(record, self.paths["skill_name"])
+        event_id = lookup(record, self.paths["event_id"])
+        return TelemetryEvent(
+            timestamp=moment(timestamp, latest),
+            event_type=str(event_type),
+            skill_name=None if skill in (None, "") else str(skill),
+            data=self._data(record),
+            session_id=str(session_id),
+            # The line's digest when it names no id: the same line imported again is the same event.
+            event_id=str(event_id) if event_id not in (None, "") else line_id(line),
+        )
+
+    def _data(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The mapped data field; when the line has none, every field not mapped to another."""
+        path = self.paths["data"]
+        data = lookup(record, path)
+        if data is None:
+            mapped = {p.split(".")[0] for name, p in self.paths.items() if name != "data"}
+            mapped |= {self.session_key.split(".")[0]} if self.session_key else set()
+            return {key: value for key, value in record.items() if key not in mapped}
+        return data if isinstance(data, dict) else {"value": data}
+
+
+def lookup(record: dict[str, Any], path: str) -> Any:
+    """The value at a dotted path; a key that itself holds dots (``gen_ai.system``) is found too."""
+    if path in record:
+        return record[path]
+    head, dot, rest = path.partition(".")
+    while dot:
+        inner = record.get(head)
+        if isinstance(inner, dict):
+            found = lookup(inner, rest)
+            if found is not None:
+                return found
+        step, dot, rest = rest.partition(".")
+        head = f"{head}.{step}"
+    return None
+
+
+def moment(value: Any, latest: datetime) -> datetime:
+    """A time from epoch seconds, milliseconds, microseconds or nanoseconds, or ISO text (UTC when
+    it has no zone); FieldError for anything else, and for times before 2000 or after ``latest``."""
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = float(text)
+        except ValueError:
+            try:
+                at = datetime.fromisoformat(text)
+            except ValueError:
+                raise FieldError(f"time {value[:40]!r} is neither a number nor ISO 8601") from None
+            at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+            return _checked(at, value, latest)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        raise FieldError(f"time {str(value)[:40]!r} is neither a number nor ISO 8601")
+    scale = next((per_second for above, per_second in _UNITS if abs(value) >= above), 1)
+    # Whole numbers in integer arithmetic: a float holds epoch nanoseconds only to 256 ns.
+    micros = value * 10**6 // scale if isinstance(value, int) else round(value * 1e6 / scale)
+    try:
+        at = EPOCH + timedelta(microseconds=micros)
+    except OverflowError:
+        raise FieldError(f"time {value!r} is out of range") from None
+    return _checked(at, value, latest)
+
+
+def _checked(at: datetime, value: Any, latest: datetime) -> datetime:
+    if not EARLIEST <= at <= latest:
+        raise FieldError(f"time {str(value)[:40]!r} ({at:%Y-%m-%d}) is before 2000 or in the future")
+    return at
+
+
+def line_id(line: bytes) -> str:
+    return "line-" + hashlib.sha256(line.strip()).hexdigest()[:24]
