@@ -25,10 +25,12 @@ demo: $(VENV)/.installed
 	$(BIN)/waza analyze $(DEMO_DIR) -o .demo/analysis-report.json
 	@echo "JSON report written to .demo/analysis-report.json"
 
-# The Spark tests run Spark in local mode, which needs Java; the report's test needs Chromium.
+# The Spark tests run Spark in local mode, which needs Java; the report's test needs Chromium;
+# the export test sends traces to Arize Phoenix.
 test: $(VENV)/.installed-test
 	scripts/ensure-java
 	scripts/ensure-chromium
+	scripts/ensure-phoenix
 	$(BIN)/python -m pytest -q
 
 lint: $(VENV)/.installed-test
@@ -47,4 +49,4 @@ bench: $(VENV)/.installed
 	$(BIN)/python -m bench.report
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache
+	rm -rf $(VENV) .venv-phoenix .demo .pytest_cache
