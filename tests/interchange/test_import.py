@@ -211,3 +211,31 @@ def test_the_sdk_otlp_json_file_imports_to_the_sessions_it_traces(tmp_path: Path
 
     again = waza("import", str(path), "-o", str(tmp_path / "t"))
     assert again.returncode == 0 and report_of(tmp_path / "t") == report
+
+
+def test_a_large_log_is_imported_in_pieces_by_several_processes_with_its_line_numbers(
+    tmp_path: Path, sample_raw, monkeypatch
+) -> None:
+    """Pieces cut at line ends, read by two processes: every line once, bad lines where they are."""
+    from waza.interchange import importer
+    from waza.interchange.fields import FieldMap
+
+    sessions = to_millisecond(sample_raw[:80])
+    lines = [json.dumps(line) for line in in_made_up_schema(sessions)]
+    bad = [5, 333, len(lines) // 2, len(lines)]
+    for number in bad:
+        lines.insert(number - 1, "{cut short")
+    log = tmp_path / "big.log"
+    log.write_text("\n".join(lines) + "\n")
+    monkeypatch.setattr(importer, "PIECE_BYTES", 8192)
+    fields = FieldMap.parse(MAPPING)
+    result = importer.import_paths([log], tmp_path / "pieces", fields=fields, workers=2)
+
+    assert len(importer._pieces(importer._resolve(log, importer.SourceFormat.AUTO, fields))) > 20
+    assert result.events == sum(len(events) for events in sessions)
+    assert sorted(p.line for p in result.problems) == bad
+    segments = {p.name.split("-")[2] for p in (tmp_path / "pieces").rglob("part-*")}
+    assert len(segments) == 2  # written by two processes, each to segments of its own
+    report = report_of(tmp_path / "pieces")
+    assert report["total_sessions"] == 80
+    assert report["metrics"]["total_tool_calls"] == expected_metrics(sessions)["total_tool_calls"]

@@ -9,7 +9,7 @@ nanoseconds (told apart by size) or ISO 8601 text; a time without a zone is UTC.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -33,6 +33,12 @@ class FieldMap:
 
     paths: dict[str, str]
     session_key: str | None = None
+    _steps: dict[str, tuple[str, ...]] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(
+            self, "_steps", {name: tuple(path.split(".")) for name, path in self.paths.items()}
+        )
 
     @classmethod
     def parse(cls, text: str | None, session_key: str | None = None) -> FieldMap:
@@ -53,13 +59,13 @@ class FieldMap:
         """The event one log line holds (``line``: its bytes, which name it when it has no id)."""
         if not isinstance(record, dict):
             raise FieldError("not a JSON object")
-        event_type = lookup(record, self.paths["event_type"])
+        event_type = self._get(record, "event_type")
         if event_type in (None, ""):
             raise FieldError(f"no event type at {self.paths['event_type']!r}")
-        timestamp = lookup(record, self.paths["timestamp"])
+        timestamp = self._get(record, "timestamp")
         if timestamp is None:
             raise FieldError(f"no time at {self.paths['timestamp']!r}")
-        session_id = lookup(record, self.paths["session_id"])
+        session_id = self._get(record, "session_id")
         if session_id in (None, "") and self.session_key is not None:
             session_id = lookup(record, self.session_key)
         if session_id in (None, "") or isinstance(session_id, dict | list):
@@ -68,8 +74,8 @@ class FieldMap:
                 + ("" if self.session_key is None else f" nor at {self.session_key!r}")
                 + ": map one with --map session_id=PATH or group lines with --session-key PATH"
             )
-        skill = lookup(record, self.paths["skill_name"])
-        event_id = lookup(record, self.paths["event_id"])
+        skill = self._get(record, "skill_name")
+        event_id = self._get(record, "event_id")
         return TelemetryEvent(
             timestamp=moment(timestamp, latest),
             event_type=str(event_type),
@@ -80,10 +86,16 @@ class FieldMap:
             event_id=str(event_id) if event_id not in (None, "") else line_id(line),
         )
 
+    def _get(self, record: dict[str, Any], name: str) -> Any:
+        """The value of waza's field ``name``: nested keys walked straight, else ``lookup``'s search."""
+        value: Any = record
+        for key in self._steps[name]:
+            value = value.get(key) if isinstance(value, dict) else None
+        return value if value is not None else lookup(record, self.paths[name])
+
     def _data(self, record: dict[str, Any]) -> dict[str, Any]:
         """The mapped data field; when the line has none, every field not mapped to another."""
-        path = self.paths["data"]
-        data = lookup(record, path)
+        data = self._get(record, "data")
         if data is None:
             mapped = {p.split(".")[0] for name, p in self.paths.items() if name != "data"}
             mapped |= {self.session_key.split(".")[0]} if self.session_key else set()

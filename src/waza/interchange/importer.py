@@ -5,39 +5,40 @@ carries, else a digest of the line (or of the event, for files that hold
 sessions). Readers count each id of a session once, so importing the same
 input again counts nothing twice. What cannot be imported is reported with
 its file and line, and never costs the lines around it.
+
+Large inputs are cut into pieces at line ends and imported by one process per
+core, each writing segments of its own.
 """
 
 from __future__ import annotations
 
-import functools
-import json
+import gzip
+import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
+
+import msgspec
 
 from waza.capture.redact import Redactor
 from waza.interchange.fields import FieldError, FieldMap, line_id
 from waza.model import TelemetryEvent, session_events, utc_now
-from waza.store.codec import bounded_line, encode_line
+from waza.store.codec import MAX_READ_LINE_BYTES, bounded_line, encode_line
 from waza.store.folder_sink import FolderSink
-from waza.store.reader import (
-    CLOCK_SKEW,
-    event_lines,
-    numbered_lines,
-    open_text,
-    session_records,
-    translated_events,
-)
+from waza.store.reader import CLOCK_SKEW, event_lines, otlp_events, session_records, translated_events
 from waza.store.sources import EVENT_FORMATS, TRANSLATED_FORMATS, Format, Problem, Source, classify
 
 # Lines written to the store at a time.
 BATCH = 10_000
-# Bad lines kept to be shown one by one; past these only their number is kept.
+# Bad places kept to be shown one by one; past these only their number is kept.
 PROBLEMS_SHOWN = 100
+# Plain files are read in pieces of about this size, several at once; smaller inputs in this process.
+PIECE_BYTES = 32 * 2**20
 
 
 class SourceFormat(StrEnum):
@@ -59,6 +60,27 @@ class ImportResult:
         if len(self.problems) < PROBLEMS_SHOWN:
             self.problems.append(problem)
 
+    def merge(self, other: ImportResult) -> None:
+        self.events += other.events
+        self.skipped += other.skipped
+        self.problems += other.problems[: PROBLEMS_SHOWN - len(self.problems)]
+
+
+@dataclass(frozen=True)
+class _Piece:
+    """Lines ``first_line``... of a file, from byte ``start`` to ``end`` (None: the whole file)."""
+
+    path: Path
+    source_format: SourceFormat
+    source: Source
+    start: int = 0
+    end: int | None = None
+    first_line: int = 1
+
+    @property
+    def size(self) -> int:
+        return (self.end if self.end is not None else self.source.size) - self.start
+
 
 def import_paths(
     paths: Iterable[str | os.PathLike[str]],
@@ -68,39 +90,41 @@ def import_paths(
     fields: FieldMap | None = None,
     redact: bool = True,
     progress: Callable[[int], None] | None = None,
+    workers: int | None = None,
 ) -> ImportResult:
     """Import every file under ``paths`` into the event log at ``directory``.
 
     ``fields`` says where JSON lines keep waza's fields (and turns ``auto`` to JSON lines);
-    ``progress`` is told the bytes of input read so far, as reading goes on.
+    ``progress`` is told the bytes of input read so far; ``workers``: processes (default: one per core).
     """
     result = ImportResult()
-    redactor = Redactor() if redact else None
-    # Segments are left closed for compaction: the writers' background runs or `waza compact`.
-    sink = FolderSink(directory, compact=False)
-    writer = _Writer(sink, redactor)
+    pieces: list[_Piece] = []
+    for path in files_of(paths, result):
+        result.files += 1
+        found = _resolve(path, source_format, fields)
+        if isinstance(found, Problem):
+            result.add(found)
+        else:
+            pieces += _pieces(found)
+    workers = min(workers or os.cpu_count() or 1, len(pieces))
     done = 0
-    try:
-        for path in files_of(paths, result):
-            result.files += 1
-            problems: list[Problem] = []
-            within = functools.partial(_advance, progress, done)
-            events = _events(path, source_format, fields, problems, within)
-            result.events += writer.write(events)
-            for problem in problems:
-                result.add(problem)
-            done += _size(path)
+    if workers <= 1 or sum(p.size for p in pieces) <= PIECE_BYTES:
+        for piece in pieces:
+            result.merge(_import_piece(piece, directory, fields, redact))
+            done += piece.size
             if progress:
                 progress(done)
-        writer.flush()
-    finally:
-        sink.shutdown()
+        return result
+    # Spawned, not forked: the caller may hold threads (a forked child inherits their locks).
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        jobs = [(p, pool.submit(_import_piece, p, directory, fields, redact)) for p in pieces]
+        for piece, job in jobs:
+            result.merge(job.result())
+            done += piece.size
+            if progress:
+                progress(done)
     return result
-
-
-def _advance(progress: Callable[[int], None] | None, before: int, read: int) -> None:
-    if progress is not None:
-        progress(before + read)
 
 
 def files_of(paths: Iterable[str | os.PathLike[str]], result: ImportResult) -> Iterator[Path]:
@@ -128,37 +152,87 @@ def _size(path: Path) -> int:
         return 0
 
 
-def _events(
-    path: Path,
-    source_format: SourceFormat,
-    fields: FieldMap | None,
-    problems: list[Problem],
-    progress: Callable[[int], Any],
-) -> Iterator[TelemetryEvent]:
+def _resolve(path: Path, source_format: SourceFormat, fields: FieldMap | None) -> _Piece | Problem:
+    """The file as one piece, in the format it is read as; or why it cannot be imported."""
     found = classify(path)
-    if isinstance(found, Problem) and source_format is not SourceFormat.JSONL:
-        if source_format is SourceFormat.AUTO and fields is not None and "not JSON telemetry" in found.reason:
-            found = Source(path, Format.EVENTS, _gzipped(path), _size(path))
-        else:
-            problems.append(found)
-            return
-    source = found if isinstance(found, Source) else Source(path, Format.EVENTS, _gzipped(path), _size(path))
+    if isinstance(found, Problem):
+        readable = "not JSON telemetry" in found.reason
+        if not (readable and (source_format is SourceFormat.JSONL or fields is not None)):
+            return found
+        found = Source(path, Format.EVENTS, _gzipped(path), _size(path))
     chosen = source_format
     if chosen is SourceFormat.AUTO:
-        chosen = (
-            SourceFormat.OTLP
-            if source.format is Format.OTLP
-            else SourceFormat.JSONL
-            if fields is not None
-            else SourceFormat.WAZA
-        )
-    if chosen is SourceFormat.JSONL:
-        yield from _mapped_events(source, fields or FieldMap.parse(None), problems, progress)
-    elif chosen is SourceFormat.OTLP:
-        if source.format is not Format.OTLP:
-            problems.append(Problem(str(path), None, "not an OTLP JSON file (resourceSpans or resourceLogs)"))
-            return
-        yield from translated_events(source, problems)
+        if found.format is Format.OTLP:
+            chosen = SourceFormat.OTLP
+        else:
+            chosen = SourceFormat.JSONL if fields is not None else SourceFormat.WAZA
+    if chosen is SourceFormat.OTLP and found.format is not Format.OTLP:
+        return Problem(str(path), None, "not an OTLP JSON file (no resourceSpans or resourceLogs)")
+    return _Piece(path, chosen, found)
+
+
+def _pieces(whole: _Piece) -> list[_Piece]:
+    """A plain file of lines cut at line ends into pieces of about PIECE_BYTES, numbered."""
+    line_based = whole.source_format in (SourceFormat.JSONL, SourceFormat.OTLP)
+    if not line_based or whole.source.compressed or whole.source.size <= PIECE_BYTES:
+        return [whole]
+    pieces = []
+    start, line = 0, 1
+    with open(whole.path, "rb") as stream:
+        while start < whole.source.size:
+            stream.seek(start + PIECE_BYTES)
+            stream.readline()  # to the end of the line the cut falls in
+            end = min(stream.tell(), whole.source.size)
+            pieces.append(_Piece(whole.path, whole.source_format, whole.source, start, end, line))
+            line += _newlines(stream, start, end)
+            start = end
+    return pieces
+
+
+def _newlines(stream: BinaryIO, start: int, end: int) -> int:
+    stream.seek(start)
+    count = 0
+    while start < end:
+        block = stream.read(min(1 << 24, end - start))
+        if not block:
+            break
+        count += block.count(b"\n")
+        start += len(block)
+    return count
+
+
+def _import_piece(
+    piece: _Piece, directory: str | os.PathLike[str], fields: FieldMap | None, redact: bool
+) -> ImportResult:
+    """Import one piece with a sink of this process's own (its segments are named by its pid)."""
+    result = ImportResult()
+    problems: list[Problem] = []
+    # Segments are left closed for compaction: the writers' background runs or `waza compact`.
+    sink = FolderSink(directory, compact=False)
+    writer = _Writer(sink, Redactor() if redact else None)
+    try:
+        result.events = writer.write(_events(piece, fields, problems))
+        writer.flush()
+    finally:
+        sink.shutdown()
+    for problem in problems:
+        result.add(problem)
+    return result
+
+
+def _events(piece: _Piece, fields: FieldMap | None, problems: list[Problem]) -> Iterator[TelemetryEvent]:
+    source = piece.source
+    if piece.source_format is SourceFormat.JSONL:
+        mapping = fields or FieldMap.parse(None)
+        latest = utc_now() + CLOCK_SKEW
+        for number, line, record in _records(piece, problems):
+            try:
+                yield mapping.event(record, line, latest)
+            except (FieldError, RecursionError) as error:
+                problems.append(Problem(str(piece.path), number, str(error)))
+    elif piece.source_format is SourceFormat.OTLP:
+        for number, _, record in _records(piece, problems):
+            yield from otlp_events(record, str(piece.path), number, problems)
     elif source.format in EVENT_FORMATS:
         yield from _with_ids(event_lines(source, problems))
     elif source.format in TRANSLATED_FORMATS:
@@ -168,28 +242,44 @@ def _events(
             yield from _with_ids(session_events(session))
 
 
-def _mapped_events(
-    source: Source, fields: FieldMap, problems: list[Problem], progress: Callable[[int], Any]
-) -> Iterator[TelemetryEvent]:
-    latest = utc_now() + CLOCK_SKEW
-    path = str(source.path)
-    read = 0
+_decode = msgspec.json.Decoder().decode
+
+
+def _records(piece: _Piece, problems: list[Problem]) -> Iterator[tuple[int, bytes, Any]]:
+    """(line number, line, parsed JSON) of each line of the piece; a line that is no JSON is a problem."""
+    path = str(piece.path)
+    number = piece.first_line - 1
     try:
-        with open_text(source) as stream:
-            for number, line in numbered_lines(stream, path, problems):
-                read += len(line)
-                if number % BATCH == 0 and not source.compressed:
-                    progress(read)
+        with _open(piece) as stream:
+            if piece.start:
+                stream.seek(piece.start)
+            left = piece.end - piece.start if piece.end is not None else None
+            while left is None or left > 0:
+                line = stream.readline(MAX_READ_LINE_BYTES)
+                if not line:
+                    break
+                number += 1
+                left = None if left is None else left - len(line)
+                if len(line) == MAX_READ_LINE_BYTES and not line.endswith(b"\n"):
+                    while (rest := stream.readline(MAX_READ_LINE_BYTES)) and not rest.endswith(b"\n"):
+                        left = None if left is None else left - len(rest)
+                    left = None if left is None else left - len(rest)
+                    problems.append(Problem(path, number, "a line too long to read; skipped"))
+                    continue
                 if not line.strip():
                     continue
                 try:
-                    yield fields.event(json.loads(line), line.encode("utf-8", "replace"), latest)
-                except json.JSONDecodeError as error:
-                    problems.append(Problem(path, number, f"not valid JSON ({error.msg})"))
-                except (FieldError, RecursionError) as error:
-                    problems.append(Problem(path, number, str(error)))
+                    yield number, line, _decode(line)
+                except (msgspec.DecodeError, RecursionError) as error:
+                    problems.append(Problem(path, number, f"not valid JSON ({error})"))
     except (OSError, EOFError) as error:
         problems.append(Problem(path, None, f"stopped reading: {error}"))
+
+
+def _open(piece: _Piece) -> BinaryIO:
+    if piece.source.compressed:
+        return gzip.open(piece.path, "rb")  # type: ignore[return-value]
+    return open(piece.path, "rb")
 
 
 def _with_ids(events: Iterable[TelemetryEvent]) -> Iterator[TelemetryEvent]:

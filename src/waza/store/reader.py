@@ -148,7 +148,7 @@ def translated_events(source: Source, problems: list[Problem]) -> Iterator[Telem
             if source.format is Format.OTLP:
                 for number, line in numbered_lines(stream, path, problems):
                     if line.strip():
-                        yield from _otlp_events(_loads(line), path, number, problems)
+                        yield from otlp_events(_loads(line), path, number, problems)
                 return
             document = json.load(stream)
     except (OSError, EOFError) as exc:
@@ -163,7 +163,7 @@ def translated_events(source: Source, problems: list[Problem]) -> Iterator[Telem
 def _document_events(document: Any, path: str, problems: list[Problem]) -> Iterator[TelemetryEvent]:
     """A JSON value by what it holds: an OTLP export, sessions or events, alone or in a list."""
     if isinstance(document, dict) and ("resourceSpans" in document or "resourceLogs" in document):
-        yield from _otlp_events(document, path, None, problems)
+        yield from otlp_events(document, path, None, problems)
         return
     if isinstance(document, dict) and isinstance(document.get("sessions"), list):
         document = document["sessions"]
@@ -184,7 +184,7 @@ def _document_events(document: Any, path: str, problems: list[Problem]) -> Itera
             problems.append(Problem(path, None, where + _reason(exc)))
 
 
-def _otlp_events(
+def otlp_events(
     document: Any, path: str, line: int | None, problems: list[Problem]
 ) -> Iterator[TelemetryEvent]:
     """The events of one OTLP JSON trace or log export; what it refuses is reported at ``path:line``."""
