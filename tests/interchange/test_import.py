@@ -239,3 +239,17 @@ def test_a_large_log_is_imported_in_pieces_by_several_processes_with_its_line_nu
     report = report_of(tmp_path / "pieces")
     assert report["total_sessions"] == 80
     assert report["metrics"]["total_tool_calls"] == expected_metrics(sessions)["total_tool_calls"]
+
+
+def test_an_otlp_file_whose_lines_are_longer_than_the_peek_is_told_by_its_first_key(tmp_path: Path) -> None:
+    """The Collector writes one request per line; with 512 spans a line is far past 64 KiB."""
+    line = sdk_export_lines()[0]
+    (tmp_path / "short.jsonl").write_text(line + "\n")
+    padded = json.loads(line)
+    padding = {"key": "padding", "value": {"stringValue": "x" * 70_000}}
+    padded["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"].append(padding)
+    (tmp_path / "long.jsonl").write_text(json.dumps(padded) + "\n")
+    short = waza("import", str(tmp_path / "short.jsonl"), "-o", str(tmp_path / "a"))
+    long = waza("import", str(tmp_path / "long.jsonl"), "-o", str(tmp_path / "b"))
+    assert short.returncode == long.returncode == 0, long.stderr
+    assert short.stdout.split(" event(s)")[0] == long.stdout.split(" event(s)")[0] != "Imported 0"

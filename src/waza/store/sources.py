@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import re
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -172,6 +173,8 @@ def _format_of(head: bytes) -> Format | str:
     record = _json_object(first_line)
     if record is not None:
         return _format_of_record(record) or Format.EVENTS
+    if _OTLP_START.match(text):  # an export request longer than the peek
+        return Format.OTLP
     if text[0] == "{" and ('"sessions"' in text or not newline):
         # An export over many lines, or one line longer than the peek.
         return Format.EXPORT if '"sessions"' in text else Format.EVENTS
@@ -184,6 +187,10 @@ def _format_of(head: bytes) -> Format | str:
     if text[0] == "{":
         return Format.DOCUMENT  # one value spread over lines: pretty-printed JSON
     return "not JSON telemetry"
+
+
+# The start of a one-line OTLP export (a pretty-printed one breaks the line after its brace).
+_OTLP_START = re.compile(r'\{[ \t]*"(resourceSpans|resourceLogs)"[ \t]*:')
 
 
 def _lists_events(text: str) -> bool:
