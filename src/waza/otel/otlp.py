@@ -27,6 +27,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from waza.model import TelemetryEvent
+from waza.otel import json_spans
 from waza.otel.logs import log_event
 from waza.otel.mapping import SKILL_TOOLS, span_events
 from waza.otel.values import SpanError, attributes
@@ -88,12 +89,39 @@ def events_of(
     request: ExportTraceServiceRequest, latest: datetime, skill_tools: frozenset[str] = SKILL_TOOLS
 ) -> tuple[list[TelemetryEvent], int, str]:
     """The events of every span, the number of spans refused, and why the first was."""
+    groups = [
+        (attributes(group.resource.attributes), [span for scope in group.scope_spans for span in scope.spans])
+        for group in request.resource_spans
+    ]
+    return _events_of(groups, latest, skill_tools)
+
+
+def json_events_of(
+    document: dict[str, Any], latest: datetime, skill_tools: frozenset[str] = SKILL_TOOLS
+) -> tuple[list[TelemetryEvent], int, str]:
+    """``events_of`` for an export in OTLP's JSON encoding, read without protobuf (see json_spans)."""
+    groups: list[tuple[dict[str, Any], list[Any]]] = []
+    rejected, reason = 0, ""
+    for resource, raw_spans in json_spans.resource_spans(document):
+        spans = []
+        for raw in raw_spans:
+            try:
+                spans.append(json_spans.span(raw))
+            except SpanError as error:
+                rejected += 1
+                reason = reason or str(error)
+        groups.append((resource, spans))
+    events, refused, why = _events_of(groups, latest, skill_tools)
+    return events, rejected + refused, reason or why
+
+
+def _events_of(
+    groups: list[tuple[dict[str, Any], list[Any]]], latest: datetime, skill_tools: frozenset[str]
+) -> tuple[list[TelemetryEvent], int, str]:
     events: list[TelemetryEvent] = []
     rejected, reason = 0, ""
-    for resource_spans in request.resource_spans:
-        resource = attributes(resource_spans.resource.attributes)
-        spans = [span for scope in resource_spans.scope_spans for span in scope.spans]
-        skills = [s for s in spans if any(pair.key == "gen_ai.skill.name" for pair in s.attributes)]
+    for resource, spans in groups:
+        skills = [s for s in spans if "gen_ai.skill.name" in _keys(s.attributes)]
         for span in spans:
             try:
                 events.extend(span_events(span, resource, skills, latest, skill_tools))
@@ -101,6 +129,10 @@ def events_of(
                 rejected += 1
                 reason = reason or str(error)
     return events, rejected, reason
+
+
+def _keys(pairs: Any) -> Any:
+    return pairs if isinstance(pairs, dict) else (pair.key for pair in pairs)
 
 
 def log_events_of(

@@ -14,8 +14,10 @@ class SpanError(ValueError):
     """A span or log record that cannot become events (no trace id, impossible times)."""
 
 
-def attributes(pairs: Iterable[Any]) -> dict[str, Any]:
-    """OTLP ``KeyValue`` pairs as a plain dict."""
+def attributes(pairs: Iterable[Any] | dict[str, Any]) -> dict[str, Any]:
+    """OTLP ``KeyValue`` pairs as a plain dict (spans read from JSON hold that dict already)."""
+    if isinstance(pairs, dict):
+        return pairs
     return {pair.key: any_value(pair.value) for pair in pairs}
 
 

@@ -198,8 +198,10 @@ def otlp_events(
         if logs:
             export = otlp.from_json(document, otlp.ExportLogsServiceRequest)
             events, rejected, reason = otlp.log_events_of(export, latest)
+        elif isinstance(document, dict):
+            events, rejected, reason = otlp.json_events_of(document, latest)
         else:
-            events, rejected, reason = otlp.events_of(otlp.from_json(document), latest)
+            raise ValueError("an OTLP JSON export is an object")
     except ValueError as exc:
         problems.append(Problem(path, line, _reason(exc)))
         return
