@@ -75,3 +75,51 @@ def test_parquet_tables_hold_every_session_and_event(tmp_path: Path) -> None:
     completed = [s for s in sessions if s.completed]
     assert rows == (80, sum(s.success for s in completed), sum(len(s.tool_calls) for s in sessions))
     assert events == summary.events
+
+
+def test_a_busy_backend_gets_the_same_request_again_after_its_retry_after(tmp_path: Path) -> None:
+    """503 with Retry-After, then a dropped connection, then success: every span arrives, and the
+    request sent again is the same request."""
+    import gzip
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    from waza.interchange.otlp_sender import OtlpSender
+
+    bodies: list[bytes] = []
+
+    class Backend(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (the standard library's name)
+            bodies.append(gzip.decompress(self.rfile.read(int(self.headers["content-length"]))))
+            if len(bodies) == 1:
+                self.send_response(503)
+                self.send_header("retry-after", "0")
+                self.send_header("content-length", "0")
+                self.end_headers()
+            elif len(bodies) == 2:
+                self.close_connection = True  # hang up without an answer
+            else:
+                self.send_response(200)
+                self.send_header("content-type", "application/x-protobuf")
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    backend = ThreadingHTTPServer(("127.0.0.1", 0), Backend)
+    threading.Thread(target=backend.serve_forever, daemon=True).start()
+    write_sample(tmp_path / "source", 5, seed=3)
+    waits: list[float] = []
+    try:
+        sender = OtlpSender(f"http://127.0.0.1:{backend.server_port}/v1/traces", sleep=waits.append)
+        result = sender.send(load_sessions([tmp_path / "source"])[0])
+    finally:
+        backend.shutdown()
+    assert (result.requests, result.retries, result.sessions) == (3, 2, 5)
+    assert bodies[0] == bodies[1] == bodies[2]
+    spans = ExportTraceServiceRequest.FromString(bodies[2]).resource_spans[0].scope_spans[0].spans
+    assert len({span.trace_id for span in spans}) == 5 and len(spans) == result.spans
+    assert waits == [0.0, 1.0]  # Retry-After's 0 s, then the backoff doubled from 0.5 s

@@ -253,3 +253,14 @@ def test_an_otlp_file_whose_lines_are_longer_than_the_peek_is_told_by_its_first_
     long = waza("import", str(tmp_path / "long.jsonl"), "-o", str(tmp_path / "b"))
     assert short.returncode == long.returncode == 0, long.stderr
     assert short.stdout.split(" event(s)")[0] == long.stdout.split(" event(s)")[0] != "Imported 0"
+
+
+def test_an_earlier_versions_export_imports_to_its_own_numbers(tmp_path: Path) -> None:
+    """Imported twice, an export of version 0.1 gives the report of the export read in place."""
+    from tests.analysis.test_exports import earlier_export
+
+    earlier_export(tmp_path / "sessions-2026-10.json", 200, seed=8)
+    for _ in range(2):
+        done = waza("import", str(tmp_path / "sessions-2026-10.json"), "-o", str(tmp_path / "t"))
+        assert done.returncode == 0, done.stderr
+    assert rounded(report_of(tmp_path / "t")) == rounded(report_of(tmp_path / "sessions-2026-10.json"))
