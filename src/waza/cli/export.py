@@ -8,6 +8,7 @@ from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import click
+from rich.console import Console
 
 from waza.cli.errors import friendly_errors
 from waza.cli.types import InputPath, KeyValue, Moment
@@ -15,6 +16,7 @@ from waza.interchange.otlp_sender import PROTOCOLS, OtlpSender
 from waza.interchange.tables import write_tables
 from waza.model import SessionTelemetry
 from waza.store.reader import load_sessions
+from waza.terminal import plain
 
 # The standard variable OpenTelemetry's exporters read headers from (an API key, say), so that
 # a secret need not be on the command line, where other processes see it.
@@ -59,22 +61,23 @@ def export(
         raise click.UsageError("give --otlp-endpoint URL, or --format parquet -o DIR")
     if table_format and output is None:
         raise click.UsageError("--format parquet needs -o DIR")
+    url = _traces_url(otlp_endpoint) if otlp_endpoint is not None else None
     sessions, problems = load_sessions(paths)
+    stderr = Console(stderr=True, soft_wrap=True)
     for problem in problems:
-        click.echo(f"skipped {problem}", err=True)
+        stderr.print(plain(f"skipped {problem}", "yellow"))
     chosen = [s for s in sessions if _wanted(s, skill, since, until)]
     if not chosen:
         raise click.ClickException("no session to export")
-    if table_format:
-        assert output is not None
-        count, events = write_tables(chosen, output)
+    if url is None:
+        tables = output or Path()
+        count, events = write_tables(chosen, tables)
         click.echo(
-            f"Wrote {count:,} session(s) and {events:,} event(s) to {output / 'sessions.parquet'} "
-            f"and {output / 'events.parquet'}."
+            f"Wrote {count:,} session(s) and {events:,} event(s) to {tables / 'sessions.parquet'} "
+            f"and {tables / 'events.parquet'}."
         )
         return
-    assert otlp_endpoint is not None
-    sender = OtlpSender(_traces_url(otlp_endpoint), protocol, _environment_headers() | dict(headers))
+    sender = OtlpSender(url, protocol, _environment_headers() | dict(headers))
     result = sender.send(chosen)
     click.echo(
         f"Sent {result.sessions:,} session(s) as {result.spans:,} span(s) in {result.requests:,} request(s)"

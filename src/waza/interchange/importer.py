@@ -31,7 +31,15 @@ from waza.model import TelemetryEvent, session_events, utc_now
 from waza.store.codec import MAX_READ_LINE_BYTES, bounded_line, encode_line
 from waza.store.folder_sink import FolderSink
 from waza.store.reader import CLOCK_SKEW, event_lines, otlp_events, session_records, translated_events
-from waza.store.sources import EVENT_FORMATS, TRANSLATED_FORMATS, Format, Problem, Source, classify
+from waza.store.sources import (
+    EVENT_FORMATS,
+    NOT_TELEMETRY,
+    TRANSLATED_FORMATS,
+    Format,
+    Problem,
+    Source,
+    classify,
+)
 
 # Lines written to the store at a time.
 BATCH = 10_000
@@ -156,7 +164,7 @@ def _resolve(path: Path, source_format: SourceFormat, fields: FieldMap | None) -
     """The file as one piece, in the format it is read as; or why it cannot be imported."""
     found = classify(path)
     if isinstance(found, Problem):
-        readable = "not JSON telemetry" in found.reason
+        readable = found.reason == NOT_TELEMETRY
         if not (readable and (source_format is SourceFormat.JSONL or fields is not None)):
             return found
         found = Source(path, Format.EVENTS, _gzipped(path), _size(path))

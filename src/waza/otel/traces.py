@@ -73,8 +73,7 @@ def trace_id(session_id: str) -> bytes:
 
 def session_spans(session: SessionTelemetry) -> list[Span]:
     """The spans of one session's trace, the root first."""
-    trace = _Trace(session)
-    return trace.spans()
+    return _Trace(session).spans()
 
 
 class _Trace:
@@ -170,7 +169,8 @@ class _Trace:
         loads: dict[str, TelemetryEvent],
     ) -> None:
         first = called or completed
-        assert first is not None
+        if first is None:
+            return
         data = {**(called.data if called else {}), **(completed.data if completed else {})}
         tool = str(data.get("tool") or "tool")
         end = completed.timestamp if completed else first.timestamp
@@ -193,7 +193,8 @@ class _Trace:
 
     def _chat_span(self, request: TelemetryEvent | None, response: TelemetryEvent | None) -> None:
         first = request or response
-        assert first is not None
+        if first is None:
+            return
         data = {**(request.data if request else {}), **(response.data if response else {})}
         model = data.get("model")
         span = self._span(

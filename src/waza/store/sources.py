@@ -123,6 +123,7 @@ def _walk(root: Path, problems: list[Problem]) -> Iterator[Path]:
 
 
 EMPTY = "empty file"
+NOT_TELEMETRY = "not JSON telemetry"  # JSON or text, but of no shape waza knows
 
 
 def classify(path: Path) -> Source | Problem:
@@ -186,7 +187,7 @@ def _format_of(head: bytes) -> Format | str:
             return found
     if text[0] == "{":
         return Format.DOCUMENT  # one value spread over lines: pretty-printed JSON
-    return "not JSON telemetry"
+    return NOT_TELEMETRY
 
 
 # The start of a one-line OTLP export (a pretty-printed one breaks the line after its brace).
