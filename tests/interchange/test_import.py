@@ -264,3 +264,18 @@ def test_an_earlier_versions_export_imports_to_its_own_numbers(tmp_path: Path) -
         done = waza("import", str(tmp_path / "sessions-2026-10.json"), "-o", str(tmp_path / "t"))
         assert done.returncode == 0, done.stderr
     assert rounded(report_of(tmp_path / "t")) == rounded(report_of(tmp_path / "sessions-2026-10.json"))
+
+
+def test_a_line_with_a_value_past_the_line_limit_is_cut_to_size_not_lost(tmp_path: Path) -> None:
+    from tests.conftest import read_log
+    from waza.store.codec import MAX_LINE_BYTES
+
+    record = {"ts": 1795000000, "type": "tool.completed", "sid": "s1", "output": "y" * (2 * MAX_LINE_BYTES)}
+    (tmp_path / "big.jsonl").write_text(json.dumps(record) + "\n")
+    # Redaction cuts long strings itself; without it, the line limit does.
+    done = waza("import", str(tmp_path / "big.jsonl"), "-o", str(tmp_path / "t"), "--no-redact",
+                "--map", "event_type=type,timestamp=ts,session_id=sid")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (stored,) = read_log(tmp_path / "t")
+    assert stored["data"]["_truncated_bytes"] > 2 * MAX_LINE_BYTES and stored["session_id"] == "s1"
+    assert len(json.dumps(stored)) <= MAX_LINE_BYTES
