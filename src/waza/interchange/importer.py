@@ -28,7 +28,7 @@ import msgspec
 from waza.capture.redact import Redactor
 from waza.interchange.fields import FieldError, FieldMap, line_id
 from waza.model import TelemetryEvent, session_events, utc_now
-from waza.store.codec import MAX_LINE_BYTES, MAX_READ_LINE_BYTES, bounded_line, encode_line
+from waza.store.codec import MAX_READ_LINE_BYTES, encode_line, fast_line
 from waza.store.folder_sink import FolderSink
 from waza.store.reader import CLOCK_SKEW, event_lines, otlp_events, session_records, translated_events
 from waza.store.sources import (
@@ -251,17 +251,6 @@ def _events(piece: _Piece, fields: FieldMap | None, problems: list[Problem]) -> 
 
 
 _decode = msgspec.json.Decoder().decode
-_encode = msgspec.json.Encoder().encode
-
-
-def _line(record: dict[str, Any]) -> bytes:
-    """The record's line: msgspec's compact JSON (a fifth of the standard library's time); the
-    codec's, shrunk to size, for a line too long or a value msgspec cannot write (a lone surrogate)."""
-    try:
-        line = _encode(record)
-    except (TypeError, ValueError, OverflowError):
-        return bounded_line(record)[0]
-    return line if len(line) <= MAX_LINE_BYTES else bounded_line(record)[0]
 
 
 def _records(piece: _Piece, problems: list[Problem]) -> Iterator[tuple[int, bytes, Any]]:
@@ -331,7 +320,7 @@ class _Writer:
             record = event.to_dict()
             if self._redactor is not None:
                 record = self._redactor.record(record)
-            self._batch.append((event.timestamp.astimezone(UTC).date(), _line(record)))
+            self._batch.append((event.timestamp.astimezone(UTC).date(), fast_line(record)))
             written += 1
             if len(self._batch) >= BATCH:
                 self.flush()

@@ -52,7 +52,7 @@ from waza.serve.requests import (
     decode,
     session_id,
 )
-from waza.store.codec import encode_line
+from waza.store.codec import fast_line
 
 MAX_BODY_BYTES = 4 * 2**20
 _ACCEPTED = b'{"ok":true}'
@@ -219,7 +219,7 @@ class Ingest:
         lines = []
         for event in events:
             record = event.to_dict() if self.redactor is None else self.redactor.record(event.to_dict())
-            lines.append((event.timestamp.astimezone(UTC).date(), encode_line(record)))
+            lines.append((event.timestamp.astimezone(UTC).date(), fast_line(record)))
         await self.write(lines)
 
     async def write(self, lines: list[tuple[date, bytes]]) -> None:

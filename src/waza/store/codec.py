@@ -82,3 +82,17 @@ def finite(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [finite(item) for item in value]
     return value
+
+
+def fast_line(record: dict[str, Any]) -> bytes:
+    """The record's line from msgspec's encoder, a fifth of ``encode_line``'s time (UTF-8 rather than
+    ASCII escapes); ``bounded_line``'s for a line past the limit or a value msgspec cannot write
+    (a lone surrogate). For the importer and the server; the collector's writer keeps to the
+    standard library, so that capturing loads no more than it needs."""
+    import msgspec
+
+    try:
+        line = msgspec.json.encode(record)
+    except (TypeError, ValueError, OverflowError):
+        return bounded_line(record)[0]
+    return line if len(line) <= MAX_LINE_BYTES else bounded_line(record)[0]
