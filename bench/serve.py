@@ -212,9 +212,13 @@ def load(port: int, mode: str, connections: int, seconds: float) -> tuple[float,
 
 
 def stored_ids(folder: Path) -> set[str]:
-    """The ids of the events in the folder's segments and in what compaction made of closed ones."""
+    """The ids of the events in the folder's segments and in what compaction made of closed ones
+    (once any compaction the server started has finished: it holds the store's lock)."""
     import duckdb
 
+    from waza.engine.compaction import compact
+
+    compact(folder)
     ids = set()
     compacted = sorted(str(p) for p in folder.rglob("events-*.parquet"))
     if compacted:

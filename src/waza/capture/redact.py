@@ -109,6 +109,12 @@ MODES = ("replace", "pseudonymise")
 PLACEHOLDER = re.compile(r"<[A-Z][A-Z0-9_]*[ >]")
 MAX_DEPTH = 32
 MAX_STRING = 64 * 1024
+# Trace, span and session ids as producers mint them (hex holding a letter, or a UUID): random,
+# never personal data, though a run of their digits can pass a card number's checks.
+_MINTED_ID = re.compile(
+    r"(?=[0-9]*[a-f])(?:[0-9a-f]{16}|[0-9a-f]{32})|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}",
+    re.IGNORECASE,
+)
 MAX_ITEMS = 10_000
 
 
@@ -189,7 +195,7 @@ class Redactor:
             value = callback(value)
         lowered = value.lower()
         digits = _digits(value)
-        if self._custom or _any_gate(value, lowered, digits):
+        if (self._custom or _any_gate(value, lowered, digits)) and not _MINTED_ID.fullmatch(value):
             for kind, gate, pattern, check in self._rules:
                 if gate(value, lowered, digits):
                     value = pattern.sub(lambda m, k=kind, c=check: self._replace(m, k, c), value)
