@@ -5,7 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -56,7 +56,8 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
     The second run compacts a copy of a session the first held whole; the tail holds another
     copy, a tool call and an error stored after their sessions ended, the end of a session
-    compaction took as abandoned, and a session of its own.
+    compaction took as abandoned, a skill loaded (before the rest) by the session of its skill
+    that ended last, and a session of its own.
     """
     root = tmp_path_factory.mktemp("rollups")
     compacted, raw = root / "compacted", root / "raw"
@@ -79,6 +80,14 @@ def stores(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
         late(sessions[3], "error", error),
     ]
     tail.append(late([unended], "session.ended", {"success": True}))  # taken as abandoned, it ends
+    # The azure-deploy session that ended last learns late that it ran another skill first: it
+    # leaves its group, whose last end is then read from the sessions again.
+    deploys = [found for found in sessions[4:] if found[1]["skill_name"] == "azure-deploy"]
+    last = max(deploys, key=lambda found: found[-1]["timestamp"])
+    before = datetime.fromisoformat(last[0]["timestamp"]) - timedelta(microseconds=1)
+    tail.append(
+        {**late(last, "skill.invoked", {}), "timestamp": before.isoformat(), "skill_name": "late-skill"}
+    )
     own = {"skill_name": "tail-skill", "session_id": "tail-1"}
     tail += [
         {**own, "timestamp": "2026-10-31T10:00:00+00:00", "event_type": "session.started",

@@ -170,7 +170,8 @@ class DuckDBEngine(Engine):
 
     def _add_up_rollups(self) -> bool:
         """Keep ``rolled``: the stored rollups, less those of touched sessions, plus the rollup of
-        the sessions folded here; False when a first or last time might be a touched session's."""
+        the sessions folded here; a group whose first or last time was a touched session's has
+        them read from its sessions."""
         touched = [details_path(events_path(p)) for p in self._touched_files]
         files = self._parquet_list(touched or [details_path(self._rolled_files[0])])
         touched_details = sql.fill(sql.TOUCHED_DETAILS, files=files) + ("" if touched else " LIMIT 0")
@@ -179,8 +180,13 @@ class DuckDBEngine(Engine):
         (taken_out,) = self._rows(rollup_sql.TAKEN_OUT)[1][0]
         self._lists = rollup_sql.LISTED_PER_GROUP - taken_out
         stored = self._parquet_list(self._stored_rollups())
-        if self._touched_files and self._rows(sql.fill(rollup_sql.STALE_EXTREMES, files=stored))[1][0][0]:
-            return False
+        # Groups whose first start or last end was a session taken out: read again from the sessions.
+        stale = (
+            rollup_sql.STALE_GROUPS
+            if self._touched_files
+            else "SELECT NULL::DATE AS day, NULL AS skill_name LIMIT 0"
+        )
+        self._keep("stale_groups", sql.fill(stale, files=stored))
         rolled = set(self._rolled_files)
         rest = [s for s in self._event_sources if s.path not in rolled]
         rows = [self._details_of(rest, self._record_sources)]
@@ -204,6 +210,9 @@ class DuckDBEngine(Engine):
             sql.fill(rollup_sql.SIGNED, sign=1, rollup="SELECT * FROM added"),
         ]
         self._keep("rolled", sql.fill(rollup_sql.ROLLED, rollups=" UNION ALL BY NAME ".join(rollups)))
+        if self._rows("SELECT count(*) FROM stale_groups")[1][0][0]:
+            with _moved_files_reported():
+                self._con.execute(rollup_sql.FRESH_EXTREMES)
         return True
 
     def _stored_rollups(self) -> list[Path]:

@@ -121,7 +121,7 @@ FROM rollup_errors GROUP BY day, skill_name, key, detail
 # Rollups with a sign each, added up into one row per group; a group nothing is left of goes.
 # The kinds that count values (histograms, users, errors) add up their counts alone, the few
 # rows of the others every sum. First and last times come from the rollups added, never from
-# those taken out (see STALE_EXTREMES).
+# those taken out (see STALE_GROUPS).
 VALUE_KINDS = (
     "('durations', 'users', 'slowest', 'most_tools', 'tool_durations', 'tool_errors', 'loaded_durations', "
     "'llm_latency', 'errors')"
@@ -149,15 +149,25 @@ SELECT """
     + KEYS
     + " HAVING sum(sign * n) > 0"
 )
-# Taken-out sessions that may be the first start or last end of their group in the stored
-# rollups: the stored minimum cannot then be trusted (a session folded again never starts
-# later or ends earlier, but it may change group), and the report is read from the sessions.
-STALE_EXTREMES = """
-SELECT count(*) FROM retracted r
+# The groups of taken-out sessions that may be the first start or last end of their group in
+# the stored rollups: the stored minimum cannot then be trusted (a session folded again never
+# starts later or ends earlier, but it may change group); FRESH_EXTREMES reads those two again.
+STALE_GROUPS = """
+SELECT DISTINCT r.day, r.skill_name FROM retracted r
   JOIN (SELECT day, skill_name, min(first_start) AS first_start, max(last_end) AS last_end
         FROM read_parquet({files}) WHERE kind = 'sessions' GROUP BY day, skill_name) s
   ON r.day = s.day AND r.skill_name IS NOT DISTINCT FROM s.skill_name
 WHERE r.kind = 'sessions' AND (r.first_start = s.first_start OR r.last_end = s.last_end)
+"""
+# The first start and last end of the stale groups, from their sessions (all of them: a few
+# columns of a day's parts).
+FRESH_EXTREMES = """
+UPDATE rolled SET first_start = fresh.first_start, last_end = fresh.last_end
+FROM (SELECT s.day, s.skill_name, min(s.start_time) AS first_start, max(s.end_time) AS last_end
+      FROM sessions s JOIN stale_groups g ON s.day = g.day AND s.skill_name IS NOT DISTINCT FROM g.skill_name
+      WHERE s.counted GROUP BY s.day, s.skill_name) fresh
+WHERE rolled.kind = 'sessions' AND rolled.day = fresh.day
+  AND rolled.skill_name IS NOT DISTINCT FROM fresh.skill_name
 """
 # The rollups of a day's files added up into one file, each list cut to its first {listed} again.
 SUMMED = (
