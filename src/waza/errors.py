@@ -48,3 +48,7 @@ class NothingToAnalyzeError(WazaError):
 
 class OutOfMemoryError(WazaError):
     """The analysis needed more memory than its limit, and what it held could not be spilled."""
+
+
+class SpillSpaceError(WazaError):
+    """The disk that holds the analysis's spill files filled up."""

@@ -138,3 +138,19 @@ def test_memory_that_runs_out_is_said_in_a_line(tmp_path: Path) -> None:
     result = waza("analyze", str(tmp_path / "t"), "--memory-limit", "1MB")
     assert result.returncode == 1
     assert "--memory-limit" in one_line_error(result)
+
+
+def test_a_disk_too_full_for_the_spill_files_is_told_apart_from_input_that_moved() -> None:
+    """DuckDB reports a full spill disk as an IO error, as it reports a file that vanished; the
+    first is said in a line with what to do, where the second would start the reading over."""
+    import duckdb
+    import pytest
+
+    from waza.engine.duckdb_engine import _moved_files_reported
+    from waza.errors import InputChangedError, SpillSpaceError
+
+    full = 'IO Error: Could not write file "/tmp/waza-x/spill/duckdb_temp_1.tmp": No space left on device'
+    with pytest.raises(SpillSpaceError, match="--memory-limit"), _moved_files_reported():
+        raise duckdb.IOException(full)
+    with pytest.raises(InputChangedError), _moved_files_reported():
+        raise duckdb.IOException('IO Error: No files found that match the pattern "x.jsonl"')

@@ -14,7 +14,7 @@ from waza.engine.base import Engine
 from waza.engine.results import Progress, Rows
 from waza.engine.salvage import first_line
 from waza.engine.slicing import DEFAULT_USER_KEY
-from waza.errors import InputChangedError, OutOfMemoryError, UsageError
+from waza.errors import InputChangedError, OutOfMemoryError, SpillSpaceError, UsageError
 from waza.store.compacted import details_path, events_path, parts_path, rollup_path, summed_rollups
 from waza.store.sources import EVENT_FORMATS, Format, Problem, Source
 
@@ -387,11 +387,17 @@ def _groups(sources: list[Source]) -> Iterator[tuple[str, str]]:
 @contextmanager
 def _moved_files_reported() -> Iterator[None]:
     """A file that vanished between listing and a later read (an event log is read twice) is not
-    damage: the analysis is started over on the files as they are now. Memory that ran out is
-    said in a line, with what to do."""
+    damage: the analysis is started over on the files as they are now. Memory, or disk for spilling,
+    that ran out is said in a line, with what to do."""
     try:
         yield
     except duckdb.IOException as error:
+        if "No space left on device" in str(error):  # DuckDB's spill files, not the input
+            raise SpillSpaceError(
+                "the disk ran out of room for the analysis's spill files: free space where TMPDIR "
+                "points, give it more memory (--memory-limit 4GB), or compact the folder first "
+                "(waza compact DIR), whose reports need far less"
+            ) from None
         raise InputChangedError(first_line(error)) from None
     except duckdb.OutOfMemoryException:
         raise OutOfMemoryError(
