@@ -190,3 +190,36 @@ def test_other_slices_read_the_sessions(
         Slice(by="environment"),
     ):
         assert report(compacted, scope) == report(raw, scope)
+
+
+def test_a_list_a_session_left_is_read_from_the_sessions(tmp_path: Path) -> None:
+    """A skill's 150 sessions compacted, then the one with the most tool calls learns it ran another
+    skill first: the skill's stored lists now hold 99 sure entries, so its top 100 is read again."""
+
+    def event(n: int, second: int, event_type: str, skill: str = "big", data: dict | None = None) -> dict:
+        moment = datetime(2026, 10, 30, 10, tzinfo=UTC) + timedelta(minutes=n, seconds=second)
+        return {"timestamp": moment.isoformat(), "event_type": event_type, "skill_name": skill,
+                "data": data or {}, "session_id": f"s{n}",
+                "event_id": f"s{n}-{event_type}-{second}"}  # fmt: skip
+
+    sessions = []
+    for n in range(150):
+        calls = [event(n, 1 + call, "tool.called", data={"tool": "az"}) for call in range(n % 40)]
+        ended = event(n, 50, "session.ended", data={"success": True})
+        sessions += [event(n, 0, "session.started"), *calls, ended]
+    most = max(range(150), key=lambda n: (n % 40, -n))
+    learnt = event(most, -1, "skill.invoked", skill="late-skill")
+    stores = {name: tmp_path / name for name in ("compacted", "raw")}
+    for folder in stores.values():
+        day = folder / "date=2026-10-30"
+        day.mkdir(parents=True)
+        (day / "part-a-1-1-00001.jsonl.gz").write_bytes(
+            gzip.compress("".join(json.dumps(e) + "\n" for e in sessions).encode())
+        )
+    compact(stores["compacted"])
+    for folder in stores.values():
+        late_segment = folder / "date=2026-10-30" / "part-b-1-1-00001.jsonl.gz"
+        late_segment.write_bytes(gzip.compress((json.dumps(learnt) + "\n").encode()))
+    compact(stores["compacted"])
+    for scope in (Slice(skill="big", top=100), Slice(top=100), Slice(by="skill", top=100)):
+        assert report(stores["compacted"], scope) == report(stores["raw"], scope)
