@@ -148,11 +148,13 @@ class DuckDBEngine(Engine):
         if not lists:
             self._keep("replaced", sql.fill(sql.REPLACED, replaced=sql.NO_REPLACED, files=sql.NO_FILES))
             return
-        files = " UNION ALL ".join(
-            f"SELECT {sql.literal(digest_of(p))} AS part_file, {sql.literal(str(parts_path(p)))} AS parts, "
-            f"{sql.literal(str(details_path(p)))} AS details"
+        files = ", ".join(
+            "("
+            + ", ".join(sql.literal(str(name)) for name in (digest_of(p), parts_path(p), details_path(p)))
+            + ")"
             for p in self._rolled_files
         )
+        files = f"SELECT * FROM (VALUES {files}) AS f(part_file, parts, details)"
         replaced = sql.fill(sql.REPLACED_FILES, files=self._parquet_list(lists))
         self._keep("replaced", sql.fill(sql.REPLACED, replaced=replaced, files=files))
 
