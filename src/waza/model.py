@@ -27,7 +27,7 @@ def parse_time(value: datetime | str) -> datetime:
 
 
 def format_time(moment: datetime) -> str:
-    return parse_time(moment).isoformat()
+    return moment.isoformat() if moment.tzinfo is UTC else parse_time(moment).isoformat()
 
 
 @dataclass

@@ -17,8 +17,6 @@ from waza.model import TelemetryEvent
 
 FIELDS = ("event_type", "timestamp", "session_id", "skill_name", "data", "event_id")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-# Epoch numbers told apart by size: past 10^11 seconds (year 5138) a number is milliseconds, and so on.
-_UNITS = ((10**17, 10**9), (10**14, 10**6), (10**11, 10**3))
 EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 
@@ -88,8 +86,11 @@ class FieldMap:
 
     def _get(self, record: dict[str, Any], name: str) -> Any:
         """The value of waza's field ``name``: nested keys walked straight, else ``lookup``'s search."""
+        steps = self._steps[name]
+        if len(steps) == 1:  # a key without dots is where lookup would find it, or nowhere
+            return record.get(steps[0])
         value: Any = record
-        for key in self._steps[name]:
+        for key in steps:
             value = value.get(key) if isinstance(value, dict) else None
         return value if value is not None else lookup(record, self.paths[name])
 
@@ -135,7 +136,9 @@ def moment(value: Any, latest: datetime) -> datetime:
             return _checked(at, value, latest)
     if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
         raise FieldError(f"time {str(value)[:40]!r} is neither a number nor ISO 8601")
-    scale = next((per_second for above, per_second in _UNITS if abs(value) >= above), 1)
+    # Epoch numbers told apart by size: past 10^11 seconds (year 5138) a number is milliseconds, and so on.
+    size = abs(value)
+    scale = 10**9 if size >= 10**17 else 10**6 if size >= 10**14 else 10**3 if size >= 10**11 else 1
     # Whole numbers in integer arithmetic: a float holds epoch nanoseconds only to 256 ns.
     micros = value * 10**6 // scale if isinstance(value, int) else round(value * 1e6 / scale)
     try:
