@@ -71,6 +71,9 @@ class _Span:
     start: datetime = field(init=False)
     end: datetime = field(init=False)
     numbers: Iterator[int] = field(default_factory=itertools.count)
+    trace_id: str = field(init=False)
+    span_id: str = field(init=False)
+    parent_span_id: str | None = field(init=False)
 
     def __post_init__(self) -> None:
         if len(self.span.trace_id) != 16 or not any(self.span.trace_id):
@@ -80,6 +83,9 @@ class _Span:
         if self.end < self.start:
             raise SpanError(f"span {self.span.name!r} ends before it starts")
         self.found = attributes(self.span.attributes)
+        self.trace_id = self.span.trace_id.hex()
+        self.span_id = self.span.span_id.hex()
+        self.parent_span_id = self.span.parent_span_id.hex() or None
 
     @property
     def operation(self) -> str | None:
@@ -111,9 +117,9 @@ class _Span:
         self, at: datetime, kind: str, data: dict[str, Any], skill: str | None = None
     ) -> TelemetryEvent:
         # Ids from the span: an exporter that sends the span again (a retry) repeats them.
-        tree = {"span_id": self.span.span_id.hex(), "parent_span_id": self.span.parent_span_id.hex() or None}
-        event_id = f"{self.span.span_id.hex()}.{next(self.numbers)}"
-        return TelemetryEvent(at, kind, skill, data | tree, self.span.trace_id.hex(), event_id)
+        tree = {"span_id": self.span_id, "parent_span_id": self.parent_span_id}
+        event_id = f"{self.span_id}.{next(self.numbers)}"
+        return TelemetryEvent(at, kind, skill, data | tree, self.trace_id, event_id)
 
 
 def span_events(

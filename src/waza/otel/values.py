@@ -36,7 +36,11 @@ def any_value(value: Any) -> Any:
 
 def first(found: dict[str, Any], *names: str) -> Any:
     """The value of the first of ``names`` that is set: the current convention's name, then older ones."""
-    return next((found[name] for name in names if found.get(name) is not None), None)
+    for name in names:
+        value = found.get(name)
+        if value is not None:
+            return value
+    return None
 
 
 def parsed(value: Any) -> Any:
