@@ -755,7 +755,8 @@ COPY (
 # each event id once, with the skill each tool call served worked out over them all.
 EARLIER_DETAILS = (
     "SELECT " + DETAIL_COLUMNS + " FROM (SELECT *, " + PART_FILE + " FROM read_parquet({files}, "
-    "filename = true)) SEMI JOIN earlier_parts USING (session_id, part_file)"
+    "filename = true) WHERE session_id IN (SELECT session_id FROM earlier_parts)) "
+    "SEMI JOIN earlier_parts USING (session_id, part_file)"
 )
 FOLDED_DETAILS = (
     "COPY (SELECT * EXCLUDE (copy) REPLACE (last_value(loaded IGNORE NULLS) OVER (PARTITION BY session_id "
