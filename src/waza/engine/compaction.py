@@ -199,7 +199,7 @@ def _stage(
         sql.fill(sql.NEW_PARTS, parts=sql.fill(sql.SESSION_PARTS, scan=events, tool_ids=sql.TOOL_IDS))
     )
     earlier = _keep_earlier_parts(connection, target.parent.parent)
-    _copy(connection, sql.FOLDED_PARTS, parts_path(target))
+    _copy(connection, sql.fill(sql.FOLDED_PARTS, row_group=sql.ROW_GROUP), parts_path(target))
     if earlier:
         _copy(connection, sql.REPLACED_PARTS, replaced_path(target))
     # and their tool, LLM and error events as the report reads them,
@@ -208,7 +208,9 @@ def _stage(
     if earlier:
         rows.append(sql.fill(sql.EARLIER_DETAILS, files=_listed(details_path(p) for p in earlier)))
     beside = sql.literal(str(parts_path(target)))
-    details = sql.fill(sql.FOLDED_DETAILS, scan=" UNION ALL ".join(rows), parts=beside)
+    details = sql.fill(
+        sql.FOLDED_DETAILS, scan=" UNION ALL ".join(rows), parts=beside, row_group=sql.ROW_GROUP
+    )
     _copy(connection, details, details_path(target))
     # and the report's sums over the sessions held whole, less those of the whole parts replaced.
     _write_rollup(target, earlier)

@@ -282,7 +282,9 @@ class DuckDBEngine(Engine):
             )
             rollups.append(sql.fill(rollup_sql.SIGNED, sign=-1, rollup="SELECT * FROM retracted"))
             rollups.append(sql.fill(rollup_sql.SIGNED, sign=1, rollup=rollup_sql.MOVED))
-        statement = sql.fill(rollup_sql.KEPT, rollups=" UNION ALL BY NAME ".join(rollups))
+        statement = sql.fill(
+            rollup_sql.KEPT, rollups=" UNION ALL BY NAME ".join(rollups), listed=rollup_sql.LISTED_PER_GROUP
+        )
         self._con.execute(sql.fill(statement, target=sql.literal(str(target))))
 
     @staticmethod

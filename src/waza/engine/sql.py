@@ -728,7 +728,9 @@ EARLIER_FILES = "SELECT DISTINCT part_file FROM earlier_parts"
 # A part is ``alone`` when it holds a session's start and its end, or a start an hour or more
 # before the last start of the file and no end (abandoned, most likely), or folds a part that
 # was: its figures are kept in the file's rollup (see rollup_sql.py). Parts and details are
-# sorted with the others first, so that readers of those skip the rest by the files' statistics.
+# sorted with the others first, in row groups small enough that readers of those skip the rest
+# by the files' statistics (a file holds tens of thousands of sessions, a few hundred not alone).
+ROW_GROUP = 2048
 FOLDED_PARTS = """
 COPY (
   WITH folded AS (
@@ -749,7 +751,7 @@ COPY (
   SELECT * EXCLUDE (was_alone), coalesce(started_at IS NOT NULL AND (end_time IS NOT NULL OR was_alone
     OR started_at < (SELECT max(started_at) FROM folded) - INTERVAL 1 HOUR), false) AS alone
   FROM folded ORDER BY alone, session_id
-) TO {target} (FORMAT parquet, COMPRESSION zstd)
+) TO {target} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {row_group})
 """
 # The details of the sessions a file holds: its own events' and those of the parts it replaces,
 # each event id once, with the skill each tool call served worked out over them all.
@@ -763,7 +765,7 @@ FOLDED_DETAILS = (
     "ORDER BY event_time, event_type ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS attributed, "
     "true AS precomputed) FROM (" + ONCE.replace("{order}", "event_type") + ") "
     "JOIN (SELECT session_id, alone FROM read_parquet({parts})) USING (session_id) "
-    "ORDER BY alone, session_id) TO {target} (FORMAT parquet, COMPRESSION zstd)"
+    "ORDER BY alone, session_id) TO {target} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {row_group})"
 )
 PARQUET_ROWS = "SELECT count(*) FROM read_parquet({file})"
 UNREADABLE_ROWS = "SELECT coalesce(sum(bad_rows), 0) FROM sessions_rows"
