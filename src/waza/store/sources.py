@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from waza.store.compacted import each_once, manifest_segments
+from waza.store.compacted import COMPACTED, each_once, manifest_segments
 from waza.store.layout import is_segment
 
 PEEK_BYTES = 64 * 1024
@@ -98,7 +98,7 @@ def discover(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Source], lis
 def _telemetry_files(root: Path, problems: list[Problem]) -> list[Path]:
     """The files of a folder that hold records, each record in exactly one of them (see
     ``compacted.each_once``); hidden files and folders left out."""
-    files = [p.as_posix() for p in _walk(root, problems) if not _hidden(p, root)]
+    files = [p.as_posix() for p in _walk(root, problems)]
     return [Path(name) for name in each_once(files, _local_manifest)]
 
 
@@ -110,16 +110,33 @@ def _local_manifest(name: str) -> list[str]:
 
 
 def _walk(root: Path, problems: list[Problem]) -> Iterator[Path]:
-    """The files below ``root``; a folder that cannot be listed is a problem, never a silent gap."""
+    """The files below ``root`` but hidden ones; a folder that cannot be listed is a problem, never
+    a silent gap.
 
-    def unreadable(error: OSError) -> None:
-        problems.append(Problem(str(error.filename or root), None, f"cannot list: {error.strerror or error}"))
-
-    for folder, _, names in os.walk(root, onerror=unreadable):
-        for name in names:
-            path = Path(folder, name)
-            if path.is_file():
-                yield path
+    Records move while a store is listed: a segment is compressed beside itself, then compacted
+    into Parquet elsewhere, each move writing the new file before the old one goes. So that no
+    listing misses a record on the move, each folder is listed twice (a file renamed during one
+    listing may be in neither name's place; it is in the second) and folders records move into
+    (``compacted``) are listed after those they move from."""
+    names: set[str] = set()
+    folders: set[str] = set()
+    for _ in range(2):
+        try:
+            with os.scandir(root) as entries:
+                for entry in entries:
+                    if entry.name.startswith("."):
+                        continue
+                    if entry.is_dir(follow_symlinks=False):
+                        folders.add(entry.name)
+                    elif entry.is_file():
+                        names.add(entry.name)
+        except OSError as error:
+            reason = f"cannot list: {error.strerror or error}"
+            problems.append(Problem(str(error.filename or root), None, reason))
+            return
+    yield from (root / name for name in sorted(names))
+    for folder in sorted(folders, key=lambda name: (name == COMPACTED, name)):
+        yield from _walk(root / folder, problems)
 
 
 EMPTY = "empty file"
@@ -142,10 +159,6 @@ def classify(path: Path) -> Source | Problem:
     if isinstance(found, Format):
         return Source(path, found, compressed, size)
     return Problem(str(path), None, found)
-
-
-def _hidden(path: Path, root: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
 def _gunzip_head(path: Path) -> bytes:
