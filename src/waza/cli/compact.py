@@ -13,7 +13,7 @@ from waza.cli.errors import friendly_errors
 from waza.cli.types import Age
 from waza.engine.compaction import CompactionResult
 from waza.engine.compaction import compact as compact_folder
-from waza.store.compacted import details_path, parts_path, rollup_path
+from waza.store.compacted import BESIDE_PATHS
 
 
 @click.command()
@@ -47,10 +47,7 @@ def _report(result: CompactionResult) -> None:
     for segment, lines in result.skipped.items():
         click.echo(f"Left {segment} as it is: {lines:,} unreadable line(s)", err=True)
     # The events, and beside them the sessions folded, their details and the rollup.
-    written = sum(
-        1 + sum(beside(events).exists() for beside in (parts_path, details_path, rollup_path))
-        for events in result.files
-    )
+    written = sum(1 + sum(beside(events).exists() for beside in BESIDE_PATHS) for events in result.files)
     click.echo(
         f"Compacted {result.segments:,} segment(s), {result.rows:,} event(s), "
         f"into {written:,} Parquet file(s)"

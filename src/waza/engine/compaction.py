@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,13 +30,17 @@ from waza.engine.duckdb_engine import DuckDBEngine
 from waza.schema import DATA_TYPES
 from waza.store.compacted import (
     BESIDE,
+    BESIDE_PATHS,
     COMPACTED,
     MANIFEST_SUFFIX,
     SUMMED,
     compacted_segments,
     details_path,
+    digest_of,
+    events_path,
     exclusive,
     parts_path,
+    replaced_path,
     rollup_path,
     summed_rollups,
 )
@@ -156,7 +161,7 @@ def _write(
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"events-{digest}.parquet"
     manifest = target.with_name(target.name[: -len(".parquet")] + MANIFEST_SUFFIX)
-    written = (target, parts_path(target), details_path(target), rollup_path(target), manifest)
+    written = (target, *(beside(target) for beside in BESIDE_PATHS), manifest)
     try:
         rows = _stage(connection, segments, names, target, manifest)
     except BaseException:
@@ -187,21 +192,28 @@ def _stage(
     structure = sql.literal(DATA_STRUCTURE)
     _copy(connection, sql.fill(sql.COMPACTED_EVENTS, structure=structure, once=once), target)
     stored = f"[{sql.literal(str(target))}]"
-    # Sessions folded as far as these segments allow, so readers need not fold the events again,
+    # Sessions folded as far as these segments allow, with the parts earlier files hold of them,
+    # so readers need not fold the events again,
     events = sql.fill(sql.PARQUET_SCAN, files=stored, event_id="event_id")
-    parts = sql.fill(sql.SESSION_PARTS, scan=events, tool_ids=sql.TOOL_IDS)
-    _copy(
-        connection,
-        sql.fill(sql.COMPACTED_PARTS, parts=parts, earlier=_earlier_ids(target.parent.parent)),
-        parts_path(target),
+    connection.execute(
+        sql.fill(sql.NEW_PARTS, parts=sql.fill(sql.SESSION_PARTS, scan=events, tool_ids=sql.TOOL_IDS))
     )
+    earlier = _keep_earlier_parts(connection, target.parent.parent)
+    _copy(connection, sql.fill(sql.FOLDED_PARTS, row_group=sql.ROW_GROUP), parts_path(target))
+    if earlier:
+        _copy(connection, sql.REPLACED_PARTS, replaced_path(target))
     # and their tool, LLM and error events as the report reads them,
     scan = sql.fill(sql.PARQUET_DETAIL_SCAN, files=stored, event_id="event_id", types=sql.DETAIL_EVENT_TYPES)
-    details = sql.fill(sql.DETAIL_ROWS, scan=scan)
+    rows = [sql.fill(sql.DETAIL_ROWS, scan=scan)]
+    if earlier:
+        rows.append(sql.fill(sql.EARLIER_DETAILS, files=_listed(details_path(p) for p in earlier)))
     beside = sql.literal(str(parts_path(target)))
-    _copy(connection, sql.fill(sql.COMPACTED_DETAILS, rows=details, parts=beside), details_path(target))
-    # and the report's sums over the sessions held whole.
-    _write_rollup(target)
+    details = sql.fill(
+        sql.FOLDED_DETAILS, scan=" UNION ALL ".join(rows), parts=beside, row_group=sql.ROW_GROUP
+    )
+    _copy(connection, details, details_path(target))
+    # and the report's sums over the sessions held whole, less those of the whole parts replaced.
+    _write_rollup(target, earlier)
     (rows,) = connection.execute(sql.fill(sql.PARQUET_ROWS, file=stored)).fetchone()
     _staged(manifest).write_text(json.dumps({"segments": names, "rows": rows}, indent=2), encoding="utf-8")
     _fsync(_staged(manifest))
@@ -236,19 +248,36 @@ def _sum_rollups(connection: duckdb.DuckDBPyConnection, folder: Path) -> None:
         parquet.unlink(missing_ok=True)
 
 
-def _earlier_ids(compacted: Path) -> str:
-    """A query of the session ids the store's compacted files hold (every one is committed: this
-    runs under the lock, after leftovers are removed)."""
-    files = sorted(compacted.glob("date=*/sessions-*.parquet"))
-    if not files:
-        return sql.NO_IDS
-    return sql.fill(sql.EARLIER_IDS, files="[" + ", ".join(sql.literal(str(p)) for p in files) + "]")
+def _keep_earlier_parts(connection: duckdb.DuckDBPyConnection, compacted: Path) -> list[Path]:
+    """Keep ``earlier_parts``: the live parts committed files hold of the sessions in ``new_parts``
+    (every file is committed: this runs under the lock, after leftovers are removed); the events
+    files that hold any. Files compacted before details were kept are left to readers to fold."""
+    events = [
+        events_path(p)
+        for p in sorted(compacted.glob("date=*/sessions-*.parquet"))
+        if details_path(events_path(p)).exists()
+    ]
+    if not events:
+        connection.execute(sql.NO_EARLIER_PARTS)
+        return []
+    files = _listed(parts_path(p) for p in events)
+    lists = [replaced_path(p) for p in events if replaced_path(p).exists()]
+    replaced = sql.fill(sql.REPLACED_FILES, files=_listed(lists)) if lists else sql.NO_REPLACED
+    stored = {name for (name,) in connection.execute(sql.fill(sql.PARQUET_COLUMNS, files=files)).fetchall()}
+    columns = sql.part_columns(stored)
+    connection.execute(sql.fill(sql.EARLIER_PARTS, columns=columns, files=files, replaced=replaced))
+    by_digest = {digest_of(p): p for p in events}
+    return [by_digest[digest] for (digest,) in connection.execute(sql.EARLIER_FILES).fetchall()]
 
 
-def _write_rollup(target: Path) -> None:
+def _listed(paths: Iterable[Path]) -> str:
+    return "[" + ", ".join(sql.literal(str(p)) for p in paths) + "]"
+
+
+def _write_rollup(target: Path, earlier: list[Path]) -> None:
     with DuckDBEngine(memory_limit=MEMORY_LIMIT, threads=1) as engine:
         path = rollup_path(target)
-        engine.write_rollup(target, _staged(path))
+        engine.write_rollup(target, _staged(path), earlier)
     _fsync(_staged(path))
     os.replace(_staged(path), path)
 

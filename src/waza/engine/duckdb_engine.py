@@ -15,7 +15,15 @@ from waza.engine.results import Progress, Rows
 from waza.engine.salvage import first_line
 from waza.engine.slicing import DEFAULT_USER_KEY
 from waza.errors import InputChangedError, OutOfMemoryError, SpillSpaceError, UsageError
-from waza.store.compacted import details_path, events_path, parts_path, rollup_path, summed_rollups
+from waza.store.compacted import (
+    details_path,
+    digest_of,
+    events_path,
+    parts_path,
+    replaced_path,
+    rollup_path,
+    summed_rollups,
+)
 from waza.store.sources import EVENT_FORMATS, Format, Problem, Source
 
 RECORD_FORMATS = (Format.SESSION_LINES, Format.EXPORT, Format.SESSION_LIST)
@@ -89,8 +97,8 @@ class DuckDBEngine(Engine):
         scans += [sql.fill(sql.RECORD_DETAIL_SCAN, scan=s, types=types) for s in self._record_scans(records)]
         rows = [sql.fill(sql.DETAIL_ROWS, scan=scan) for scan in scans or [sql.EMPTY_DETAILS]]
         if kept:
-            files = "[" + ", ".join(sql.literal(str(details_path(s.path))) for s in kept) + "]"
-            rows.append(sql.fill(sql.DETAILS_FILES, files=files))
+            files = self._parquet_list(details_path(s.path) for s in kept)
+            rows.append(sql.fill(sql.DETAILS_FILES, rows=self._live(files, "true", "details")))
         return " UNION ALL ".join(rows)
 
     def _create_tables(self, sources: list[Source], progress: Progress | None) -> None:
@@ -101,6 +109,7 @@ class DuckDBEngine(Engine):
             s.path for s in events if s.format is Format.PARQUET and rollup_path(s.path).exists()
         ]
         self._rolled_ready = None
+        self._keep_replaced()
         if not self._rolled_files:
             self._run(
                 "CREATE OR REPLACE TEMP TABLE sessions_rows AS "
@@ -120,17 +129,41 @@ class DuckDBEngine(Engine):
             sum(source.size for source in rest),
         )
         parts = self._parquet_list(parts_path(p) for p in self._rolled_files)
-        self._keep("touched", sql.fill(sql.TOUCHED, files=parts))
+        pending = "alone AND session_id IN (SELECT session_id FROM pending_parts)"
+        self._keep("touched", sql.fill(sql.TOUCHED, alone=self._live(parts, pending)))
         self._touched_files = [Path(name) for (name,) in self._rows(sql.TOUCHED_FILES)[1]]
         touched = self._touched_parts()
         self._keep(
             "sessions_rows",
             self._sessions_statement(self._fold(None, f"SELECT * FROM pending_parts UNION ALL {touched}")),
         )
-        alone = (
-            f"{self._rolled_parts(parts)} WHERE alone AND session_id NOT IN (SELECT session_id FROM touched)"
-        )
+        alone = self._live(parts, "alone AND session_id NOT IN (SELECT session_id FROM touched)")
         self._view("sessions", f"SELECT * FROM sessions_rows UNION ALL {self._alone_sessions(alone)}")
+
+    def _keep_replaced(self) -> None:
+        """Keep ``replaced``: the parts of rolled files a later one of them replaced (see
+        sql.FOLDED_PARTS), each with the paths of its parts and details files."""
+        lists = [replaced_path(p) for p in self._rolled_files if replaced_path(p).exists()]
+        self._replacing = bool(lists)
+        if not lists:
+            self._keep("replaced", sql.fill(sql.REPLACED, replaced=sql.NO_REPLACED, files=sql.NO_FILES))
+            return
+        files = ", ".join(
+            "("
+            + ", ".join(sql.literal(str(name)) for name in (digest_of(p), parts_path(p), details_path(p)))
+            + ")"
+            for p in self._rolled_files
+        )
+        files = f"SELECT * FROM (VALUES {files}) AS f(part_file, parts, details)"
+        replaced = sql.fill(sql.REPLACED_FILES, files=self._parquet_list(lists))
+        self._keep("replaced", sql.fill(sql.REPLACED, replaced=replaced, files=files))
+
+    def _live(self, files: str, where: str, kind: str = "parts") -> str:
+        """The rows of compaction's ``kind`` files (parts or details) that meet ``where``, less those
+        of parts replaced later."""
+        if not self._replacing:
+            return f"SELECT * FROM read_parquet({files}, filename = true) WHERE {where}"
+        return sql.fill(sql.LIVE_ROWS, files=files, where=where, kind=kind)
 
     # -- compacted sessions kept whole (see rolled.py) ---------------------------
 
@@ -138,7 +171,7 @@ class DuckDBEngine(Engine):
         """Parts of every session not kept whole: those of these sources and the rest of the
         rolled files'."""
         rolled = self._parquet_list(parts_path(p) for p in self._rolled_files)
-        parts = [f"{self._rolled_parts(rolled)} WHERE NOT alone"]
+        parts = [f"SELECT {sql.PART_COLUMNS} FROM ({self._live(rolled, 'NOT alone')})"]
         if sources:
             events, stored = self._scans_and_parts(sources)
             if events is not None:
@@ -156,7 +189,7 @@ class DuckDBEngine(Engine):
         if not self._touched_files:
             return f"SELECT {sql.PART_COLUMNS} FROM pending_parts WHERE false"
         files = self._parquet_list(self._touched_files)
-        return f"{self._rolled_parts(files)} WHERE alone AND session_id IN (SELECT session_id FROM touched)"
+        return sql.fill(sql.NAMED_PARTS, columns=sql.PART_COLUMNS, files=files, pairs=sql.TOUCHED_PAIRS)
 
     def _rolled_lists(self) -> int:
         return self._lists
@@ -174,24 +207,19 @@ class DuckDBEngine(Engine):
         them read from its sessions."""
         touched = [details_path(events_path(p)) for p in self._touched_files]
         files = self._parquet_list(touched or [details_path(self._rolled_files[0])])
-        touched_details = sql.fill(sql.TOUCHED_DETAILS, files=files) + ("" if touched else " LIMIT 0")
+        touched_details = sql.fill(sql.NAMED_DETAILS, files=files, pairs=sql.TOUCHED_PAIRS)
+        touched_details += "" if touched else " LIMIT 0"
         touched_rows = sql.fill(rollup_sql.WITH_GROUPS, details=touched_details)
         self._keep("retracted", self._rollup(self._alone_sessions(self._touched_parts()), touched_rows))
         (taken_out,) = self._rows(rollup_sql.TAKEN_OUT)[1][0]
-        self._lists = rollup_sql.LISTED_PER_GROUP - taken_out
         stored = self._parquet_list(self._stored_rollups())
         # Groups whose first start or last end was a session taken out: read again from the sessions.
-        stale = (
-            rollup_sql.STALE_GROUPS
-            if self._touched_files
-            else "SELECT NULL::DATE AS day, NULL AS skill_name LIMIT 0"
-        )
-        self._keep("stale_groups", sql.fill(stale, files=stored))
+        self._keep("stale_groups", sql.fill(rollup_sql.STALE_GROUPS, files=stored))
         rolled = set(self._rolled_files)
         rest = [s for s in self._event_sources if s.path not in rolled]
         rows = [self._details_of(rest, self._record_sources)]
         rolled = self._parquet_list(details_path(p) for p in self._rolled_files)
-        rows.append(sql.fill(sql.PENDING_DETAILS, files=rolled))
+        rows.append(sql.fill(sql.DETAILS_FILES, rows=self._live(rolled, "NOT alone", "details")))
         if self._touched_files:
             rows.append(f"SELECT {sql.DETAIL_COLUMNS} FROM ({touched_details})")
         statement = sql.fill(
@@ -210,6 +238,8 @@ class DuckDBEngine(Engine):
             sql.fill(rollup_sql.SIGNED, sign=1, rollup="SELECT * FROM added"),
         ]
         self._keep("rolled", sql.fill(rollup_sql.ROLLED, rollups=" UNION ALL BY NAME ".join(rollups)))
+        (unlisted,) = self._rows(rollup_sql.UNLISTED)[1][0]
+        self._lists = rollup_sql.LISTED_PER_GROUP - taken_out - unlisted
         if self._rows("SELECT count(*) FROM stale_groups")[1][0][0]:
             with _moved_files_reported():
                 self._con.execute(rollup_sql.FRESH_EXTREMES)
@@ -227,16 +257,35 @@ class DuckDBEngine(Engine):
             files += [rollup_path(folder / name) for name in sorted(listed - covered)]
         return files
 
-    def write_rollup(self, events: Path, target: Path) -> None:
-        """Write to ``target`` the rollup of the sessions compacted events file ``events`` holds whole."""
+    def write_rollup(self, events: Path, target: Path, earlier: list[Path]) -> None:
+        """Write to ``target`` the rollup of the sessions compacted events file ``events`` holds whole,
+        less that of the whole parts it replaced in the ``earlier`` events files."""
         self._keep_metadata([DEFAULT_USER_KEY])
         self._keep("session_records", self._session_records_sql([]))
         sessions = self._alone_sessions(
             f"{self._rolled_parts(self._parquet_list([parts_path(events)]))} WHERE alone"
         )
         details = sql.fill(sql.ALONE_DETAILS, files=self._parquet_list([details_path(events)]))
-        rollup = self._rollup(sessions, sql.fill(rollup_sql.WITH_GROUPS, details=details))
-        self._con.execute(sql.fill(rollup_sql.KEPT, rollup=rollup, target=sql.literal(str(target))))
+        self._keep("added", self._rollup(sessions, sql.fill(rollup_sql.WITH_GROUPS, details=details)))
+        rollups = [sql.fill(rollup_sql.SIGNED, sign=1, rollup="SELECT * FROM added")]
+        if earlier:
+            self._keep("added_groups", rollup_sql.ADDED_GROUPS)
+            replaced = sql.fill(sql.REPLACED_FILES, files=self._parquet_list([replaced_path(events)]))
+            parts_files = self._parquet_list(parts_path(p) for p in earlier)
+            columns = sql.part_columns(self._columns(parts_files))
+            parts = sql.fill(sql.NAMED_PARTS, columns=columns, files=parts_files, pairs=replaced)
+            details_files = self._parquet_list(details_path(p) for p in earlier)
+            details = sql.fill(sql.NAMED_DETAILS, files=details_files, pairs=replaced)
+            self._keep(
+                "retracted",
+                self._rollup(self._alone_sessions(parts), sql.fill(rollup_sql.WITH_GROUPS, details=details)),
+            )
+            rollups.append(sql.fill(rollup_sql.SIGNED, sign=-1, rollup="SELECT * FROM retracted"))
+            rollups.append(sql.fill(rollup_sql.SIGNED, sign=1, rollup=rollup_sql.MOVED))
+        statement = sql.fill(
+            rollup_sql.KEPT, rollups=" UNION ALL BY NAME ".join(rollups), listed=rollup_sql.LISTED_PER_GROUP
+        )
+        self._con.execute(sql.fill(statement, target=sql.literal(str(target))))
 
     @staticmethod
     def _parquet_list(paths: Iterable[Path]) -> str:

@@ -118,46 +118,88 @@ FROM rollup_errors GROUP BY day, skill_name, key, detail
 """
 )
 
-# Rollups with a sign each, added up into one row per group; a group nothing is left of goes.
-# The kinds that count values (histograms, users, errors) add up their counts alone, the few
-# rows of the others every sum. First and last times come from the rollups added, never from
-# those taken out (see STALE_GROUPS).
+# Rollups with a sign each, added up into one row per group. Added up for a report, a group
+# nothing is left of goes (ROLLED). Added up to be stored (STORED_SUM: a file's rollup less those of
+# the parts it replaced, a day's sum), a group keeps what it takes out, for another file may hold
+# what it is taken from; a group of sums stays while any of them is not zero. The kinds that count
+# values (histograms, users, errors) add up their counts alone, the few rows of the others every
+# sum. First and last times come from the rollups added, never from those taken out (see
+# STALE_GROUPS).
 VALUE_KINDS = (
     "('durations', 'users', 'slowest', 'most_tools', 'tool_durations', 'tool_errors', 'loaded_durations', "
     "'llm_latency', 'errors')"
 )
-ROLLED = (
-    "WITH rollups AS ({rollups}) SELECT "
-    + KEYS
-    + ", "
-    + ", ".join(f"sum(sign * {name})::BIGINT AS {name}" for name in COUNTS)
-    + """,
+LISTS = "('slowest', 'most_tools')"
+
+
+def _added_up(sums_kept: str, counts_kept: str) -> str:
+    return (
+        "WITH rollups AS ({rollups}) SELECT "
+        + KEYS
+        + ", "
+        + ", ".join(f"sum(sign * {name})::BIGINT AS {name}" for name in COUNTS)
+        + """,
   sum(sign * estimated)::DOUBLE AS estimated,
   min(first_start) FILTER (WHERE sign > 0) AS first_start,
   max(last_end) FILTER (WHERE sign > 0) AS last_end
 FROM rollups WHERE kind NOT IN """
-    + VALUE_KINDS
-    + " GROUP BY "
-    + KEYS
-    + """ HAVING sum(sign * n) > 0
+        + VALUE_KINDS
+        + " GROUP BY "
+        + KEYS
+        + f" HAVING {sums_kept}"
+        + """
 UNION ALL BY NAME
 SELECT """
-    + KEYS
-    + """, sum(sign * n)::BIGINT AS n FROM rollups WHERE kind IN """
-    + VALUE_KINDS
-    + " GROUP BY "
-    + KEYS
-    + " HAVING sum(sign * n) > 0"
+        + KEYS
+        + """, sum(sign * n)::BIGINT AS n FROM rollups WHERE kind IN """
+        + VALUE_KINDS
+        + " GROUP BY "
+        + KEYS
+        + f" HAVING {counts_kept}"
+    )
+
+
+ROLLED = _added_up("sum(sign * n) > 0", "sum(sign * n) > 0")
+STORED_SUM = _added_up(
+    " OR ".join(f"sum(sign * {name}) <> 0" for name in ("estimated", *COUNTS)), "sum(sign * n) <> 0"
 )
+# A file's rollup: what its sessions add, less what the parts it replaced added (see FOLDED_PARTS),
+# with the groups the replaced sessions left (``moved``: their first start and last end may be
+# the group's) and, per group and list, the entries taken out of its lists that may leave a gap
+# (``unlisted``: the list then holds only its first LISTED_PER_GROUP less these for sure). None
+# does when the session is put back as high, or when the file lists a full list's worth as high:
+# the group's list is then made of those.
+FILE_ROLLUP = (
+    "WITH summed AS (" + STORED_SUM + ") SELECT * FROM summed UNION ALL BY NAME "
+    "SELECT 'unlisted' AS kind, day, skill_name, kind AS key, count(*)::BIGINT AS n FROM summed gone "
+    "WHERE kind IN " + LISTS + " AND n < 0 AND (SELECT count(*) FILTER (WHERE back.key = gone.key) = 0 "
+    "AND count(*) < {listed} FROM summed back WHERE back.kind = gone.kind AND back.day = gone.day "
+    "AND back.n > 0 AND back.value >= gone.value AND back.skill_name IS NOT DISTINCT FROM gone.skill_name) "
+    "GROUP BY day, skill_name, kind"
+)
+MOVED = """
+SELECT 'moved' AS kind, day, skill_name, count(*) AS n, min(start_time) AS first_start,
+  max(end_time) AS last_end
+FROM rollup_sessions ANTI JOIN added_groups a
+  ON rollup_sessions.session_id = a.session_id AND rollup_sessions.day = a.day
+  AND rollup_sessions.skill_name IS NOT DISTINCT FROM a.skill_name
+GROUP BY day, skill_name
+"""
+ADDED_GROUPS = "SELECT session_id, day, skill_name FROM rollup_sessions"
 # The groups of taken-out sessions that may be the first start or last end of their group in
 # the stored rollups: the stored minimum cannot then be trusted (a session folded again never
 # starts later or ends earlier, but it may change group); FRESH_EXTREMES reads those two again.
+# Sessions are taken out when read (``retracted``) and when compacted (``moved`` rows).
 STALE_GROUPS = """
-SELECT DISTINCT r.day, r.skill_name FROM retracted r
+SELECT DISTINCT r.day, r.skill_name
+FROM (SELECT day, skill_name, first_start, last_end FROM retracted WHERE kind = 'sessions'
+      UNION ALL
+      SELECT day, skill_name, first_start, last_end FROM read_parquet({files}, union_by_name = true)
+      WHERE kind = 'moved') r
   JOIN (SELECT day, skill_name, min(first_start) AS first_start, max(last_end) AS last_end
-        FROM read_parquet({files}) WHERE kind = 'sessions' GROUP BY day, skill_name) s
+        FROM read_parquet({files}, union_by_name = true) WHERE kind = 'sessions' GROUP BY day, skill_name) s
   ON r.day = s.day AND r.skill_name IS NOT DISTINCT FROM s.skill_name
-WHERE r.kind = 'sessions' AND (r.first_start = s.first_start OR r.last_end = s.last_end)
+WHERE r.first_start = s.first_start OR r.last_end = s.last_end
 """
 # The first start and last end of the stale groups, from their sessions (all of them: a few
 # columns of a day's parts).
@@ -169,16 +211,19 @@ FROM (SELECT s.day, s.skill_name, min(s.start_time) AS first_start, max(s.end_ti
 WHERE rolled.kind = 'sessions' AND rolled.day = fresh.day
   AND rolled.skill_name IS NOT DISTINCT FROM fresh.skill_name
 """
-# The rollups of a day's files added up into one file, each list cut to its first {listed} again.
+# The rollups of a day's files added up into one file, each list cut to its first {listed} again
+# (what it takes out of other days' lists kept whole).
 SUMMED = (
-    "COPY (SELECT * FROM (" + ROLLED + ") QUALIFY kind NOT IN ('slowest', 'most_tools') "
-    "OR row_number() OVER (PARTITION BY kind, day, skill_name ORDER BY value DESC, key) <= {listed}) "
+    "COPY (SELECT * FROM (" + STORED_SUM + ") QUALIFY kind NOT IN " + LISTS + " OR n < 0 "
+    "OR row_number() OVER (PARTITION BY kind, day, skill_name, n > 0 ORDER BY value DESC, key) <= {listed}) "
     "TO {target} (FORMAT parquet, COMPRESSION zstd)"
 )
+# How many entries of a list of one group may be missing: taken out when read, and when compacted.
+UNLISTED = "SELECT coalesce(max(n), 0) FROM rolled WHERE kind = 'unlisted'"
 TAKEN_OUT = "SELECT coalesce(sum(n), 0) FROM retracted WHERE kind = 'sessions'"
 STORED = "SELECT *, 1 AS sign FROM read_parquet({files}, union_by_name = true)"
 SIGNED = "SELECT *, {sign} AS sign FROM ({rollup})"
-KEPT = "COPY ({rollup}) TO {target} (FORMAT parquet, COMPRESSION zstd)"
+KEPT = "COPY (" + FILE_ROLLUP + ") TO {target} (FORMAT parquet, COMPRESSION zstd)"
 
 # The rolled groups of a report's slice: whole UTC days, one skill or all.
 SCOPED = "SELECT * FROM rolled WHERE {where}"

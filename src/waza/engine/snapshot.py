@@ -23,7 +23,7 @@ import shutil
 import time
 from pathlib import Path
 
-from waza.store.compacted import MANIFEST_SUFFIX, details_path, parts_path, rollup_path, summed_rollups
+from waza.store.compacted import BESIDE_PATHS, MANIFEST_SUFFIX, summed_rollups
 from waza.store.folder_sink import DEFAULT_SEGMENT_SECONDS
 from waza.store.sources import Format, Problem, Source
 
@@ -69,7 +69,7 @@ class Snapshot:
             else:
                 os.link(source.path, linked)
             if source.format is Format.PARQUET:
-                for beside in (parts_path, details_path, rollup_path):
+                for beside in BESIDE_PATHS:
                     if beside(source.path).exists():
                         os.link(beside(source.path), beside(linked))
                 _link_sums(source.path.parent, folder)

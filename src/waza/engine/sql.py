@@ -421,24 +421,34 @@ DETAIL_COLUMNS = (
     + "latency_ms, data_error_type, message, span_id, parent_span_id, event_time, loaded, event_id, "
     "attributed, precomputed"
 )
-COMPACTED_DETAILS = (
-    "COPY (SELECT * REPLACE (last_value(loaded IGNORE NULLS) OVER (PARTITION BY session_id "
-    "ORDER BY event_time, event_type ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS attributed, "
-    "true AS precomputed) FROM ({rows}) JOIN (SELECT session_id, alone FROM read_parquet({parts})) "
-    "USING (session_id) ORDER BY alone, session_id) TO {target} (FORMAT parquet, COMPRESSION zstd)"
+# The digest that names a file of compaction's (``filename``) and the files beside it.
+PART_FILE = "regexp_extract(filename, '([^-/]+)[.]parquet$', 1) AS part_file"
+# Rows of compaction's parts or details files ({kind}) but those of parts a later file replaced
+# (``replaced``: session, digest, and the paths of both files as read; see FOLDED_PARTS).
+LIVE_ROWS = (
+    "SELECT * FROM (SELECT * FROM read_parquet({files}, filename = true) WHERE {where}) p "
+    "ANTI JOIN replaced r ON p.session_id = r.session_id AND p.filename = r.{kind}"
 )
-DETAILS_FILES = "SELECT " + DETAIL_COLUMNS + " FROM read_parquet({files})"
+REPLACED = (
+    "SELECT r.session_id, r.part_file, f.parts, f.details "
+    "FROM ({replaced}) r JOIN ({files}) f USING (part_file)"
+)
+DETAILS_FILES = "SELECT " + DETAIL_COLUMNS + " FROM ({rows})"
 # What the sessions compacted whole, and those of them ``touched`` names, hold in details files.
 ALONE_DETAILS = (
     "SELECT " + DETAIL_COLUMNS + ", false AS repeated, 1 AS copy FROM read_parquet({files}) WHERE alone"
 )
-TOUCHED_DETAILS = ALONE_DETAILS + " AND session_id IN (SELECT session_id FROM touched)"
-PENDING_DETAILS = "SELECT " + DETAIL_COLUMNS + " FROM read_parquet({files}) WHERE NOT alone"
-# The parts compacted whole that share an id with a part folded at reading: they are folded too.
-TOUCHED = (
-    "SELECT session_id, filename FROM read_parquet({files}, filename = true) "
-    "WHERE alone AND session_id IN (SELECT session_id FROM pending_parts)"
+# The whole parts, and their details, that pairs of (session_id, part_file) name in these files:
+# those touched when read, those a file replaced when compacted.
+NAMED_PARTS = (
+    "SELECT {columns} FROM (SELECT *, " + PART_FILE + " FROM read_parquet({files}, filename = true, "
+    "union_by_name = true) WHERE alone AND session_id IN (SELECT session_id FROM ({pairs}))) "
+    "SEMI JOIN ({pairs}) USING (session_id, part_file)"
 )
+NAMED_DETAILS = fill(NAMED_PARTS, columns=DETAIL_COLUMNS + ", false AS repeated, 1 AS copy")
+TOUCHED_PAIRS = "SELECT session_id, part_file FROM touched"
+# The parts compacted whole that share an id with a part folded at reading: they are folded too.
+TOUCHED = "SELECT session_id, filename, " + PART_FILE + " FROM ({alone})"
 TOUCHED_FILES = "SELECT DISTINCT filename FROM touched"
 # (``{groups}``: for rollups, each session's day and skill too; see rollup_sql.SESSION_GROUPS.)
 DETAILS = """
@@ -691,22 +701,72 @@ COMPACTED_EVENTS = (
     "json_transform(data, {structure}) AS data FROM ({once}) ORDER BY session_id, timestamp) "
     "TO {target} (FORMAT parquet, COMPRESSION zstd)"
 )
-# A part is ``alone`` when it holds a session's start and its end, or a start an hour or more
-# before the last start of the file and no end (abandoned, most likely), and no file compacted
-# earlier holds its id: its figures are kept in the file's rollup (see rollup_sql.py; a session
-# met again later is folded again). Parts and details are sorted with the others first, so that
-# readers of those skip the rest by the files' statistics.
-# (The ids met before are looked up among the few of the new parts, never the other way round.)
-COMPACTED_PARTS = (
-    "COPY (WITH parts AS MATERIALIZED ({parts}), "
-    "seen AS (SELECT session_id FROM ({earlier}) WHERE session_id IN (SELECT session_id FROM parts)) "
-    "SELECT *, coalesce(started_at IS NOT NULL "
-    "AND (end_time IS NOT NULL OR started_at < (SELECT max(started_at) FROM parts) - INTERVAL 1 HOUR) "
-    "AND session_id NOT IN (SELECT session_id FROM seen), false) AS alone FROM parts "
-    "ORDER BY alone, session_id) TO {target} (FORMAT parquet, COMPRESSION zstd)"
+# A session met in a file compacted earlier is folded whole into the file that meets it: its
+# parts there (``earlier_parts``: the live ones, each with the digest of its file) are folded
+# with the new, and listed in ``replaced-<digest>.parquet``, which readers leave out of every
+# read of those files. Each session thus lives in one file.
+REPLACED_FILES = "SELECT session_id, part_file FROM read_parquet({files})"
+NO_REPLACED = "SELECT NULL::VARCHAR AS session_id, NULL::VARCHAR AS part_file WHERE false"
+REPLACED_PARTS = (
+    "COPY (SELECT session_id, part_file FROM earlier_parts ORDER BY session_id) "
+    "TO {target} (FORMAT parquet, COMPRESSION zstd)"
 )
-EARLIER_IDS = "SELECT session_id FROM read_parquet({files}) WHERE session_id IS NOT NULL"
-NO_IDS = "SELECT NULL::VARCHAR AS session_id WHERE false"
+NO_FILES = "SELECT NULL::VARCHAR AS part_file, NULL::VARCHAR AS parts, NULL::VARCHAR AS details WHERE false"
+NEW_PARTS = "CREATE OR REPLACE TEMP TABLE new_parts AS {parts}"
+EARLIER_PARTS = (
+    "CREATE OR REPLACE TEMP TABLE earlier_parts AS SELECT * FROM (SELECT {columns}, alone, "
+    + PART_FILE
+    + " FROM read_parquet({files}, "
+    "filename = true, union_by_name = true) WHERE session_id IN (SELECT session_id FROM new_parts)) "
+    "ANTI JOIN ({replaced}) USING (session_id, part_file)"
+)
+NO_EARLIER_PARTS = (
+    "CREATE OR REPLACE TEMP TABLE earlier_parts AS "
+    "SELECT *, NULL::BOOLEAN AS alone, NULL::VARCHAR AS part_file FROM new_parts LIMIT 0"
+)
+EARLIER_FILES = "SELECT DISTINCT part_file FROM earlier_parts"
+# A part is ``alone`` when it holds a session's start and its end, or a start an hour or more
+# before the last start of the file and no end (abandoned, most likely), or folds a part that
+# was: its figures are kept in the file's rollup (see rollup_sql.py). Parts and details are
+# sorted with the others first, in row groups small enough that readers of those skip the rest
+# by the files' statistics (a file holds tens of thousands of sessions, a few hundred not alone).
+ROW_GROUP = 2048
+FOLDED_PARTS = """
+COPY (
+  WITH folded AS (
+    SELECT session_id, min(started_at) AS started_at, min(first_at) AS first_at, max(end_time) AS end_time,
+      arg_max(success, end_time) AS success, arg_min(skill_name, skill_at) AS skill_name,
+      min(skill_at) AS skill_at, arg_min(agent_name, agent_at) AS agent_name, min(agent_at) AS agent_at,
+      bool_or(agent_failed) AS agent_failed, max(root_agent) AS root_agent,
+      (sum(tool_calls - len(tool_ids)) + len(list_distinct(flatten(list(tool_ids)))))::BIGINT AS tool_calls,
+      list_distinct(flatten(list(tool_ids))) AS tool_ids,
+      arg_min(metadata, started_at) AS metadata, bool_or(abandoned) AS abandoned, max(limits) AS limits,
+      sum(events)::BIGINT AS events, sum(bad_rows)::BIGINT AS bad_rows,
+      arg_max(recorded_ms, end_time) AS recorded_ms, sum(copies)::BIGINT AS copies,
+      coalesce(bool_or(alone), false) AS was_alone
+    FROM (SELECT *, NULL::BOOLEAN AS alone FROM new_parts
+          UNION ALL BY NAME SELECT * EXCLUDE (part_file) FROM earlier_parts)
+    GROUP BY session_id
+  )
+  SELECT * EXCLUDE (was_alone), coalesce(started_at IS NOT NULL AND (end_time IS NOT NULL OR was_alone
+    OR started_at < (SELECT max(started_at) FROM folded) - INTERVAL 1 HOUR), false) AS alone
+  FROM folded ORDER BY alone, session_id
+) TO {target} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {row_group})
+"""
+# The details of the sessions a file holds: its own events' and those of the parts it replaces,
+# each event id once, with the skill each tool call served worked out over them all.
+EARLIER_DETAILS = (
+    "SELECT " + DETAIL_COLUMNS + " FROM (SELECT *, " + PART_FILE + " FROM read_parquet({files}, "
+    "filename = true) WHERE session_id IN (SELECT session_id FROM earlier_parts)) "
+    "SEMI JOIN earlier_parts USING (session_id, part_file)"
+)
+FOLDED_DETAILS = (
+    "COPY (SELECT * EXCLUDE (copy) REPLACE (last_value(loaded IGNORE NULLS) OVER (PARTITION BY session_id "
+    "ORDER BY event_time, event_type ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS attributed, "
+    "true AS precomputed) FROM (" + ONCE.replace("{order}", "event_type") + ") "
+    "JOIN (SELECT session_id, alone FROM read_parquet({parts})) USING (session_id) "
+    "ORDER BY alone, session_id) TO {target} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {row_group})"
+)
 PARQUET_ROWS = "SELECT count(*) FROM read_parquet({file})"
 UNREADABLE_ROWS = "SELECT coalesce(sum(bad_rows), 0) FROM sessions_rows"
 

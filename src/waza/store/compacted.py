@@ -75,8 +75,20 @@ def rollup_path(events: Path) -> Path:
     return events.with_name("rollup-" + events.name.removeprefix("events-"))
 
 
+def replaced_path(events: Path) -> Path:
+    """Where compaction lists the parts of earlier files that the parts of an events file replace:
+    a session met again is folded whole into the file that meets it (only written when any is)."""
+    return events.with_name("replaced-" + events.name.removeprefix("events-"))
+
+
+def digest_of(path: Path) -> str:
+    """The digest that names an events file and the files beside it."""
+    return path.stem.rsplit("-", 1)[-1]
+
+
 # Files compaction keeps beside each events file, named by the same digest.
-BESIDE = ("sessions-", "details-", "rollup-")
+BESIDE = ("sessions-", "details-", "rollup-", "replaced-")
+BESIDE_PATHS = (parts_path, details_path, rollup_path, replaced_path)
 # The rollups of a day's files added up, committed by a manifest naming the files: ``summed-<digest>``.
 SUMMED = "summed-"
 
