@@ -7,10 +7,13 @@ import json
 import random
 import subprocess
 import sys
-from datetime import datetime
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from opentelemetry._logs import LogRecord
 from opentelemetry.exporter.otlp.json.common._log_encoder import encode_logs
 from opentelemetry.exporter.otlp.json.common.trace_encoder import encode_spans
@@ -279,3 +282,29 @@ def test_a_line_with_a_value_past_the_line_limit_is_cut_to_size_not_lost(tmp_pat
     (stored,) = read_log(tmp_path / "t")
     assert stored["data"]["_truncated_bytes"] > 2 * MAX_LINE_BYTES and stored["session_id"] == "s1"
     assert len(json.dumps(stored)) <= MAX_LINE_BYTES
+
+
+@given(
+    micros=st.integers(min_value=946_684_800 * 10**6, max_value=1_893_456_000 * 10**6),
+    unit=st.sampled_from([1, 10**3, 10**6, 10**9]),
+    offset=st.integers(min_value=-14 * 60, max_value=14 * 60),
+)
+def test_times_in_every_unit_and_zone_read_as_the_standard_library_reads_them(
+    micros: int, unit: int, offset: int
+) -> None:
+    """An epoch number in seconds to nanoseconds, and ISO text with or without a zone, give the
+    UTC time and day ``datetime`` gives; times outside 2000..now are refused."""
+    from waza.interchange.fields import FieldError, Stamps
+
+    stamps = Stamps(datetime(2030, 1, 1, tzinfo=UTC))
+    at = datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=micros)
+    number = micros * unit // 10**6  # seconds and milliseconds cut what they cannot hold
+    kept = {1: at.replace(microsecond=0), 10**3: at.replace(microsecond=at.microsecond // 1000 * 1000)}
+    expected = kept.get(unit, at)
+    assert stamps(number) == (expected.date(), expected.isoformat())
+    zoned = at.astimezone(timezone(timedelta(minutes=offset)))
+    assert stamps(zoned.isoformat()) == (at.date(), at.isoformat())
+    assert stamps(at.replace(tzinfo=None).isoformat()) == (at.date(), at.isoformat())
+    for refused in (at - timedelta(days=366 * 31), datetime(2030, 1, 2, tzinfo=UTC)):
+        with pytest.raises(FieldError, match="before 2000 or in the future"):
+            stamps(refused.isoformat())

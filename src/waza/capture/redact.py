@@ -177,7 +177,14 @@ class Redactor:
 
     def record(self, record: dict[str, Any]) -> dict[str, Any]:
         """An event record with its data redacted and its session id and skill name kept as identifiers."""
-        redacted = {**record, "data": self(record.get("data"))}
+        data = record.get("data")
+        # The common case, a dict, walked straight (it is the only object seen so far).
+        redacted = {
+            **record,
+            "data": self._walk_mapping(data, 0, {id(data)})
+            if type(data) is dict and self.max_depth > 0
+            else self(data),
+        }
         for field in ("session_id", "skill_name"):
             if isinstance(record.get(field), str):
                 redacted[field] = self.identifier(record[field])

@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
-
-from waza.model import TelemetryEvent
 
 FIELDS = ("event_type", "timestamp", "session_id", "skill_name", "data", "event_id")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 
 
 class FieldError(ValueError):
@@ -53,8 +50,9 @@ class FieldMap:
             paths[name] = path
         return cls(paths, session_key.strip() if session_key and session_key.strip() else None)
 
-    def event(self, record: Any, line: bytes, latest: datetime) -> TelemetryEvent:
-        """The event one log line holds (``line``: its bytes, which name it when it has no id)."""
+    def record(self, record: Any, line: bytes, stamps: Stamps) -> tuple[date, dict[str, Any]]:
+        """The event one log line holds, as the event log stores it, and its UTC day (``line``: its
+        bytes, which name it when it has no id)."""
         if not isinstance(record, dict):
             raise FieldError("not a JSON object")
         event_type = self._get(record, "event_type")
@@ -72,17 +70,18 @@ class FieldMap:
                 + ("" if self.session_key is None else f" nor at {self.session_key!r}")
                 + ": map one with --map session_id=PATH or group lines with --session-key PATH"
             )
+        day, text = stamps(timestamp)
         skill = self._get(record, "skill_name")
         event_id = self._get(record, "event_id")
-        return TelemetryEvent(
-            timestamp=moment(timestamp, latest),
-            event_type=str(event_type),
-            skill_name=None if skill in (None, "") else str(skill),
-            data=self._data(record),
-            session_id=str(session_id),
+        return day, {
+            "timestamp": text,
+            "event_type": str(event_type),
+            "skill_name": None if skill in (None, "") else str(skill),
+            "data": self._data(record),
+            "session_id": str(session_id),
             # The line's digest when it names no id: the same line imported again is the same event.
-            event_id=str(event_id) if event_id not in (None, "") else line_id(line),
-        )
+            "event_id": str(event_id) if event_id not in (None, "") else line_id(line),
+        }
 
     def _get(self, record: dict[str, Any], name: str) -> Any:
         """The value of waza's field ``name``: nested keys walked straight, else ``lookup``'s search."""
@@ -120,9 +119,35 @@ def lookup(record: dict[str, Any], path: str) -> Any:
     return None
 
 
-def moment(value: Any, latest: datetime) -> datetime:
-    """A time from epoch seconds, milliseconds, microseconds or nanoseconds, or ISO text (UTC when
-    it has no zone); FieldError for anything else, and for times before 2000 or after ``latest``."""
+class Stamps:
+    """Times as the event log writes them (ISO 8601 in UTC, as ``datetime.isoformat``), each with
+    its UTC day; refused before 2000 and after ``latest``. The text of a second is made once for
+    the times that fall in it, as a log's do, many to a second."""
+
+    def __init__(self, latest: datetime) -> None:
+        self._latest = _micros_of(latest)
+        self._second: int | None = None
+        self._day = EPOCH.date()
+        self._prefix = ""
+
+    def __call__(self, value: Any) -> tuple[date, str]:
+        micros = _micros(value)
+        if not _EARLIEST <= micros <= self._latest:
+            try:
+                at = EPOCH + timedelta(microseconds=micros)
+            except OverflowError:
+                raise FieldError(f"time {value!r} is out of range") from None
+            raise FieldError(f"time {str(value)[:40]!r} ({at:%Y-%m-%d}) is before 2000 or in the future")
+        second, fraction = divmod(micros, 10**6)
+        if second != self._second:
+            at = EPOCH + timedelta(seconds=second)
+            self._second, self._day, self._prefix = second, at.date(), at.replace(tzinfo=None).isoformat()
+        return self._day, f"{self._prefix}.{fraction:06d}+00:00" if fraction else f"{self._prefix}+00:00"
+
+
+def _micros(value: Any) -> int:
+    """Microseconds since the epoch from epoch seconds, milliseconds, microseconds or nanoseconds,
+    or ISO text (UTC when it has no zone); FieldError for anything else."""
     if isinstance(value, str):
         text = value.strip()
         try:
@@ -132,26 +157,25 @@ def moment(value: Any, latest: datetime) -> datetime:
                 at = datetime.fromisoformat(text)
             except ValueError:
                 raise FieldError(f"time {value[:40]!r} is neither a number nor ISO 8601") from None
-            at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
-            return _checked(at, value, latest)
+            return _micros_of(at.replace(tzinfo=UTC) if at.tzinfo is None else at)
     if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
         raise FieldError(f"time {str(value)[:40]!r} is neither a number nor ISO 8601")
     # Epoch numbers told apart by size: past 10^11 seconds (year 5138) a number is milliseconds, and so on.
     size = abs(value)
     scale = 10**9 if size >= 10**17 else 10**6 if size >= 10**14 else 10**3 if size >= 10**11 else 1
     # Whole numbers in integer arithmetic: a float holds epoch nanoseconds only to 256 ns.
-    micros = value * 10**6 // scale if isinstance(value, int) else round(value * 1e6 / scale)
-    try:
-        at = EPOCH + timedelta(microseconds=micros)
-    except OverflowError:
-        raise FieldError(f"time {value!r} is out of range") from None
-    return _checked(at, value, latest)
+    if isinstance(value, int):
+        return value * 10**6 // scale
+    if size == float("inf"):
+        raise FieldError(f"time {value!r} is out of range")
+    return round(value * 1e6 / scale)
 
 
-def _checked(at: datetime, value: Any, latest: datetime) -> datetime:
-    if not EARLIEST <= at <= latest:
-        raise FieldError(f"time {str(value)[:40]!r} ({at:%Y-%m-%d}) is before 2000 or in the future")
-    return at
+def _micros_of(at: datetime) -> int:
+    return (at - EPOCH) // timedelta(microseconds=1)
+
+
+_EARLIEST = _micros_of(datetime(2000, 1, 1, tzinfo=UTC))
 
 
 def line_id(line: bytes) -> str:

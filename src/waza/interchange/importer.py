@@ -18,7 +18,7 @@ import os
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC
+from datetime import UTC, date
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -26,7 +26,7 @@ from typing import Any, BinaryIO
 import msgspec
 
 from waza.capture.redact import Redactor
-from waza.interchange.fields import FieldError, FieldMap, line_id
+from waza.interchange.fields import FieldError, FieldMap, Stamps, line_id
 from waza.model import TelemetryEvent, session_events, utc_now
 from waza.store.codec import MAX_READ_LINE_BYTES, encode_line, fast_line
 from waza.store.folder_sink import FolderSink
@@ -41,6 +41,8 @@ from waza.store.sources import (
     classify,
 )
 
+# An event as the event log stores it, and its UTC day (the partition it is written to).
+_Dated = tuple[date, dict[str, Any]]
 # Lines written to the store at a time.
 BATCH = 10_000
 # Bad places kept to be shown one by one; past these only their number is kept.
@@ -219,7 +221,7 @@ def _import_piece(
     sink = FolderSink(directory, compact=False)
     writer = _Writer(sink, Redactor() if redact else None)
     try:
-        result.events = writer.write(_events(piece, fields, problems))
+        result.events = writer.write(_records_of(piece, fields, problems))
         writer.flush()
     finally:
         sink.shutdown()
@@ -228,17 +230,24 @@ def _import_piece(
     return result
 
 
-def _events(piece: _Piece, fields: FieldMap | None, problems: list[Problem]) -> Iterator[TelemetryEvent]:
-    source = piece.source
+def _records_of(piece: _Piece, fields: FieldMap | None, problems: list[Problem]) -> Iterator[_Dated]:
+    """Each event of the piece as the event log stores it, with its UTC day."""
     if piece.source_format is SourceFormat.JSONL:
         mapping = fields or FieldMap.parse(None)
-        latest = utc_now() + CLOCK_SKEW
+        stamps = Stamps(utc_now() + CLOCK_SKEW)
         for number, line, record in _records(piece, problems):
             try:
-                yield mapping.event(record, line, latest)
+                yield mapping.record(record, line, stamps)
             except (FieldError, RecursionError) as error:
                 problems.append(Problem(str(piece.path), number, str(error)))
-    elif piece.source_format is SourceFormat.OTLP:
+    else:
+        for event in _events(piece, problems):
+            yield event.timestamp.astimezone(UTC).date(), event.to_dict()
+
+
+def _events(piece: _Piece, problems: list[Problem]) -> Iterator[TelemetryEvent]:
+    source = piece.source
+    if piece.source_format is SourceFormat.OTLP:
         for number, _, record in _records(piece, problems):
             yield from otlp_events(record, str(piece.path), number, problems)
     elif source.format in EVENT_FORMATS:
@@ -314,13 +323,11 @@ class _Writer:
         self._redactor = redactor
         self._batch: list[tuple[Any, bytes]] = []
 
-    def write(self, events: Iterable[TelemetryEvent]) -> int:
+    def write(self, records: Iterable[_Dated]) -> int:
         written = 0
-        for event in events:
-            record = event.to_dict()
-            if self._redactor is not None:
-                record = self._redactor.record(record)
-            self._batch.append((event.timestamp.astimezone(UTC).date(), fast_line(record)))
+        redact = self._redactor.record if self._redactor is not None else None
+        for day, record in records:
+            self._batch.append((day, fast_line(redact(record) if redact else record)))
             written += 1
             if len(self._batch) >= BATCH:
                 self.flush()
