@@ -168,13 +168,15 @@ STORED_SUM = _added_up(
 # the group's) and, per group and list, the entries taken out of its lists that may leave a gap
 # (``unlisted``: the list then holds only its first LISTED_PER_GROUP less these for sure). None
 # does when the session is put back as high, or when the file lists a full list's worth as high:
-# the group's list is then made of those.
+# the group's list is then made of those. (The file's lists are read as added, before the sum: an
+# entry taken out and put back alike adds up to nothing, yet it is in the group's list.)
 FILE_ROLLUP = (
     "WITH summed AS (" + STORED_SUM + ") SELECT * FROM summed UNION ALL BY NAME "
     "SELECT 'unlisted' AS kind, day, skill_name, kind AS key, count(*)::BIGINT AS n FROM summed gone "
     "WHERE kind IN " + LISTS + " AND n < 0 AND (SELECT count(*) FILTER (WHERE back.key = gone.key) = 0 "
-    "AND count(*) < {listed} FROM summed back WHERE back.kind = gone.kind AND back.day = gone.day "
-    "AND back.n > 0 AND back.value >= gone.value AND back.skill_name IS NOT DISTINCT FROM gone.skill_name) "
+    "AND count(*) < {listed} FROM ({rollups}) back WHERE back.sign > 0 AND back.kind = gone.kind "
+    "AND back.day = gone.day AND back.value >= gone.value "
+    "AND back.skill_name IS NOT DISTINCT FROM gone.skill_name) "
     "GROUP BY day, skill_name, kind"
 )
 MOVED = """
