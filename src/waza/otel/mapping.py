@@ -74,6 +74,8 @@ class _Span:
     trace_id: str = field(init=False)
     span_id: str = field(init=False)
     parent_span_id: str | None = field(init=False)
+    operation: str | None = field(init=False)
+    root: bool = field(init=False)
 
     def __post_init__(self) -> None:
         if len(self.span.trace_id) != 16 or not any(self.span.trace_id):
@@ -86,14 +88,8 @@ class _Span:
         self.trace_id = self.span.trace_id.hex()
         self.span_id = self.span.span_id.hex()
         self.parent_span_id = self.span.parent_span_id.hex() or None
-
-    @property
-    def operation(self) -> str | None:
-        return self.found.get("gen_ai.operation.name") or _openinference(self.found)
-
-    @property
-    def root(self) -> bool:
-        return not self.span.parent_span_id
+        self.operation = self.found.get("gen_ai.operation.name") or _openinference(self.found)
+        self.root = self.parent_span_id is None
 
     @property
     def failed(self) -> bool:
@@ -243,9 +239,12 @@ def _skill_details(found: dict[str, Any]) -> dict[str, Any]:
     return {k.removeprefix("gen_ai."): v for k, v in found.items() if k.startswith("gen_ai.skill.")}
 
 
+OPENINFERENCE_OPERATIONS = {"TOOL": "execute_tool", "LLM": "chat", "AGENT": "invoke_agent"}
+
+
 def _openinference(found: dict[str, Any]) -> str | None:
-    kind = str(found.get("openinference.span.kind", "")).upper()
-    return {"TOOL": "execute_tool", "LLM": "chat", "AGENT": "invoke_agent"}.get(kind)
+    kind = found.get("openinference.span.kind")
+    return None if kind is None else OPENINFERENCE_OPERATIONS.get(str(kind).upper())
 
 
 def _skill_of(span: Any, skills: list[Any]) -> str | None:
