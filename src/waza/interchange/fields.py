@@ -121,14 +121,14 @@ def lookup(record: dict[str, Any], path: str) -> Any:
 
 class Stamps:
     """Times as the event log writes them (ISO 8601 in UTC, as ``datetime.isoformat``), each with
-    its UTC day; refused before 2000 and after ``latest``. The text of a second is made once for
-    the times that fall in it, as a log's do, many to a second."""
+    its UTC day; refused before 2000 and after ``latest``. Written from the number of
+    microseconds, the day's text made once for the times that fall in it, as a log's do."""
 
     def __init__(self, latest: datetime) -> None:
         self._latest = _micros_of(latest)
-        self._second: int | None = None
+        self._days: int | None = None
         self._day = EPOCH.date()
-        self._prefix = ""
+        self._day_text = ""
 
     def __call__(self, value: Any) -> tuple[date, str]:
         micros = _micros(value)
@@ -138,11 +138,15 @@ class Stamps:
             except OverflowError:
                 raise FieldError(f"time {value!r} is out of range") from None
             raise FieldError(f"time {str(value)[:40]!r} ({at:%Y-%m-%d}) is before 2000 or in the future")
-        second, fraction = divmod(micros, 10**6)
-        if second != self._second:
-            at = EPOCH + timedelta(seconds=second)
-            self._second, self._day, self._prefix = second, at.date(), at.replace(tzinfo=None).isoformat()
-        return self._day, f"{self._prefix}.{fraction:06d}+00:00" if fraction else f"{self._prefix}+00:00"
+        days, micros = divmod(micros, _DAY)
+        if days != self._days:
+            self._days, self._day = days, (EPOCH + timedelta(days=days)).date()
+            self._day_text = self._day.isoformat()
+        seconds, fraction = divmod(micros, 10**6)
+        hours, seconds = divmod(seconds, 3600)
+        minutes, seconds = divmod(seconds, 60)
+        clock = f"{self._day_text}T{hours:02d}:{minutes:02d}:{seconds:02d}"
+        return self._day, f"{clock}.{fraction:06d}+00:00" if fraction else f"{clock}+00:00"
 
 
 def _micros(value: Any) -> int:
@@ -176,6 +180,7 @@ def _micros_of(at: datetime) -> int:
 
 
 _EARLIEST = _micros_of(datetime(2000, 1, 1, tzinfo=UTC))
+_DAY = 86_400 * 10**6
 
 
 def line_id(line: bytes) -> str:
