@@ -273,17 +273,21 @@ class Redactor:
 
     def _walk_mapping(self, value: Mapping[Any, Any], depth: int, seen: set[int]) -> dict[str, Any]:
         result = {}
+        # Keys and short texts repeat: their remembered results are looked up here, without a call.
+        rules, texts, longest = self._keys_seen, self._cache, self.max_string
         for index, (key, item) in enumerate(value.items()):
             if index >= MAX_ITEMS:
                 result["<TRUNCATED>"] = f"{len(value) - MAX_ITEMS} more items"
                 break
-            treatment, name = self._key_rule(key)
+            rule = rules.get(key) if type(key) is str else None
+            treatment, name = rule if rule is not None else self._key_rule(key)
             if name in result:  # two keys redacted alike (two e-mail addresses) both stay
                 name = f"{name}#{index}"
             if treatment is None:  # the common case first: a plain string or number
                 kind = type(item)
                 if kind is str:
-                    result[name] = self.text(item)
+                    known = texts.get(item) if len(item) <= longest else None
+                    result[name] = known if known is not None else self.text(item)
                 elif kind in _PLAIN:
                     result[name] = self._number(item) if kind is int else item
                 else:
