@@ -21,6 +21,7 @@ from waza.serve.requests import (
     SessionId,
     Timestamp,
     check_event_type,
+    not_utf8,
     possible,
 )
 
@@ -45,10 +46,11 @@ def parse(line: bytes, latest: datetime) -> BatchLine:
     """One line as an event, or a Refusal saying what is wrong with it."""
     try:
         item = _decode(line)
-    except (msgspec.DecodeError, RecursionError) as error:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as error:
+        reason = not_utf8(line)
+        if reason is not None:
+            raise Refusal(400, f"not valid UTF-8 ({reason})") from None
         raise Refusal(422, str(error) or "nested too deeply") from None
-    except UnicodeDecodeError as error:
-        raise Refusal(400, f"not valid UTF-8 ({error.reason})") from None
     item.timestamp = possible(item.timestamp, latest)
     if item.event_id is None:  # without one a retried line cannot be recognised; give it one at least
         item.event_id = uuid.uuid4().hex

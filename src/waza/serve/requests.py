@@ -132,18 +132,28 @@ Body = TypeVar("Body", SessionStart, EventIn, SessionEnd)
 _DECODERS = {kind: msgspec.json.Decoder(kind) for kind in (SessionStart, EventIn, SessionEnd)}
 
 
+def not_utf8(body: bytes) -> str | None:
+    """Why ``body`` is no UTF-8, or None (msgspec tells it from bad JSON in some versions only)."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return error.reason
+    return None
+
+
 def decode(body: bytes, kind: type[Body]) -> Body:
     """The request body as ``kind``, or a Refusal: 400 when it is not JSON, 422 when it does not fit."""
     try:
         item = _DECODERS[kind].decode(body)
     except msgspec.ValidationError as error:
         raise Refusal(422, str(error)) from None
-    except msgspec.DecodeError as error:
+    except (msgspec.DecodeError, UnicodeDecodeError) as error:
+        reason = not_utf8(body)
+        if reason is not None:
+            raise Refusal(400, f"the body is not valid UTF-8 ({reason})") from None
         raise Refusal(400, f"the body is not valid JSON: {error}") from None
     except RecursionError:
         raise Refusal(400, "the JSON body is nested too deeply") from None
-    except UnicodeDecodeError as error:
-        raise Refusal(400, f"the body is not valid UTF-8 ({error.reason})") from None
     if item.timestamp is not None:
         item.timestamp = possible(item.timestamp, datetime.now(UTC) + CLOCK_SKEW)
     return item
