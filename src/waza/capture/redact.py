@@ -186,8 +186,9 @@ class Redactor:
             else self(data),
         }
         for field in ("session_id", "skill_name"):
-            if isinstance(record.get(field), str):
-                redacted[field] = self.identifier(record[field])
+            value = record.get(field)
+            if isinstance(value, str) and value not in self._cache:  # remembered: a text left as it is
+                redacted[field] = self.identifier(value)
         return redacted
 
     def text(self, value: str) -> str:

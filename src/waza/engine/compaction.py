@@ -204,13 +204,12 @@ def _stage(
         _copy(connection, sql.REPLACED_PARTS, replaced_path(target))
     # and their tool, LLM and error events as the report reads them,
     scan = sql.fill(sql.PARQUET_DETAIL_SCAN, files=stored, event_id="event_id", types=sql.DETAIL_EVENT_TYPES)
-    rows = [sql.fill(sql.DETAIL_ROWS, scan=scan)]
-    if earlier:
-        rows.append(sql.fill(sql.EARLIER_DETAILS, files=_listed(details_path(p) for p in earlier)))
+    details = sql.fill(sql.DETAIL_ROWS, scan=scan)
+    if earlier:  # an event stored twice may be in an earlier file too: each id once
+        held = sql.fill(sql.EARLIER_DETAILS, files=_listed(details_path(p) for p in earlier))
+        details = sql.fill(sql.DETAILS_ONCE, scan=f"{details} UNION ALL {held}")
     beside = sql.literal(str(parts_path(target)))
-    details = sql.fill(
-        sql.FOLDED_DETAILS, scan=" UNION ALL ".join(rows), parts=beside, row_group=sql.ROW_GROUP
-    )
+    details = sql.fill(sql.FOLDED_DETAILS, rows=details, parts=beside, row_group=sql.ROW_GROUP)
     _copy(connection, details, details_path(target))
     # and the report's sums over the sessions held whole, less those of the whole parts replaced.
     _write_rollup(target, earlier)

@@ -760,10 +760,13 @@ EARLIER_DETAILS = (
     "filename = true) WHERE session_id IN (SELECT session_id FROM earlier_parts)) "
     "SEMI JOIN earlier_parts USING (session_id, part_file)"
 )
+# The details of ``{rows}``: those of one new file (each event once already), or ``DETAILS_ONCE``
+# of those and the details earlier files hold of the same sessions.
+DETAILS_ONCE = "SELECT * EXCLUDE (copy) FROM (" + ONCE.replace("{order}", "event_type") + ")"
 FOLDED_DETAILS = (
-    "COPY (SELECT * EXCLUDE (copy) REPLACE (last_value(loaded IGNORE NULLS) OVER (PARTITION BY session_id "
+    "COPY (SELECT * REPLACE (last_value(loaded IGNORE NULLS) OVER (PARTITION BY session_id "
     "ORDER BY event_time, event_type ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS attributed, "
-    "true AS precomputed) FROM (" + ONCE.replace("{order}", "event_type") + ") "
+    "true AS precomputed) FROM ({rows}) "
     "JOIN (SELECT session_id, alone FROM read_parquet({parts})) USING (session_id) "
     "ORDER BY alone, session_id) TO {target} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {row_group})"
 )

@@ -19,20 +19,20 @@ from waza.otel.values import SpanError
 STATUS_CODES = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Status:
     code: int
     message: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SpanEvent:
     name: str
     time_unix_nano: int
     attributes: dict[str, Any]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class JsonSpan:
     trace_id: bytes
     span_id: bytes
@@ -100,7 +100,14 @@ def attributes(pairs: Any) -> dict[str, Any]:
     """``[{"key": ..., "value": {"stringValue": ...}}]`` as a plain dict."""
     if not isinstance(pairs, list):
         return {}
-    return {p["key"]: value(p.get("value")) for p in pairs if isinstance(p, dict) and "key" in p}
+    found = {}
+    for pair in pairs:
+        if isinstance(pair, dict) and "key" in pair:
+            wrapped = pair.get("value")
+            # Most values are strings: taken without the general case's steps.
+            text = wrapped.get("stringValue") if type(wrapped) is dict and len(wrapped) == 1 else None
+            found[pair["key"]] = text if text is not None else value(wrapped)
+    return found
 
 
 def value(wrapped: Any) -> Any:

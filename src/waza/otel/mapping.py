@@ -17,9 +17,7 @@ keeps its span's id and parent's, and an id of its own made from the span id.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -61,35 +59,27 @@ OPEN_ATTRIBUTE = "waza.session.open"
 SESSION_ATTRIBUTE = "waza.session.id"
 
 
-@dataclass
 class _Span:
     """One span read once: what every event made from it shares."""
 
-    span: Any
-    latest: datetime
-    found: dict[str, Any] = field(init=False)
-    start: datetime = field(init=False)
-    end: datetime = field(init=False)
-    numbers: Iterator[int] = field(default_factory=itertools.count)
-    trace_id: str = field(init=False)
-    span_id: str = field(init=False)
-    parent_span_id: str | None = field(init=False)
-    operation: str | None = field(init=False)
-    root: bool = field(init=False)
+    __slots__ = ("span", "found", "start", "end", "trace_id", "span_id", "parent_span_id", "operation",
+                 "root", "_events")  # fmt: skip
 
-    def __post_init__(self) -> None:
-        if len(self.span.trace_id) != 16 or not any(self.span.trace_id):
+    def __init__(self, span: Any, found: dict[str, Any], latest: datetime):
+        if len(span.trace_id) != 16 or not any(span.trace_id):
             raise SpanError("a span without a trace id")
-        self.start = moment(self.span.start_time_unix_nano, self.latest)
-        self.end = moment(self.span.end_time_unix_nano, self.latest)
+        self.span = span
+        self.found = found
+        self.start = moment(span.start_time_unix_nano, latest)
+        self.end = moment(span.end_time_unix_nano, latest)
         if self.end < self.start:
-            raise SpanError(f"span {self.span.name!r} ends before it starts")
-        self.found = attributes(self.span.attributes)
-        self.trace_id = self.span.trace_id.hex()
-        self.span_id = self.span.span_id.hex()
-        self.parent_span_id = self.span.parent_span_id.hex() or None
-        self.operation = self.found.get("gen_ai.operation.name") or _openinference(self.found)
+            raise SpanError(f"span {span.name!r} ends before it starts")
+        self.trace_id = span.trace_id.hex()
+        self.span_id = span.span_id.hex()
+        self.parent_span_id = span.parent_span_id.hex() or None
+        self.operation = found.get("gen_ai.operation.name") or _openinference(found)
         self.root = self.parent_span_id is None
+        self._events = 0
 
     @property
     def failed(self) -> bool:
@@ -112,22 +102,43 @@ class _Span:
     def event(
         self, at: datetime, kind: str, data: dict[str, Any], skill: str | None = None
     ) -> TelemetryEvent:
+        """An event of this span, ``data`` (made for it alone) with the span's place in its trace."""
         # Ids from the span: an exporter that sends the span again (a retry) repeats them.
-        tree = {"span_id": self.span_id, "parent_span_id": self.parent_span_id}
-        event_id = f"{self.span_id}.{next(self.numbers)}"
-        return TelemetryEvent(at, kind, skill, data | tree, self.trace_id, event_id)
+        data["span_id"] = self.span_id
+        data["parent_span_id"] = self.parent_span_id
+        event_id = f"{self.span_id}.{self._events}"
+        self._events += 1
+        return TelemetryEvent(at, kind, skill, data, self.trace_id, event_id)
+
+
+class SkillLoads:
+    """The spans of one request that load a skill, by trace and parent: what a tool call served."""
+
+    def __init__(self, spans: Iterable[tuple[Any, dict[str, Any]]]):
+        self._loads: dict[tuple[bytes, bytes], list[tuple[int, str]]] = {}
+        for span, found in spans:
+            if "gen_ai.skill.name" in found:
+                loads = self._loads.setdefault((span.trace_id, span.parent_span_id), [])
+                loads.append((span.start_time_unix_nano, str(found["gen_ai.skill.name"])))
+
+    def before(self, span: Any) -> str | None:
+        """The skill loaded last, under the same parent, before this span started."""
+        loads = self._loads.get((span.trace_id, span.parent_span_id))
+        earlier = [load for load in loads or () if load[0] <= span.start_time_unix_nano]
+        return max(earlier, key=lambda load: load[0])[1] if earlier else None
 
 
 def span_events(
     span: Any,
+    found: dict[str, Any],
     resource: dict[str, Any],
-    skills: list[Any],
+    skills: SkillLoads,
     latest: datetime,
     skill_tools: frozenset[str] = SKILL_TOOLS,
 ) -> Iterator[TelemetryEvent]:
-    """The events one span stands for; ``skills`` are the skill-loading spans of its request,
-    ``skill_tools`` the tools whose calls load the skill their arguments name."""
-    read = _Span(span, latest)
+    """The events one span with attributes ``found`` stands for; ``skills`` are the skill loads of
+    its request, ``skill_tools`` the tools whose calls load the skill their arguments name."""
+    read = _Span(span, found, latest)
     agent = _agent_name(read)
     if read.root:
         data = {"prompt": prompt(read.found), "metadata": _metadata(resource, read.found)}
@@ -165,7 +176,7 @@ def span_events(
         yield read.event(read.end, SESSION_ENDED, data)
 
 
-def _tool_events(read: _Span, skills: list[Any], skill_tools: frozenset[str]) -> Iterator[TelemetryEvent]:
+def _tool_events(read: _Span, skills: SkillLoads, skill_tools: frozenset[str]) -> Iterator[TelemetryEvent]:
     found = read.found
     tool = (
         found.get("gen_ai.tool.name")
@@ -177,28 +188,48 @@ def _tool_events(read: _Span, skills: list[Any], skill_tools: frozenset[str]) ->
     loaded = _loaded_skill(found, tool, arguments, skill_tools)
     if loaded is not None:  # a skill load is a tool call too, with its own success
         yield read.event(read.start, SKILL_INVOKED, _skill_details(found) | {"skill": loaded}, loaded)
-    skill = loaded or _skill_of(read.span, skills)
-    called = {"tool": tool, "args": arguments, "call_id": found.get("gen_ai.tool.call.id")}
-    yield read.event(read.start, TOOL_CALLED, called | {"type": found.get("gen_ai.tool.type")}, skill)
-    completed = {"tool": tool, "duration_ms": read.duration_ms, **read.outcome()}
-    result = first(found, "gen_ai.tool.call.result", "output.value")
-    yield read.event(read.end, TOOL_COMPLETED, completed | {"result": result}, skill)
+    skill = loaded or skills.before(read.span)
+    called = {
+        "tool": tool,
+        "args": arguments,
+        "call_id": found.get("gen_ai.tool.call.id"),
+        "type": found.get("gen_ai.tool.type"),
+    }
+    yield read.event(read.start, TOOL_CALLED, called, skill)
+    completed = {
+        "tool": tool,
+        "duration_ms": read.duration_ms,
+        **read.outcome(),
+        "result": first(found, "gen_ai.tool.call.result", "output.value"),
+    }
+    yield read.event(read.end, TOOL_COMPLETED, completed, skill)
 
 
 def _inference_events(read: _Span) -> Iterator[TelemetryEvent]:
     found = read.found
     model = first(found, "gen_ai.request.model", "gen_ai.response.model", "llm.model_name")
     provider = first(found, "gen_ai.provider.name", "gen_ai.system", "llm.provider", "llm.system")
-    tokens = {name: first(found, *keys) for name, keys in TOKENS.items()}
     request = {
         "model": model,
         "provider": provider,
-        "tokens": {k: v for k, v in tokens.items() if v is not None},
+        "tokens": _tokens(found),
         "prompt": prompt(found) or None,  # the session's prompt when no other span holds one
     }
     yield read.event(read.start, LLM_REQUEST, request)
     response = {"model": model, "latency_ms": read.duration_ms, **read.outcome()}
     yield read.event(read.end, LLM_RESPONSE, response)
+
+
+def _tokens(found: dict[str, Any]) -> dict[str, Any]:
+    """Each kind of token count the span gives, by the first of its names that is set."""
+    tokens = {}
+    for kind, names in TOKENS.items():
+        for name in names:
+            value = found.get(name)
+            if value is not None:
+                tokens[kind] = value
+                break
+    return tokens
 
 
 def _raised(span: Any) -> str | None:
@@ -245,22 +276,6 @@ OPENINFERENCE_OPERATIONS = {"TOOL": "execute_tool", "LLM": "chat", "AGENT": "inv
 def _openinference(found: dict[str, Any]) -> str | None:
     kind = found.get("openinference.span.kind")
     return None if kind is None else OPENINFERENCE_OPERATIONS.get(str(kind).upper())
-
-
-def _skill_of(span: Any, skills: list[Any]) -> str | None:
-    """The skill loaded last, under the same parent, before this span started."""
-    earlier = [
-        s
-        for s in skills
-        if s.trace_id == span.trace_id
-        and s.parent_span_id == span.parent_span_id
-        and s.start_time_unix_nano <= span.start_time_unix_nano
-        and s is not span
-    ]
-    if not earlier:
-        return None
-    chosen = max(earlier, key=lambda s: s.start_time_unix_nano)
-    return str(attributes(chosen.attributes)["gen_ai.skill.name"])
 
 
 def _metadata(resource: dict[str, Any], found: dict[str, Any]) -> dict[str, Any]:

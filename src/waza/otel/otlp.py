@@ -29,7 +29,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from waza.model import TelemetryEvent
 from waza.otel import json_spans
 from waza.otel.logs import log_event
-from waza.otel.mapping import SKILL_TOOLS, span_events
+from waza.otel.mapping import SKILL_TOOLS, SkillLoads, span_events
 from waza.otel.values import SpanError, attributes
 
 JSON = "application/json"
@@ -121,18 +121,15 @@ def _events_of(
     events: list[TelemetryEvent] = []
     rejected, reason = 0, ""
     for resource, spans in groups:
-        skills = [s for s in spans if "gen_ai.skill.name" in _keys(s.attributes)]
-        for span in spans:
+        read = [(span, attributes(span.attributes)) for span in spans]
+        skills = SkillLoads(read)
+        for span, found in read:
             try:
-                events.extend(span_events(span, resource, skills, latest, skill_tools))
+                events.extend(span_events(span, found, resource, skills, latest, skill_tools))
             except SpanError as error:
                 rejected += 1
                 reason = reason or str(error)
     return events, rejected, reason
-
-
-def _keys(pairs: Any) -> Any:
-    return pairs if isinstance(pairs, dict) else (pair.key for pair in pairs)
 
 
 def log_events_of(

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import msgspec
+
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -23,6 +25,8 @@ def attributes(pairs: Iterable[Any] | dict[str, Any]) -> dict[str, Any]:
 
 def any_value(value: Any) -> Any:
     kind = value.WhichOneof("value")
+    if kind == "string_value":  # most attributes
+        return value.string_value
     if kind is None:
         return None
     if kind == "array_value":
@@ -43,12 +47,15 @@ def first(found: dict[str, Any], *names: str) -> Any:
     return None
 
 
+_decode = msgspec.json.Decoder().decode
+
+
 def parsed(value: Any) -> Any:
     """Arguments and messages often arrive as a JSON string; keep their structure when they are one."""
     if isinstance(value, str):
         try:
-            return json.loads(value)
-        except ValueError:
+            return _decode(value)
+        except (ValueError, RecursionError):  # no JSON (NaN and Infinity are none), or nested past the bound
             return value
     return value
 
