@@ -221,3 +221,26 @@ def test_the_tools_that_load_skills_are_the_operators_choice(tmp_path: Path) -> 
     assert list(reports["configured"]["skill_breakdown"]) == ["azure-deploy"]
     for report in reports.values():  # a tool call either way
         assert [(row["tool"], row["calls"]) for row in report["tools"]] == [("open_skill", 1)]
+
+
+def test_tool_arguments_that_are_no_json_or_nested_past_any_bound_are_kept_as_text(tmp_path: Path) -> None:
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4737"
+    document = otlp_json(trace_id)
+    spans = document["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    deep = "[" * 5000 + "]" * 5000
+    for number, arguments in enumerate([deep, "NaN", '{"region": "westus"}']):
+        spans.append(
+            {"traceId": trace_id, "spanId": f"00f067aa0ba903{number:02x}", "parentSpanId": "00f067aa0ba902b7",
+             "name": "execute_tool az", "startTimeUnixNano": str(1_795_000_000_000_000_100 + number),
+             "endTimeUnixNano": str(1_795_000_000_100_000_000),
+             "attributes": [{"key": "gen_ai.operation.name", "value": {"stringValue": "execute_tool"}},
+                            {"key": "gen_ai.tool.name", "value": {"stringValue": "az"}},
+                            {"key": "gen_ai.tool.call.arguments", "value": {"stringValue": arguments}}]}
+        )  # fmt: skip
+    with server(tmp_path / "t") as (url, _):
+        reply = httpx.post(f"{url}/v1/traces", json=document)
+        assert reply.status_code == 200 and "partialSuccess" not in reply.json()
+    called = [e["data"]["args"] for e in read_log(tmp_path / "t") if e["event_type"] == "tool.called"]
+    assert sorted(called, key=str) == sorted([deep, "NaN", {"region": "westus"}], key=str)
+    report = TelemetryAnalyzer().analyze_paths([tmp_path / "t"], scope=None)
+    assert {t["tool"]: t["calls"] for t in report["tools"]} == {"az": 3}
