@@ -173,3 +173,38 @@ def test_writers_compact_unless_told_not_to(tmp_path: Path, monkeypatch) -> None
     monkeypatch.setenv("WAZA_COMPACTION", "off")
     assert FolderSink(tmp_path).compaction is None
     assert FolderSink(tmp_path, compact=True).compaction is not None
+
+
+def test_closed_segments_are_compressed_beside_the_writer_and_all_of_them_by_shutdown(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A writer hands a closed segment over and goes on writing while it is compressed; shutdown
+    compresses what still waits. Every line is read back once, and no plain segment is left."""
+    from waza.store import folder_sink
+
+    released = threading.Event()
+    compress = folder_sink._compress
+
+    def held_compress(path: Path) -> None:  # the first segment's compression waits to be released
+        released.wait(60)
+        compress(path)
+
+    monkeypatch.setattr(folder_sink, "_compress", held_compress)
+    folder = tmp_path / "t"
+    sink = FolderSink(folder, segment_bytes=4096, compact=True)
+    day = datetime.now(UTC).date()
+    lines = [
+        f'{{"timestamp":"{day}T10:00:00+00:00","event_type":"tool.called","session_id":"s{n}",'
+        f'"data":{{"tool":"az","n":{n}}},"event_id":"e{n}"}}'.encode()
+        for n in range(400)
+    ]
+    for line in lines:
+        sink.append([(day, line)])
+    # Written past many closes while none could be compressed: the writer waited for none.
+    assert not released.is_set() and len(list(folder.glob("date=*/part-*.jsonl"))) > 5
+    released.set()
+    sink.shutdown()
+    assert not list(folder.glob("date=*/part-*.jsonl")) and list(folder.glob("date=*/part-*.jsonl.gz"))
+    assert sink.compaction is not None and sink.compaction.wait(60)
+    sessions, problems = load_sessions([folder])
+    assert problems == [] and sorted(s.session_id for s in sessions) == sorted(f"s{n}" for n in range(400))

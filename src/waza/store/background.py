@@ -1,12 +1,15 @@
-"""Closed segments compacted in the background: ``waza compact`` in a process of its own.
+"""Closed segments compressed and compacted in the background: ``waza compact`` in a process of its own.
 
-A writer that closes a segment asks for a compaction of its store. The run
-happens in a child process, so that DuckDB's memory and CPU stay out of the
-process that records telemetry, and a crash there costs the writer nothing
-(compaction commits by manifest: a killed run leaves every record counted
-once). One run goes at a time per writer; asks made meanwhile are served by
-one more run after it. Several writers on one store take turns through the
-store's compaction lock.
+A writer that closes a segment hands it over here and returns: a thread of the
+writer's compresses it (so that the writer's next commit never waits for it),
+then asks for a compaction of the store. The run happens in a child process,
+so that DuckDB's memory and CPU stay out of the process that records
+telemetry, and a crash there costs the writer nothing (compaction commits by
+manifest: a killed run leaves every record counted once). One run goes at a
+time per writer; asks made meanwhile are served by one more run after it.
+Several writers on one store take turns through the store's compaction lock.
+A segment not yet compressed is read as it is; at shutdown the writer
+compresses what is still waiting itself.
 """
 
 from __future__ import annotations
@@ -16,6 +19,8 @@ import os
 import subprocess
 import sys
 import threading
+from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 log = logging.getLogger("waza.telemetry")
@@ -35,28 +40,62 @@ _PASSED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "SYSTEMROOT")
 
 
 class BackgroundCompaction:
-    """Compacts one store in a child process whenever asked (``request``)."""
+    """Compresses closed segments and compacts one store in a child process whenever asked (``request``)."""
 
-    def __init__(self, directory: Path):
+    def __init__(self, directory: Path, compress: Callable[[Path], None]):
         self.directory = directory
+        self._compress = compress  # a closed segment's .jsonl into .jsonl.gz; OSError when it cannot
         self._owner: int | None = None  # the process whose thread serves the asks
         self._changed = threading.Condition()
         self._asked = self._served = 0
+        self._closed: deque[Path] = deque()  # closed segments waiting to be compressed
+        self._compressing = 0
 
-    def request(self) -> None:
-        """Ask for a compaction soon; returns at once."""
+    def request(self, closed: Path | None = None) -> None:
+        """Ask for ``closed`` to be compressed and the store compacted soon; returns at once."""
         if self._owner != os.getpid():  # the first ask, or the first in a forked child
             self._changed = threading.Condition()
             self._asked = self._served = 0
+            self._closed, self._compressing = deque(), 0  # the parent's are the parent's
             try:
                 threading.Thread(target=self._serve, name="waza-compaction", daemon=True).start()
-            except RuntimeError as error:  # no thread to be had: the next close asks again
+            except RuntimeError as error:  # no thread to be had: compressed here; the next close asks again
                 log.warning("cannot start compaction of %s: %s", self.directory, error)
+                if closed is not None:
+                    self._compress_logged(closed)
                 return
             self._owner = os.getpid()
         with self._changed:
+            if closed is not None:
+                self._closed.append(closed)
             self._asked += 1
             self._changed.notify_all()
+
+    def compress_waiting(self) -> None:
+        """Compress every closed segment still waiting, in this thread, and wait for any being compressed
+        (a writer's shutdown: nothing it closed stays uncompressed)."""
+        if self._owner != os.getpid():  # nothing asked in this process: what waits is a parent's
+            return
+        while True:
+            with self._changed:
+                while not self._closed and self._compressing:
+                    self._changed.wait()
+                if not self._closed:
+                    return
+                segment = self._closed.popleft()
+                self._compressing += 1
+            try:
+                self._compress_logged(segment)
+            finally:
+                with self._changed:
+                    self._compressing -= 1
+                    self._changed.notify_all()
+
+    def _compress_logged(self, segment: Path) -> None:
+        try:
+            self._compress(segment)
+        except OSError as error:  # the plain segment is read as it is
+            log.warning("telemetry segment %s stays uncompressed: %s", segment.name, error)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until every compaction asked for so far has run; False when ``timeout`` came first."""
@@ -69,6 +108,7 @@ class BackgroundCompaction:
             with changed:
                 changed.wait_for(lambda: self._asked > self._served)
                 asked = self._asked
+            self.compress_waiting()
             self._run()
             with changed:
                 self._served = asked

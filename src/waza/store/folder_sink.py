@@ -47,8 +47,9 @@ class FolderSink:
     never share a file. A segment is closed when it reaches ``segment_bytes`` or
     ``segment_seconds``, or at shutdown; a closed segment is compressed to
     ``.jsonl.gz`` (readers prefer the ``.gz`` when a crash left both) and
-    compacted to Parquet in the background (see store/background.py), unless
-    ``compact`` is False, or left unset with ``WAZA_COMPACTION=off``.
+    compacted to Parquet, both in the background (see store/background.py),
+    unless ``compact`` is False, or left unset with ``WAZA_COMPACTION=off``:
+    then it is compressed at once.
     With ``retention_days``, partitions older than that are deleted as segments close.
     """
 
@@ -75,7 +76,7 @@ class FolderSink:
         # Compaction takes closed (compressed) segments only.
         if compact is None:
             compact = background_compaction_wanted()
-        self.compaction = BackgroundCompaction(self.directory) if compact and compress else None
+        self.compaction = BackgroundCompaction(self.directory, _compress) if compact and compress else None
         # With fsync per batch, a new segment's name must be on disk too: its folder is fsynced.
         self.sync_new_files = sync_new_files
         self._tag = writer_tag()
@@ -122,6 +123,8 @@ class FolderSink:
     def shutdown(self) -> None:
         for day in list(self._open):
             self._close(day)
+        if self.compaction is not None:
+            self.compaction.compress_waiting()
 
     def after_fork(self) -> None:
         """In a forked child: close the parent's segments unwritten to, and name new ones by this pid."""
@@ -194,16 +197,17 @@ class FolderSink:
             log.warning("telemetry segment of %s could not be closed cleanly: %s", day, error)
 
     def _close(self, day: date) -> None:
-        """Make the segment's lines durable (an error here is a loss, and raises), then compress it
-        and apply retention (an error there loses nothing: the plain segment is read as it is)."""
+        """Make the segment's lines durable (an error here is a loss, and raises), then compress it (in
+        the background when compaction runs there) and apply retention (an error there loses nothing:
+        the plain segment is read as it is)."""
         segment = self._open.pop(day)
         os.fsync(segment.fd)
         os.close(segment.fd)
         try:
-            if self.compress and segment.size:
+            if self.compress and segment.size and self.compaction is not None:
+                self.compaction.request(segment.path)  # compressed, then compacted, off the write path
+            elif self.compress and segment.size:
                 _compress(segment.path)
-                if self.compaction is not None:
-                    self.compaction.request()
             elif not segment.size:
                 segment.path.unlink(missing_ok=True)
             if self.retention_days is not None:
