@@ -199,6 +199,8 @@ class Ingest:
         """What to store of these events: those of sessions the sample keeps, and, with keep_errors,
         every event held of a session the sample left out once it ends in failure. A kept session's
         start says how it was sampled."""
+        if self.sampler.rate >= 1.0:  # the default: every session kept, and none stamped
+            return events
         stored: list[Event] = []
         for event in events:
             sid = event.session_id or ""
