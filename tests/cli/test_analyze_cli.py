@@ -17,6 +17,7 @@ from click.testing import CliRunner
 from tests.conftest import expected_metrics, write_jsonl
 from tests.tasks.test_convert import session_events
 from waza.cli import main
+from waza.engine.compaction import compact
 from waza.sample import sample_sessions, write_sample
 
 WAZA = [sys.executable, "-m", "waza"]
@@ -110,6 +111,23 @@ def test_json_on_stdout(tmp_path: Path) -> None:
     write_sample(tmp_path / "t", 50, seed=2)
     result = CliRunner().invoke(main, ["analyze", str(tmp_path / "t"), "--format", "json"])
     assert json.loads(result.output)["total_sessions"] == 50
+
+
+def test_a_compacted_store_reads_the_same_from_inside_it(tmp_path: Path) -> None:
+    """`waza analyze .` in a compacted store reads its Parquet as the store's, never as stray files."""
+    store = tmp_path / "t"
+    write_sample(store, 200, seed=4, compress=True)
+    compact(store)
+    tail = list(sample_sessions(30, seed=5))
+    write_jsonl(store / "date=2026-12-01" / "events-tail.jsonl", [e for events in tail for e in events])
+    expected = expected_metrics(list(sample_sessions(200, seed=4)) + tail)
+    inside = waza("analyze", ".", "--format", "json", cwd=store)
+    assert inside.returncode == 0, inside.stderr
+    report = json.loads(inside.stdout)
+    assert report["input"]["problems"] == []
+    assert report["total_sessions"] == expected["total_sessions"]
+    assert report["metrics"]["total_tool_calls"] == expected["total_tool_calls"]
+    assert report["metrics"]["success_rate"] == pytest.approx(expected["success_rate"], rel=1e-12)
 
 
 def test_nothing_to_analyse_exits_1(tmp_path: Path) -> None:

@@ -118,14 +118,17 @@ def each_once(names: Iterable[str], segments_of: Callable[[str], list[str]]) -> 
     - manifests, the session parts, details and rollups beside compacted Parquet, and the sums
       of rollups, are compaction's own.
     """
-    names = set(names)
+    # A listing of "." names "compacted/..." with no folder before it: each name is read with a
+    # leading "/" so that the store's own folder is found the same way at any depth.
+    given = {f"/{name}": name for name in names}
+    names = set(given)
     marker = f"/{COMPACTED}/"
     held: set[str] = set()
     committed: set[str] = set()
     for manifest in (n for n in names if n.endswith(MANIFEST_SUFFIX) and marker in n):
         store = manifest[: manifest.index(marker)]
         committed.add(manifest[: -len(MANIFEST_SUFFIX)] + ".parquet")
-        for segment in segments_of(manifest):
+        for segment in segments_of(given[manifest]):
             held.update((f"{store}/{segment}", f"{store}/{segment.removesuffix('.gz')}"))
     chosen = []
     for name in sorted(names):
@@ -138,7 +141,7 @@ def each_once(names: Iterable[str], segments_of: Callable[[str], list[str]]) -> 
             or (compacted_parquet and (leaf.startswith((*BESIDE, SUMMED)) or name not in committed))
         ):
             continue
-        chosen.append(name)
+        chosen.append(given[name])
     return chosen
 
 
