@@ -199,7 +199,7 @@ def _stage(
         sql.fill(sql.NEW_PARTS, parts=sql.fill(sql.SESSION_PARTS, scan=events, tool_ids=sql.TOOL_IDS))
     )
     earlier = _keep_earlier_parts(connection, target.parent.parent)
-    _copy(connection, sql.fill(sql.FOLDED_PARTS, row_group=sql.ROW_GROUP), parts_path(target))
+    _copy(connection, sql.fill(sql.FOLDED_PARTS, row_group=sql.PARTS_ROW_GROUP), parts_path(target))
     if earlier:
         _copy(connection, sql.REPLACED_PARTS, replaced_path(target))
     # and their tool, LLM and error events as the report reads them,
@@ -209,7 +209,7 @@ def _stage(
         held = sql.fill(sql.EARLIER_DETAILS, files=_listed(details_path(p) for p in earlier))
         details = sql.fill(sql.DETAILS_ONCE, scan=f"{details} UNION ALL {held}")
     beside = sql.literal(str(parts_path(target)))
-    details = sql.fill(sql.FOLDED_DETAILS, rows=details, parts=beside, row_group=sql.ROW_GROUP)
+    details = sql.fill(sql.FOLDED_DETAILS, rows=details, parts=beside, row_group=sql.DETAILS_ROW_GROUP)
     _copy(connection, details, details_path(target))
     # and the report's sums over the sessions held whole, less those of the whole parts replaced.
     _write_rollup(target, earlier)
