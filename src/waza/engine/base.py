@@ -60,6 +60,10 @@ class Engine(ABC):
     def _view(self, name: str, statement: str) -> None:
         """Name a statement that later statements read, computed each time they do."""
 
+    def _keep_large(self, name: str, statement: str, params: dict[str, object] | None = None) -> None:
+        """``_keep`` for a table that may hold about as many rows as the input has events."""
+        self._keep(name, statement, params)
+
     # -- loading -----------------------------------------------------------
 
     def list_prefix(self, url: str) -> tuple[list[Source], list[Problem]]:
@@ -244,7 +248,7 @@ class Engine(ABC):
         """Keep the ``details`` table of the sessions in ``scope``: their tool, LLM and error events,
         each once."""
         where = self._condition(scope)
-        self._keep(
+        self._keep_large(
             "detail_rows",
             sql.fill(
                 sql.DETAILS if where.params else sql.ALL_DETAILS,

@@ -41,6 +41,7 @@ class DuckDBEngine(Engine):
         super().__init__()
         self._record_sources: list[Source] = []
         self._lists = 0  # see _rolled_lists
+        self._staged = 0  # tables kept as Parquet (see _keep_large)
         self._con = duckdb.connect()
         # Timestamps without an offset mean UTC, whatever the machine's zone.
         self._con.execute("SET TimeZone = 'UTC'")
@@ -82,6 +83,16 @@ class DuckDBEngine(Engine):
 
     def _view(self, name: str, statement: str) -> None:
         self._con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS {statement}")
+
+    def _keep_large(self, name: str, statement: str, params: dict[str, object] | None = None) -> None:
+        """Kept as compressed Parquet in scratch space, read back as a view: the tool, LLM and error
+        events of a raw log of 10^7 sessions took more than 30 GB as a table spilled to disk."""
+        self._staged += 1
+        target = sql.literal(str(self._salvage.scratch_file(f"{name}-{self._staged}.parquet")))
+        with _moved_files_reported():
+            copy = f"COPY ({statement}) TO {target} (FORMAT parquet, COMPRESSION zstd)"
+            self._con.execute(copy, params or {})
+        self._view(name, f"SELECT * FROM read_parquet({target})")
 
     def _detail_rows(self) -> str:
         return self._details_of(self._event_sources, self._record_sources)
@@ -229,7 +240,7 @@ class DuckDBEngine(Engine):
             where="counted",
             groups=rollup_sql.SESSION_GROUPS,
         )
-        self._keep("detail_rows", statement)
+        self._keep_large("detail_rows", statement)
         self._view("details", sql.ONCE_DETAILS)
         self._keep("added", self._rollup("SELECT * FROM sessions_rows", "SELECT * FROM details"))
         rollups = [
