@@ -3,6 +3,7 @@ compaction killed at any moment changes no figure."""
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 import subprocess
@@ -206,5 +207,45 @@ def test_closed_segments_are_compressed_beside_the_writer_and_all_of_them_by_shu
     sink.shutdown()
     assert not list(folder.glob("date=*/part-*.jsonl")) and list(folder.glob("date=*/part-*.jsonl.gz"))
     assert sink.compaction is not None and sink.compaction.wait(60)
+    sessions, problems = load_sessions([folder])
+    assert problems == [] and sorted(s.session_id for s in sessions) == sorted(f"s{n}" for n in range(400))
+
+
+def test_segments_a_full_disk_kept_from_compression_are_compressed_once_it_has_room(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Compression that fails for want of room leaves the plain segment whole, and is tried again at the
+    next close and at shutdown: no closed segment stays plain, so compaction takes every one."""
+    from waza.store import folder_sink
+
+    compress = folder_sink._compress
+    room = threading.Event()
+    refused: list[str] = []
+
+    def full_disk(path: Path) -> None:
+        if not room.is_set():
+            refused.append(path.name)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        compress(path)
+
+    monkeypatch.setattr(folder_sink, "_compress", full_disk)
+    folder = tmp_path / "t"
+    sink = FolderSink(folder, segment_bytes=4096, compact=True)
+    day = datetime.now(UTC).date()
+    lines = [
+        f'{{"timestamp":"{day}T10:00:00+00:00","event_type":"tool.called","session_id":"s{n}",'
+        f'"data":{{"tool":"az","n":{n}}},"event_id":"e{n}"}}'.encode()
+        for n in range(400)
+    ]
+    for line in lines[:200]:
+        sink.append([(day, line)])
+    assert sink.compaction is not None and sink.compaction.wait(60)
+    assert refused and all((folder / f"date={day}" / name).exists() for name in refused)
+    room.set()
+    for line in lines[200:]:
+        sink.append([(day, line)])
+    sink.shutdown()
+    assert not list(folder.glob("date=*/part-*.jsonl"))
+    assert sink.compaction.wait(60)
     sessions, problems = load_sessions([folder])
     assert problems == [] and sorted(s.session_id for s in sessions) == sorted(f"s{n}" for n in range(400))

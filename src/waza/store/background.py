@@ -49,6 +49,7 @@ class BackgroundCompaction:
         self._changed = threading.Condition()
         self._asked = self._served = 0
         self._closed: deque[Path] = deque()  # closed segments waiting to be compressed
+        self._failed: list[Path] = []  # closed segments that could not be (a full disk): asked again later
         self._compressing = 0
 
     def request(self, closed: Path | None = None) -> None:
@@ -56,7 +57,7 @@ class BackgroundCompaction:
         if self._owner != os.getpid():  # the first ask, or the first in a forked child
             self._changed = threading.Condition()
             self._asked = self._served = 0
-            self._closed, self._compressing = deque(), 0  # the parent's are the parent's
+            self._closed, self._failed, self._compressing = deque(), [], 0  # the parent's are the parent's
             try:
                 threading.Thread(target=self._serve, name="waza-compaction", daemon=True).start()
             except RuntimeError as error:  # no thread to be had: compressed here; the next close asks again
@@ -66,6 +67,7 @@ class BackgroundCompaction:
                 return
             self._owner = os.getpid()
         with self._changed:
+            self._retry_failed()
             if closed is not None:
                 self._closed.append(closed)
             self._asked += 1
@@ -76,6 +78,8 @@ class BackgroundCompaction:
         (a writer's shutdown: nothing it closed stays uncompressed)."""
         if self._owner != os.getpid():  # nothing asked in this process: what waits is a parent's
             return
+        with self._changed:
+            self._retry_failed()
         while True:
             with self._changed:
                 while not self._closed and self._compressing:
@@ -94,8 +98,16 @@ class BackgroundCompaction:
     def _compress_logged(self, segment: Path) -> None:
         try:
             self._compress(segment)
-        except OSError as error:  # the plain segment is read as it is
-            log.warning("telemetry segment %s stays uncompressed: %s", segment.name, error)
+        except OSError as error:  # the plain segment is read as it is meanwhile
+            log.warning("telemetry segment %s not compressed, tried again later: %s", segment.name, error)
+            with self._changed:
+                self._failed.append(segment)
+
+    def _retry_failed(self) -> None:
+        """Put the segments that failed back in line (once per ask, so a disk that stays full costs
+        one try each time). Left plain, a closed segment would never be compacted."""
+        self._closed.extend(segment for segment in self._failed if segment.exists())
+        self._failed.clear()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait until every compaction asked for so far has run; False when ``timeout`` came first."""
