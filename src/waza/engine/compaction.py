@@ -85,6 +85,7 @@ def _compact(root: Path) -> CompactionResult:
     spill = tempfile.TemporaryDirectory(prefix="waza-compaction-")
     connection.execute("SET memory_limit = ?", [MEMORY_LIMIT])
     connection.execute("SET temp_directory = ?", [spill.name])
+    connection.execute("SET enable_progress_bar = false")  # DuckDB's bar would land in the caller's output
     try:
         for day, partition in partitions(root):
             closed = [p for p in sorted(partition.glob("part-*.jsonl.gz")) if p not in held]
