@@ -110,6 +110,11 @@ def event_log(sessions: int) -> Path:
         shutil.rmtree(folder, ignore_errors=True)
         print(f"  generating {sessions:,} sessions ...", file=sys.stderr, flush=True)
         write_sample(folder, sessions, seed=SEED)
+        # The log stands for past days, written earlier: its segments as old as closed ones are
+        # (a segment written to lately may still be open, and readers copy it rather than link it).
+        closed = time.time() - 3600
+        for segment in folder.rglob("part-*.jsonl"):
+            os.utime(segment, (closed, closed))
         (folder / ".complete").touch()
     return folder
 
@@ -172,8 +177,7 @@ def scaled_event_log(sessions: int, days: slice = slice(None)) -> Path:
                         # Every line of the log ends with its session id.
                         while chunk := source.read(1 << 26) + source.readline():
                             out.write(chunk.replace(b'"}\n', f'-{copy}"}}\n'.encode()))
-                    # As old as the original: a segment written to just now may still be open,
-                    # and readers copy such segments rather than link them.
+                    # As old as the original (see event_log).
                     os.utime(target, ns=(segment.stat().st_atime_ns, segment.stat().st_mtime_ns))
         (folder / ".complete").touch()
     return folder

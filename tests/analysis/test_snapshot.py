@@ -17,7 +17,9 @@ from pathlib import Path
 import pytest
 
 from waza.engine.compaction import compact
+from waza.engine.snapshot import Snapshot
 from waza.model import TelemetryEvent
+from waza.store.sources import discover
 from waza.telemetry import FolderSink, RuntimeCollector, TelemetryAnalyzer
 
 
@@ -208,3 +210,45 @@ def _moving(folder: Path, moment: int | None, move):
         yield counter
     finally:
         os.scandir = real
+
+
+def test_a_log_written_minutes_ago_is_linked_but_for_each_writers_last_segment(tmp_path: Path) -> None:
+    """Reading a plain log just written copies only the segment each writer may still append to
+    (its last of the day): the rest is linked, so analysing a large fresh log needs no second copy
+    of it on disk. Lines appended to the last segment after listing are not read."""
+    folder = tmp_path / "t"
+    writers = []
+    for _ in range(2):  # two writers, told apart by their start time in the segment names
+        sink = FolderSink(folder, segment_bytes=4096, compress=False)
+        collector = RuntimeCollector(sink=sink, redact=False)
+        for n in range(60):
+            with collector.session(f"prompt {n}", skill_name="azure-deploy") as s:
+                s.event("tool.called", {"tool": "az"})
+        collector.flush()
+        writers.append((collector, sink))
+        time.sleep(0.002)
+    segments = sorted(folder.glob("date=*/part-*.jsonl"))
+    last = {max(p for p in segments if p.name.startswith(prefix)) for prefix in _writer_prefixes(segments)}
+    assert len(last) == 2 and len(segments) > 10
+
+    sources, _ = discover([folder])
+    before = {p: p.read_bytes() for p in last}
+    snapshot = Snapshot()
+    try:
+        pinned = {s.path: pin.path for s, pin in zip(sources, snapshot.pin(sources), strict=True)}
+        assert {p for p, pin in pinned.items() if not pin.samefile(p)} == last  # copied, not linked
+        for segment in last:
+            with open(segment, "a", encoding="utf-8") as out:
+                out.write('{"appended": "after listing"}\n')
+            assert pinned[segment].read_bytes() == before[segment]
+    finally:
+        snapshot.release()
+        for collector, _ in writers:
+            collector.close()
+    report = TelemetryAnalyzer().analyze_paths([folder])
+    assert report["total_sessions"] == 120
+
+
+def _writer_prefixes(segments: list[Path]) -> set[str]:
+    """part-<host>-<pid>-<start>- of each writer, from the names (the sequence is last)."""
+    return {p.name.rsplit("-", 1)[0] + "-" for p in segments}

@@ -6,8 +6,10 @@ meanwhile a writer may have compressed a segment, a compaction running in the
 background deleted it, or prune removed its day. A hard link taken at listing
 time keeps the very bytes readable whatever happens to the name. A segment
 that may still grow (uncompressed, in a day partition, written to within the
-longest a segment stays open) is copied instead, up to the last whole line it
-had when listed, so that every read sees the same events. Links live in a
+longest a segment stays open, and the last its writer began in that day) is
+copied instead, up to the last whole line it had when listed, so that every
+read sees the same events: a log written minutes ago is not copied whole,
+only the last segment of each writer and day. Links live in a
 hidden folder beside each file (the same file system, and skipped by every
 reader of the store) and go when the analysis ends; a folder left by a
 process that died is removed by the next. Where a link cannot be made (a
@@ -18,9 +20,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import secrets
 import shutil
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 from waza.store.compacted import BESIDE_PATHS, MANIFEST_SUFFIX, summed_rollups
@@ -31,6 +35,8 @@ PREFIX = ".waza-snapshot-"
 # A segment closes after DEFAULT_SEGMENT_SECONDS; one untouched for longer is taken as closed
 # (a collector idle that long, with a longer setting, may append to it during a read, rarely).
 OPEN_SECONDS = DEFAULT_SEGMENT_SECONDS + 5 * 60
+# A writer's segment names: part-<host>-<pid>-<start>-<sequence> (store/layout.py).
+SEGMENT_NAME = re.compile(r"part-(?P<writer>.+)-(?P<sequence>\d{5,})\.jsonl(?:\.gz)?")
 
 
 class Snapshot:
@@ -38,9 +44,11 @@ class Snapshot:
         self._token = f"{PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
         self._folders: set[Path] = set()
         self._originals: dict[str, str] = {}
+        self._closed: set[Path] = set()
 
     def pin(self, sources: list[Source]) -> list[Source]:
         """The sources as links; a source that vanished since listing keeps its name, to be reported."""
+        self._closed = _followed(source.path for source in sources if source.url is None)
         return [self._pin(source) for source in sources]
 
     def original(self, problem: Problem) -> Problem:
@@ -64,7 +72,7 @@ class Snapshot:
                 _remove_abandoned(source.path.parent)
                 folder.mkdir(mode=0o700)
                 self._folders.add(folder)
-            if _open_segment(source):
+            if source.path not in self._closed and _open_segment(source):
                 _copy_whole_lines(source.path, linked, source.size)
             else:
                 os.link(source.path, linked)
@@ -103,6 +111,16 @@ def _open_segment(source: Source) -> bool:
         return time.time() - path.stat().st_mtime < OPEN_SECONDS
     except OSError:
         return False
+
+
+def _followed(paths: Iterable[Path]) -> set[Path]:
+    """Segments that a later segment of the same writer in the same day follows: closed, since a
+    writer begins a day's next segment only once it has closed the last."""
+    by_writer: dict[tuple[Path, str], list[tuple[int, Path]]] = {}
+    for path in paths:
+        if name := SEGMENT_NAME.fullmatch(path.name):
+            by_writer.setdefault((path.parent, name["writer"]), []).append((int(name["sequence"]), path))
+    return {path for segments in by_writer.values() for _, path in sorted(segments)[:-1]}
 
 
 def _copy_whole_lines(path: Path, target: Path, size: int) -> None:
