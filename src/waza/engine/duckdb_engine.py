@@ -41,7 +41,7 @@ class DuckDBEngine(Engine):
         super().__init__()
         self._record_sources: list[Source] = []
         self._lists = 0  # see _rolled_lists
-        self._staged = 0  # tables kept as Parquet (see _keep_large)
+        self._staged = 0  # rows kept as Parquet (see _staged_rows)
         self._con = duckdb.connect()
         # Timestamps without an offset mean UTC, whatever the machine's zone.
         self._con.execute("SET TimeZone = 'UTC'")
@@ -87,12 +87,16 @@ class DuckDBEngine(Engine):
     def _keep_large(self, name: str, statement: str, params: dict[str, object] | None = None) -> None:
         """Kept as compressed Parquet in scratch space, read back as a view: the tool, LLM and error
         events of a raw log of 10^7 sessions took more than 30 GB as a table spilled to disk."""
+        self._view(name, self._staged_rows(name, statement, params))
+
+    def _staged_rows(self, name: str, statement: str, params: dict[str, object] | None = None) -> str:
+        """A query of the statement's rows, written once to zstd Parquet in scratch space."""
         self._staged += 1
         target = sql.literal(str(self._salvage.scratch_file(f"{name}-{self._staged}.parquet")))
         with _moved_files_reported():
             copy = f"COPY ({statement}) TO {target} (FORMAT parquet, COMPRESSION zstd)"
             self._con.execute(copy, params or {})
-        self._view(name, f"SELECT * FROM read_parquet({target})")
+        return f"SELECT * FROM read_parquet({target})"
 
     def _detail_rows(self) -> str:
         return self._details_of(self._event_sources, self._record_sources)
@@ -107,6 +111,10 @@ class DuckDBEngine(Engine):
         types = sql.DETAIL_EVENT_TYPES
         scans += [sql.fill(sql.RECORD_DETAIL_SCAN, scan=s, types=types) for s in self._record_scans(records)]
         rows = [sql.fill(sql.DETAIL_ROWS, scan=scan) for scan in scans or [sql.EMPTY_DETAILS]]
+        if scans:
+            # Read once into Parquet first: DuckDB guesses a JSON scan at a few hundred rows, and
+            # would hash every detail event to join the few sessions a later statement looks up.
+            rows = [self._staged_rows("detail_scan", " UNION ALL ".join(rows))]
         if kept:
             files = self._parquet_list(details_path(s.path) for s in kept)
             rows.append(sql.fill(sql.DETAILS_FILES, rows=self._live(files, "true", "details")))
