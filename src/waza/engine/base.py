@@ -195,6 +195,10 @@ class Engine(ABC):
         self._keep_details(scope)
         top_errors = dict(self._rows(sql.TOOL_ERRORS)[1])
         tools = [row | {"top_error": top_errors.get(row["tool"])} for row in self._records(sql.TOOLS)]
+        # Kept apart from SKILLS_LOADED: with its window and aggregates in one statement, DuckDB ran
+        # out of memory on 10^7 sessions.
+        self._keep_large("loaded_rows", sql.fill(sql.LOADED_ROWS, details="details", carry=""))
+        self._keep("skill_sessions", sql.SKILL_SESSIONS)
         return {
             "tools": tools,
             "skills_loaded": self._records(sql.SKILLS_LOADED),

@@ -487,21 +487,24 @@ FROM {details}
 WHERE event_type IN ('skill.invoked', 'tool.called', 'tool.completed')
   AND NOT (precomputed AND NOT repeated)
 """
-SKILLS_LOADED = (
-    """
+# The sessions that loaded each skill, over LOADED_ROWS kept as ``loaded_rows``: counted apart
+# from the rest of SKILLS_LOADED, as a distinct count beside a percentile in one aggregate ran out
+# of memory on 10^7 sessions.
+SKILL_SESSIONS = """
+SELECT skill, count(DISTINCT session_id) AS sessions FROM loaded_rows
+WHERE event_type = 'skill.invoked' AND skill IS NOT NULL GROUP BY skill
+"""
+SKILLS_LOADED = """
 SELECT skill,
   count(*) FILTER (WHERE event_type = 'skill.invoked') AS loads,
-  count(DISTINCT session_id) FILTER (WHERE event_type = 'skill.invoked') AS sessions,  -- every one loaded it
+  coalesce(any_value(s.sessions), 0) AS sessions,  -- every one loaded it
   count(*) FILTER (WHERE event_type = 'tool.called') AS tool_calls,
   count(*) FILTER (WHERE event_type = 'tool.completed' AND NOT coalesce(ok, false)) AS tool_failures,
   quantile_cont(duration_ms, 0.95) FILTER (WHERE event_type = 'tool.completed') AS tool_duration_ms_p95
-FROM ("""
-    + fill(LOADED_ROWS, details="details", carry="")
-    + """)
+FROM loaded_rows LEFT JOIN skill_sessions s USING (skill)
 WHERE skill IS NOT NULL
 GROUP BY skill ORDER BY sessions DESC, skill
 """
-)
 TOOLS = """
 SELECT tool,
   count(*) FILTER (WHERE event_type = 'tool.called') AS calls,
