@@ -230,29 +230,6 @@ KEPT = "COPY (" + FILE_ROLLUP + ") TO {target} (FORMAT parquet, COMPRESSION zstd
 # The rolled groups of a report's slice: whole UTC days, one skill or all.
 SCOPED = "SELECT * FROM rolled WHERE {where}"
 
-# Exact percentiles from value -> count histograms, as quantile_cont computes them from the
-# sorted values: for quantile q of n values, rank r = q * (n - 1) (in double precision) lies
-# between the values at ranks floor(r) and ceil(r) (from 0), interpolated linearly.
-# {groups} name the histogram's groups.
-PERCENTILES = """
-WITH counted AS (
-  SELECT {groups}, value,
-    sum(n) OVER (PARTITION BY {groups} ORDER BY value ROWS UNBOUNDED PRECEDING) AS upto,
-    sum(n) OVER (PARTITION BY {groups}) AS total
-  FROM ({histogram})
-),
-wanted AS (SELECT unnest({quantiles})::DOUBLE AS q, generate_subscripts({quantiles}, 1) AS i),
-bounds AS (
-  SELECT {groups}, i, any_value((total - 1)::DOUBLE * q) AS rank,
-    min(value) FILTER (WHERE upto > floor((total - 1)::DOUBLE * q)) AS low,
-    min(value) FILTER (WHERE upto > ceil((total - 1)::DOUBLE * q)) AS high
-  FROM counted, wanted
-  GROUP BY {groups}, i
-)
-SELECT {groups}, list(low + (high - low) * (rank - floor(rank)) ORDER BY i) AS percentiles
-FROM bounds GROUP BY {groups}
-"""
-
 # FIGURES over the rolled groups of one kind, in its grouping sets; ``{value}`` adds a column to
 # each set. The engine fills the breakdown as for FIGURES.
 _FIGURE_GROUPS = """
@@ -276,13 +253,12 @@ FIGURE_USERS = sql.fill(
     _FIGURE_GROUPS, kind="users", value="", comma_value="", columns="count(DISTINCT key) AS users"
 )
 # (its breakdown set is filled with ", value" inside)
-FIGURE_DURATIONS = sql.fill(
-    PERCENTILES,
-    groups="by_skill, by_key, skill_name, breakdown",
-    quantiles="[0.5, 0.9, 0.95, 0.99]",
-    histogram=sql.fill(
-        _FIGURE_GROUPS, kind="durations", value="value", comma_value=", value", columns="value, sum(n) AS n"
+FIGURE_DURATIONS = sql.percentiles(
+    sql.fill(
+        _FIGURE_GROUPS, kind="durations", value="value", comma_value=", value", columns="value, sum(n) n"
     ),
+    "by_skill, by_key, skill_name, breakdown",
+    (0.5, 0.9, 0.95, 0.99),
 )
 
 PER_DAY = """
@@ -296,15 +272,11 @@ GROUP BY day ORDER BY day
 """
 
 
-def _with_percentiles(totals: str, kind: str, quantiles: str, column: str) -> str:
+def _with_percentiles(totals: str, kind: str, quantiles: tuple[float, ...], column: str) -> str:
     """The rows of ``totals`` (keyed by their first column, named ``key`` here) with the
     percentiles of the histograms of ``kind`` per key beside them, as ``column``."""
-    percentiles = sql.fill(
-        PERCENTILES,
-        groups="key",
-        quantiles=quantiles,
-        histogram=f"SELECT key, value, sum(n) AS n FROM scoped WHERE kind = '{kind}' GROUP BY key, value",
-    )
+    histogram = f"SELECT key, value, sum(n) AS n FROM scoped WHERE kind = '{kind}' GROUP BY key, value"
+    percentiles = sql.percentiles(histogram, "key", quantiles)
     return (
         f"SELECT totals.* EXCLUDE (key), p.percentiles{column} FROM ({totals}) totals "
         f"LEFT JOIN ({percentiles}) p ON p.key IS NOT DISTINCT FROM totals.key "
@@ -316,7 +288,7 @@ TOOLS = (
         "SELECT key, key AS tool, sum(calls)::BIGINT AS calls, sum(completed)::BIGINT AS completed, "
         "sum(failed)::BIGINT AS failed FROM scoped WHERE kind = 'tools' GROUP BY key",
         "tool_durations",
-        "[0.95]",
+        (0.95,),
         "[1] AS duration_ms_p95",
     )
     + "ORDER BY calls DESC, tool"
@@ -334,7 +306,7 @@ SKILLS_LOADED = (
         "sum(calls)::BIGINT AS tool_calls, sum(failed)::BIGINT AS tool_failures "
         "FROM scoped WHERE kind = 'loaded' GROUP BY key",
         "loaded_durations",
-        "[0.95]",
+        (0.95,),
         "[1] AS tool_duration_ms_p95",
     )
     + "ORDER BY sessions DESC, skill"
@@ -345,7 +317,7 @@ LLM = (
         + ", ".join(f"sum({kind}_tokens)::BIGINT AS {kind}_tokens" for kind in TOKEN_NAMES)
         + " FROM scoped WHERE kind = 'llm' GROUP BY key",
         "llm_latency",
-        "[0.5, 0.95, 0.99]",
+        (0.5, 0.95, 0.99),
         " AS latency",
     )
     + "ORDER BY requests DESC, model NULLS LAST"

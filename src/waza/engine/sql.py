@@ -39,6 +39,44 @@ def fill(template: str, **values: object) -> str:
     )
 
 
+def percentiles(histogram: str, groups: str, quantiles: tuple[float, ...]) -> str:
+    """Exact percentiles per group, as ``quantile_cont`` computes them from the sorted values, of a
+    value -> count histogram (``histogram``: rows of ``groups``, ``value`` and ``n``); a row per
+    group with the list ``percentiles``, in the order of ``quantiles``.
+
+    For quantile q of n values, rank r = q * (n - 1) (in double precision) lies between the values
+    at ranks floor(r) and ceil(r) (from 0), interpolated linearly. Counting per value is an
+    aggregate that spills to disk, where ``quantile_cont`` holds every value of a group in memory:
+    the tool durations of 10^7 sessions filled DuckDB's limit.
+    """
+    rank = "CAST(total - 1 AS DOUBLE) * CAST({q} AS DOUBLE)"
+    bound = "min(CASE WHEN upto > {edge}(" + rank + ") THEN value END)"
+    values = []
+    for q in quantiles:
+        low, high = (fill(bound, edge=edge, q=q) for edge in ("floor", "ceil"))
+        values.append(f"{low} + ({high} - {low}) * ({fill(rank, q=q)} - floor({fill(rank, q=q)}))")
+    return f"""
+SELECT {groups}, [{", ".join(values)}] AS percentiles
+FROM (SELECT {groups}, value,
+        sum(n) OVER (PARTITION BY {groups} ORDER BY value ROWS UNBOUNDED PRECEDING) AS upto,
+        sum(n) OVER (PARTITION BY {groups}) AS total
+      FROM ({histogram}) WHERE value IS NOT NULL)
+GROUP BY {groups}, total
+"""
+
+
+def with_percentiles(totals: str, key: str, values: str, quantiles: tuple[float, ...], column: str) -> str:
+    """The rows of ``totals`` with the ``percentiles`` (see above) of ``values`` (rows of ``key``
+    and ``value``) of their ``key`` beside them, as ``column``, ordered by the caller."""
+    per_key = percentiles(
+        f"SELECT {key}, value, count(*) AS n FROM ({values}) GROUP BY {key}, value", key, quantiles
+    )
+    return (
+        f"SELECT totals.*, p.percentiles{column} FROM ({totals}) totals "
+        f"LEFT JOIN ({per_key}) p ON p.{key} IS NOT DISTINCT FROM totals.{key} "
+    )
+
+
 # The fields of ``data`` that metrics read, all as text or JSON: DuckDB parses each
 # line once, and a value of an unexpected type becomes text, never a rejected line.
 def fields(*names: str) -> str:
@@ -494,26 +532,42 @@ SKILL_SESSIONS = """
 SELECT skill, count(DISTINCT session_id) AS sessions FROM loaded_rows
 WHERE event_type = 'skill.invoked' AND skill IS NOT NULL GROUP BY skill
 """
-SKILLS_LOADED = """
+SKILLS_LOADED = (
+    with_percentiles(
+        """
 SELECT skill,
   count(*) FILTER (WHERE event_type = 'skill.invoked') AS loads,
   coalesce(any_value(s.sessions), 0) AS sessions,  -- every one loaded it
   count(*) FILTER (WHERE event_type = 'tool.called') AS tool_calls,
-  count(*) FILTER (WHERE event_type = 'tool.completed' AND NOT coalesce(ok, false)) AS tool_failures,
-  quantile_cont(duration_ms, 0.95) FILTER (WHERE event_type = 'tool.completed') AS tool_duration_ms_p95
+  count(*) FILTER (WHERE event_type = 'tool.completed' AND NOT coalesce(ok, false)) AS tool_failures
 FROM loaded_rows LEFT JOIN skill_sessions s USING (skill)
 WHERE skill IS NOT NULL
-GROUP BY skill ORDER BY sessions DESC, skill
-"""
-TOOLS = """
+GROUP BY skill""",
+        "skill",
+        "SELECT skill, duration_ms AS value FROM loaded_rows "
+        "WHERE event_type = 'tool.completed' AND skill IS NOT NULL",
+        (0.95,),
+        "[1] AS tool_duration_ms_p95",
+    )
+    + "ORDER BY sessions DESC, skill"
+)
+TOOLS = (
+    with_percentiles(
+        """
 SELECT tool,
   count(*) FILTER (WHERE event_type = 'tool.called') AS calls,
   count(*) FILTER (WHERE event_type = 'tool.completed') AS completed,
-  count(*) FILTER (WHERE event_type = 'tool.completed' AND NOT coalesce(ok, false)) AS failed,
-  quantile_cont(duration_ms, 0.95) FILTER (WHERE event_type = 'tool.completed') AS duration_ms_p95
+  count(*) FILTER (WHERE event_type = 'tool.completed' AND NOT coalesce(ok, false)) AS failed
 FROM details WHERE event_type IN ('tool.called', 'tool.completed') AND tool IS NOT NULL
-GROUP BY tool ORDER BY calls DESC, tool
-"""
+GROUP BY tool""",
+        "tool",
+        "SELECT tool, duration_ms AS value FROM details "
+        "WHERE event_type = 'tool.completed' AND tool IS NOT NULL",
+        (0.95,),
+        "[1] AS duration_ms_p95",
+    )
+    + "ORDER BY calls DESC, tool"
+)
 # The most frequent error of each tool; among equally frequent ones, the first in sort order.
 TOOL_ERRORS = """
 SELECT tool, error AS top_error
@@ -535,18 +589,22 @@ LLM_TOKENS = ",\n  ".join(
     for kind in TOKEN_NAMES
 )
 LLM = (
-    """
+    with_percentiles(
+        """
 SELECT model,
   count(*) FILTER (WHERE event_type = 'llm.request') AS requests,
   """
-    + LLM_TOKENS
-    + """,
-  quantile_cont(latency_ms, [0.5, 0.95, 0.99]) FILTER (WHERE event_type = 'llm.response') AS latency
-FROM ("""
-    + fill(LLM_ROWS, details="details")
-    + """)
-GROUP BY model ORDER BY requests DESC, model NULLS LAST
-"""
+        + LLM_TOKENS
+        + "\nFROM ("
+        + fill(LLM_ROWS, details="details")
+        + ") GROUP BY model",
+        "model",
+        "SELECT model, latency_ms AS value FROM (" + fill(LLM_ROWS, details="details") + ") "
+        "WHERE event_type = 'llm.response'",
+        (0.5, 0.95, 0.99),
+        " AS latency",
+    )
+    + "ORDER BY requests DESC, model NULLS LAST"
 )
 # Per completed session, what `waza compare` and `waza alert` test: its outcome,
 # duration and the tokens of its model calls per model (a row per model; one
