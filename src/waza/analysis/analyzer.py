@@ -31,7 +31,7 @@ class TelemetryAnalyzer:
 
     ``engine`` is ``"duckdb"`` (in this process, the default) or ``"spark"``
     (local mode, or the cluster at ``master``); both give the same report.
-    ``memory_limit`` bounds DuckDB's memory (default 768MB); beyond it, it spills to disk.
+    ``memory_limit`` bounds DuckDB's memory (default 640MB); beyond it, it spills to disk.
     """
 
     def __init__(

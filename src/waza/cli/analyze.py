@@ -55,7 +55,7 @@ from waza.engine.slicing import DEFAULT_USER_KEY, Slice
 @click.option(
     "--memory-limit",
     type=MemorySize(),
-    help="Memory DuckDB may use before spilling to disk, e.g. 4GB (default 768MB).",
+    help="Memory DuckDB may use before spilling to disk, e.g. 4GB (default 640MB).",
 )
 @friendly_errors
 def analyze(
