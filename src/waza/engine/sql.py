@@ -537,7 +537,7 @@ SKILLS_LOADED = (
         """
 SELECT skill,
   count(*) FILTER (WHERE event_type = 'skill.invoked') AS loads,
-  coalesce(any_value(s.sessions), 0) AS sessions,  -- every one loaded it
+  coalesce(max(s.sessions), 0) AS sessions,  -- every one loaded it
   count(*) FILTER (WHERE event_type = 'tool.called') AS tool_calls,
   count(*) FILTER (WHERE event_type = 'tool.completed' AND NOT coalesce(ok, false)) AS tool_failures
 FROM loaded_rows LEFT JOIN skill_sessions s USING (skill)
