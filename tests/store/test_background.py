@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -193,12 +193,7 @@ def test_closed_segments_are_compressed_beside_the_writer_and_all_of_them_by_shu
     monkeypatch.setattr(folder_sink, "_compress", held_compress)
     folder = tmp_path / "t"
     sink = FolderSink(folder, segment_bytes=4096, compact=True)
-    day = datetime.now(UTC).date()
-    lines = [
-        f'{{"timestamp":"{day}T10:00:00+00:00","event_type":"tool.called","session_id":"s{n}",'
-        f'"data":{{"tool":"az","n":{n}}},"event_id":"e{n}"}}'.encode()
-        for n in range(400)
-    ]
+    day, lines = _tool_calls(400)
     for line in lines:
         sink.append([(day, line)])
     # Written past many closes while none could be compressed: the writer waited for none.
@@ -231,12 +226,7 @@ def test_segments_a_full_disk_kept_from_compression_are_compressed_once_it_has_r
     monkeypatch.setattr(folder_sink, "_compress", full_disk)
     folder = tmp_path / "t"
     sink = FolderSink(folder, segment_bytes=4096, compact=True)
-    day = datetime.now(UTC).date()
-    lines = [
-        f'{{"timestamp":"{day}T10:00:00+00:00","event_type":"tool.called","session_id":"s{n}",'
-        f'"data":{{"tool":"az","n":{n}}},"event_id":"e{n}"}}'.encode()
-        for n in range(400)
-    ]
+    day, lines = _tool_calls(400)
     for line in lines[:200]:
         sink.append([(day, line)])
     assert sink.compaction is not None and sink.compaction.wait(60)
@@ -249,3 +239,14 @@ def test_segments_a_full_disk_kept_from_compression_are_compressed_once_it_has_r
     assert sink.compaction.wait(60)
     sessions, problems = load_sessions([folder])
     assert problems == [] and sorted(s.session_id for s in sessions) == sorted(f"s{n}" for n in range(400))
+
+
+def _tool_calls(sessions: int) -> tuple[date, list[bytes]]:
+    """Today, and a line of one tool call for each of that many sessions, s0, s1, ..."""
+    day = datetime.now(UTC).date()
+    lines = [
+        f'{{"timestamp":"{day}T10:00:00+00:00","event_type":"tool.called","session_id":"s{n}",'
+        f'"data":{{"tool":"az","n":{n}}},"event_id":"e{n}"}}'.encode()
+        for n in range(sessions)
+    ]
+    return day, lines
