@@ -255,7 +255,11 @@ FIGURE_USERS = sql.fill(
 # (its breakdown set is filled with ", value" inside)
 FIGURE_DURATIONS = sql.percentiles(
     sql.fill(
-        _FIGURE_GROUPS, kind="durations", value="value", comma_value=", value", columns="value, sum(n) n"
+        _FIGURE_GROUPS,
+        kind="durations",
+        value="value",
+        comma_value=", value",
+        columns="value, sum(n) AS n",
     ),
     "by_skill, by_key, skill_name, breakdown",
     (0.5, 0.9, 0.95, 0.99),
