@@ -55,6 +55,7 @@ from typing import Any
 import duckdb
 
 from waza.analysis.analyzer import TelemetryAnalyzer
+from waza.engine import sql
 from waza.engine.compaction import compact
 from waza.model import SessionTelemetry, TelemetryEvent, fold_session
 from waza.sample import sample_sessions, write_sample
@@ -191,6 +192,8 @@ COPIED = {
     "details": "session_id || '-{copy}' AS session_id",
     "rollup": "CASE WHEN kind IN ('slowest', 'most_tools') THEN key || '-{copy}' ELSE key END AS key",
 }
+# Copies keep the row groups compaction writes (and their order): readers skip by their statistics.
+ROW_GROUPS = {"sessions": sql.PARTS_ROW_GROUP, "details": sql.DETAILS_ROW_GROUP}
 
 
 def scaled_store(sessions: int) -> Path:
@@ -215,11 +218,12 @@ def scaled_store(sessions: int) -> Path:
                 target.mkdir(parents=True, exist_ok=True)
                 for prefix, replaced in COPIED.items():
                     source = events.with_name(events.name.replace("events", prefix, 1))
+                    row_group = f", ROW_GROUP_SIZE {ROW_GROUPS[prefix]}" if prefix in ROW_GROUPS else ""
                     con.execute(
                         f"COPY (SELECT * REPLACE ({replaced.format(copy=copy)}) "
                         f"FROM read_parquet('{source}', hive_partitioning = false)) "
                         f"TO '{target / name.replace('events', prefix, 1)}.parquet' "
-                        "(FORMAT parquet, COMPRESSION zstd)"
+                        f"(FORMAT parquet, COMPRESSION zstd{row_group})"
                     )
                 manifest = json.loads(
                     events.with_name(events.name.replace(".parquet", MANIFEST_SUFFIX)).read_text()
