@@ -16,6 +16,7 @@ from waza.engine.salvage import first_line
 from waza.engine.slicing import DEFAULT_USER_KEY
 from waza.errors import InputChangedError, OutOfMemoryError, SpillSpaceError, UsageError
 from waza.store.compacted import (
+    COMPACTED,
     details_path,
     digest_of,
     events_path,
@@ -151,6 +152,10 @@ class DuckDBEngine(Engine):
         )
         parts = self._parquet_list(parts_path(p) for p in self._rolled_files)
         pending = "alone AND session_id IN (SELECT session_id FROM pending_parts)"
+        if not rest and len({_store_of(p) for p in self._rolled_files}) == 1:
+            # One store's compaction keeps each session in one file (see sql.FOLDED_PARTS): only
+            # the sessions of other sources can share an id with a part kept whole.
+            pending = "false"
         self._keep("touched", sql.fill(sql.TOUCHED, alone=self._live(parts, pending)))
         self._touched_files = [Path(name) for (name,) in self._rows(sql.TOUCHED_FILES)[1]]
         touched = self._touched_parts()
@@ -258,7 +263,10 @@ class DuckDBEngine(Engine):
             sql.fill(rollup_sql.SIGNED, sign=-1, rollup="SELECT * FROM retracted"),
             sql.fill(rollup_sql.SIGNED, sign=1, rollup="SELECT * FROM added"),
         ]
-        self._keep("rolled", sql.fill(rollup_sql.ROLLED, rollups=" UNION ALL BY NAME ".join(rollups)))
+        rollups = " UNION ALL BY NAME ".join(rollups)
+        self._keep("rolled_sums", sql.fill(rollup_sql.ROLLED_SUMS, rollups=rollups))
+        self._keep("rolled_values", sql.fill(rollup_sql.ROLLED_VALUES, rollups=rollups))
+        self._view("rolled", rollup_sql.ROLLED)
         (unlisted,) = self._rows(rollup_sql.UNLISTED)[1][0]
         self._lists = rollup_sql.LISTED_PER_GROUP - taken_out - unlisted
         if self._rows("SELECT count(*) FROM stale_groups")[1][0][0]:
@@ -444,6 +452,11 @@ class DuckDBEngine(Engine):
         progress(100.0)
         if failure:
             raise failure[0]
+
+
+def _store_of(compacted: Path) -> Path:
+    """The compacted folder a compacted file (or its snapshot link) belongs to."""
+    return next((folder for folder in compacted.parents if folder.name == COMPACTED), compacted.parent)
 
 
 def _groups(sources: list[Source]) -> Iterator[tuple[str, str]]:
