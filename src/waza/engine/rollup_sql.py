@@ -119,7 +119,7 @@ FROM rollup_errors GROUP BY day, skill_name, key, detail
 )
 
 # Rollups with a sign each, added up into one row per group. Added up for a report, a group
-# nothing is left of goes (ROLLED). Added up to be stored (STORED_SUM: a file's rollup less those of
+# nothing is left of goes (ROLLED_SUMS, ROLLED_VALUES). Added up to be stored (STORED_SUM: a file's rollup less those of
 # the parts it replaced, a day's sum), a group keeps what it takes out, for another file may hold
 # what it is taken from; a group of sums stays while any of them is not zero. The kinds that count
 # values (histograms, users, errors) add up their counts alone, the few rows of the others every
@@ -132,9 +132,10 @@ VALUE_KINDS = (
 LISTS = "('slowest', 'most_tools')"
 
 
-def _added_up(sums_kept: str, counts_kept: str) -> str:
-    return (
-        "WITH rollups AS ({rollups}) SELECT "
+def _added_up(sums_kept: str, values_kept: str) -> tuple[str, str]:
+    """The rows of the kinds that sum and of those that count values, each added up from ``rollups``."""
+    sums = (
+        "SELECT "
         + KEYS
         + ", "
         + ", ".join(f"sum(sign * {name})::BIGINT AS {name}" for name in COUNTS)
@@ -144,24 +145,19 @@ def _added_up(sums_kept: str, counts_kept: str) -> str:
   max(last_end) FILTER (WHERE sign > 0) AS last_end
 FROM rollups WHERE kind NOT IN """
         + VALUE_KINDS
-        + " GROUP BY "
-        + KEYS
-        + f" HAVING {sums_kept}"
-        + """
-UNION ALL BY NAME
-SELECT """
-        + KEYS
-        + """, sum(sign * n)::BIGINT AS n FROM rollups WHERE kind IN """
-        + VALUE_KINDS
-        + " GROUP BY "
-        + KEYS
-        + f" HAVING {counts_kept}"
+        + f" GROUP BY {KEYS} HAVING {sums_kept}"
     )
+    values = f"SELECT {KEYS}, sum(sign * n)::BIGINT AS n FROM rollups WHERE kind IN {VALUE_KINDS} "
+    return sums, values + f"GROUP BY {KEYS} HAVING {values_kept}"
 
 
-ROLLED = _added_up("sum(sign * n) > 0", "sum(sign * n) > 0")
-STORED_SUM = _added_up(
-    " OR ".join(f"sum(sign * {name}) <> 0" for name in ("estimated", *COUNTS)), "sum(sign * n) <> 0"
+_ROLLUPS = "WITH rollups AS ({rollups}) "
+# Kept in two tables for a report: the value kinds are nearly every row, with no column but ``n``
+# to add; ROLLED reads them as one.
+ROLLED_SUMS, ROLLED_VALUES = (_ROLLUPS + rows for rows in _added_up("sum(sign * n) > 0", "sum(sign * n) > 0"))
+ROLLED = "SELECT * FROM rolled_sums UNION ALL BY NAME SELECT * FROM rolled_values"
+STORED_SUM = _ROLLUPS + " UNION ALL BY NAME ".join(
+    _added_up(" OR ".join(f"sum(sign * {name}) <> 0" for name in ("estimated", *COUNTS)), "sum(sign * n) <> 0")
 )
 # A file's rollup: what its sessions add, less what the parts it replaced added (see FOLDED_PARTS),
 # with the groups the replaced sessions left (``moved``: their first start and last end may be
@@ -206,12 +202,12 @@ WHERE r.first_start = s.first_start OR r.last_end = s.last_end
 # The first start and last end of the stale groups, from their sessions (all of them: a few
 # columns of a day's parts).
 FRESH_EXTREMES = """
-UPDATE rolled SET first_start = fresh.first_start, last_end = fresh.last_end
+UPDATE rolled_sums SET first_start = fresh.first_start, last_end = fresh.last_end
 FROM (SELECT s.day, s.skill_name, min(s.start_time) AS first_start, max(s.end_time) AS last_end
       FROM sessions s JOIN stale_groups g ON s.day = g.day AND s.skill_name IS NOT DISTINCT FROM g.skill_name
       WHERE s.counted GROUP BY s.day, s.skill_name) fresh
-WHERE rolled.kind = 'sessions' AND rolled.day = fresh.day
-  AND rolled.skill_name IS NOT DISTINCT FROM fresh.skill_name
+WHERE rolled_sums.kind = 'sessions' AND rolled_sums.day = fresh.day
+  AND rolled_sums.skill_name IS NOT DISTINCT FROM fresh.skill_name
 """
 # The rollups of a day's files added up into one file, each list cut to its first {listed} again
 # (what it takes out of other days' lists kept whole).
