@@ -119,12 +119,12 @@ FROM rollup_errors GROUP BY day, skill_name, key, detail
 )
 
 # Rollups with a sign each, added up into one row per group. Added up for a report, a group
-# nothing is left of goes (ROLLED_SUMS, ROLLED_VALUES). Added up to be stored (STORED_SUM: a file's rollup less those of
-# the parts it replaced, a day's sum), a group keeps what it takes out, for another file may hold
-# what it is taken from; a group of sums stays while any of them is not zero. The kinds that count
-# values (histograms, users, errors) add up their counts alone, the few rows of the others every
-# sum. First and last times come from the rollups added, never from those taken out (see
-# STALE_GROUPS).
+# nothing is left of goes (ROLLED_SUMS, ROLLED_VALUES). Added up to be stored (STORED_SUM: a
+# file's rollup less those of the parts it replaced, a day's sum), a group keeps what it takes
+# out, for another file may hold what it is taken from; a group of sums stays while any of them
+# is not zero. The kinds that count values (histograms, users, errors) add up their counts alone,
+# the few rows of the others every sum. First and last times come from the rollups added, never
+# from those taken out (see STALE_GROUPS).
 VALUE_KINDS = (
     "('durations', 'users', 'slowest', 'most_tools', 'tool_durations', 'tool_errors', 'loaded_durations', "
     "'llm_latency', 'errors')"
@@ -156,9 +156,8 @@ _ROLLUPS = "WITH rollups AS ({rollups}) "
 # to add; ROLLED reads them as one.
 ROLLED_SUMS, ROLLED_VALUES = (_ROLLUPS + rows for rows in _added_up("sum(sign * n) > 0", "sum(sign * n) > 0"))
 ROLLED = "SELECT * FROM rolled_sums UNION ALL BY NAME SELECT * FROM rolled_values"
-STORED_SUM = _ROLLUPS + " UNION ALL BY NAME ".join(
-    _added_up(" OR ".join(f"sum(sign * {name}) <> 0" for name in ("estimated", *COUNTS)), "sum(sign * n) <> 0")
-)
+_ANY_SUM = " OR ".join(f"sum(sign * {name}) <> 0" for name in ("estimated", *COUNTS))
+STORED_SUM = _ROLLUPS + " UNION ALL BY NAME ".join(_added_up(_ANY_SUM, "sum(sign * n) <> 0"))
 # A file's rollup: what its sessions add, less what the parts it replaced added (see FOLDED_PARTS),
 # with the groups the replaced sessions left (``moved``: their first start and last end may be
 # the group's) and, per group and list, the entries taken out of its lists that may leave a gap
