@@ -6,7 +6,11 @@ read of a damaged file, and names the line of every unreadable record.
 
 from __future__ import annotations
 
+import os
+import re
+import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,12 +19,20 @@ from waza.store.codec import bounded_line
 from waza.store.reader import event_lines, session_records, translated_events
 from waza.store.sources import EVENT_FORMATS, TRANSLATED_FORMATS, Format, Problem, Source
 
+SCRATCH_PREFIX = "waza-analysis-"
+# Its name: the prefix, the pid, and the random part tempfile adds.
+SCRATCH_NAME = re.compile(re.escape(SCRATCH_PREFIX) + r"(?P<pid>\d+)-[a-z0-9_]{8}")
+# A scratch folder whose process is gone (an analysis killed) is removed once untouched this long:
+# a process of another container that shares the temporary folder has a pid this one cannot see.
+ABANDONED_SECONDS = 3600
+
 
 class Salvage:
     """A scratch folder of rewritten files, and which file each came from."""
 
     def __init__(self) -> None:
-        self._scratch = tempfile.TemporaryDirectory(prefix="waza-")
+        _remove_abandoned(Path(tempfile.gettempdir()))
+        self._scratch = tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
         self._salvaged: dict[str, str] = {}  # scratch copy -> the damaged file it came from
 
     def cleanup(self) -> None:
@@ -78,3 +90,19 @@ def first_line(error: Exception) -> str:
     """The first line of an engine's error message: the part a person needs."""
     lines = str(error).strip().splitlines()
     return lines[0] if lines else type(error).__name__
+
+
+def _remove_abandoned(folder: Path) -> None:
+    """Scratch folders of analyses that were killed (their spill files can take gigabytes)."""
+    for scratch in folder.glob(f"{SCRATCH_PREFIX}*"):
+        if not (name := SCRATCH_NAME.fullmatch(scratch.name)):
+            continue
+        try:
+            touched = max(path.stat().st_mtime for path in [scratch, *scratch.iterdir()])
+            if time.time() - touched < ABANDONED_SECONDS:
+                continue
+            os.kill(int(name["pid"]), 0)
+        except ProcessLookupError:
+            shutil.rmtree(scratch, ignore_errors=True)
+        except OSError:  # alive, gone meanwhile, or not ours to see
+            continue
