@@ -263,9 +263,9 @@ class DuckDBEngine(Engine):
             sql.fill(rollup_sql.SIGNED, sign=-1, rollup="SELECT * FROM retracted"),
             sql.fill(rollup_sql.SIGNED, sign=1, rollup="SELECT * FROM added"),
         ]
-        rollups = " UNION ALL BY NAME ".join(rollups)
-        self._keep("rolled_sums", sql.fill(rollup_sql.ROLLED_SUMS, rollups=rollups))
-        self._keep("rolled_values", sql.fill(rollup_sql.ROLLED_VALUES, rollups=rollups))
+        signed = " UNION ALL BY NAME ".join(rollups)
+        self._keep("rolled_sums", sql.fill(rollup_sql.ROLLED_SUMS, rollups=signed))
+        self._keep("rolled_values", sql.fill(rollup_sql.ROLLED_VALUES, rollups=signed))
         self._view("rolled", rollup_sql.ROLLED)
         (unlisted,) = self._rows(rollup_sql.UNLISTED)[1][0]
         self._lists = rollup_sql.LISTED_PER_GROUP - taken_out - unlisted
